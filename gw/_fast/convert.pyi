@@ -1,0 +1,54 @@
+"""OpenAI wire helpers: build Chat Completions stream events, classify chunks.
+
+    chunk_event("chatcmpl-1", 1700000000, "gpt-4o", {"content": "Hi"})
+    # -> b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk",...}\\n\\n'
+    flags = classify_chunk(event.data)
+    if flags & IS_DONE: ...
+    if flags & MAY_HAVE_USAGE:
+        usage = orjson.loads(event.data).get("usage")   # confirm with a parse
+"""
+
+from typing import Any, Final
+
+DONE_EVENT: Final[bytes]  # b"data: [DONE]\n\n", the last event of every OpenAI stream
+
+IS_DONE: Final[int]
+"""1: the payload is ``[DONE]`` (surrounding whitespace ignored)."""
+MAY_HAVE_USAGE: Final[int]
+"""2: a ``"usage"`` key with an object value (not null)."""
+MAY_HAVE_ERROR: Final[int]
+"""4: an ``"error"`` key with an object or string value."""
+MAY_HAVE_FINISH: Final[int]
+"""8: a ``"finish_reason"`` key with a string value (not null)."""
+
+def sse_data(payload: bytes) -> bytes:
+    """sse_data(b'{"a":1}') -> b'data: {"a":1}\\n\\n'"""
+
+def chunk_event(
+    id: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    finish_reason: str | None = None,
+    index: int = 0,
+) -> bytes:
+    """One ``chat.completion.chunk`` event with one choice.
+
+        chunk_event("c1", 1, "m", {}, "stop")
+        # data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",
+        #        "choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}
+    """
+
+def usage_event(id: str, created: int, model: str, usage: dict[str, Any]) -> bytes:
+    """The usage chunk (``"choices": []``, ``"usage": usage``) sent just before [DONE]."""
+
+def error_event(error: dict[str, Any]) -> bytes:
+    """error_event({"message": "upstream reset", "type": "api_error"})
+    # -> b'data: {"error":{"message":"upstream reset","type":"api_error"}}\\n\\n'
+    """
+
+def classify_chunk(data: bytes) -> int:
+    """Flags (IS_DONE | MAY_HAVE_USAGE | MAY_HAVE_ERROR | MAY_HAVE_FINISH) of one
+    SSE ``data`` payload, from a byte scan without parsing. A set MAY_* flag is
+    to be confirmed with orjson; an unset one is certain.
+    """

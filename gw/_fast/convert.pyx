@@ -1,0 +1,144 @@
+# cython: language_level=3
+"""OpenAI wire helpers: build Chat Completions stream events, classify chunks.
+
+More protocols (Anthropic, Gemini, Ollama) are translated here too.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.string cimport memchr, memcmp, memcpy
+
+import orjson
+
+_dumps = orjson.dumps
+
+DONE_EVENT = b"data: [DONE]\n\n"
+
+IS_DONE = _IS_DONE
+MAY_HAVE_USAGE = _MAY_HAVE_USAGE
+MAY_HAVE_ERROR = _MAY_HAVE_ERROR
+MAY_HAVE_FINISH = _MAY_HAVE_FINISH
+
+
+cpdef bytes sse_data(bytes payload):
+    """sse_data(b'{"a":1}') -> b'data: {"a":1}\\n\\n'"""
+    cdef Py_ssize_t n
+    cdef bytes out
+    cdef char* p
+    if payload is None:
+        raise TypeError("sse_data() takes bytes, not None")
+    n = PyBytes_GET_SIZE(payload)
+    out = PyBytes_FromStringAndSize(NULL, n + 8)
+    p = PyBytes_AS_STRING(out)
+    memcpy(p, b"data: ", 6)
+    memcpy(p + 6, PyBytes_AS_STRING(payload), n)
+    p[n + 6] = b'\n'
+    p[n + 7] = b'\n'
+    return out
+
+
+cpdef bytes chunk_event(str id, long long created, str model, dict delta,
+                        object finish_reason=None, int index=0):
+    """The `data: {...}\\n\\n` event of one chat.completion.chunk with one choice."""
+    return sse_data(_dumps({
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{
+            "index": index,
+            "delta": delta,
+            "logprobs": None,
+            "finish_reason": finish_reason,
+        }],
+    }))
+
+
+cpdef bytes usage_event(str id, long long created, str model, dict usage):
+    """The event of the usage chunk (`choices: []`) sent just before [DONE]."""
+    return sse_data(_dumps({
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": usage,
+    }))
+
+
+cpdef bytes error_event(dict error):
+    """The `data: {"error": {...}}\\n\\n` event sent when a started stream fails."""
+    return sse_data(_dumps({"error": error}))
+
+
+cdef inline bint _is_ws(char c) noexcept nogil:
+    # JSON whitespace
+    return c == b' ' or c == b'\t' or c == b'\n' or c == b'\r'
+
+
+cdef inline const char* _value_after_key(const char* p, const char* end) noexcept nogil:
+    # p is just past a key's closing quote: skip ws ':' ws and return the
+    # value's first byte, or NULL if no ':' follows or the data ends.
+    while p < end and _is_ws(p[0]):
+        p += 1
+    if p == end or p[0] != b':':
+        return NULL
+    p += 1
+    while p < end and _is_ws(p[0]):
+        p += 1
+    return p if p < end else NULL
+
+
+cpdef int classify_chunk(bytes data) except -1:
+    """Flags of one OpenAI SSE `data` payload, from a byte scan (no JSON parse).
+
+    classify_chunk(b' [DONE] ') == IS_DONE
+    classify_chunk(b'{"choices":[],"usage":{"total_tokens":3}}') == MAY_HAVE_USAGE
+    """
+    # Inside a JSON string every quote is escaped, so `"usage"` with both
+    # quotes bare, followed by ':', can only be an object key: text such as
+    # `\"usage\":{` inside a content string never matches. Callers confirm a
+    # flag with orjson, so a false positive only costs one parse, while a
+    # chunk without flags (almost every content delta) is never parsed.
+    cdef const char* start
+    cdef const char* end
+    cdef const char* p
+    cdef const char* q
+    cdef const char* v
+    cdef int flags = 0
+    if data is None:
+        raise TypeError("classify_chunk() takes bytes, not None")
+    start = PyBytes_AS_STRING(data)
+    end = start + PyBytes_GET_SIZE(data)
+    p = start
+
+    while p < end and _is_ws(p[0]):
+        p += 1
+    q = end
+    while q > p and _is_ws(q[-1]):
+        q -= 1
+    if q - p == 6 and memcmp(p, b"[DONE]", 6) == 0:
+        return _IS_DONE
+
+    while True:
+        # p: the next byte that may open a key
+        p = <const char*>memchr(p, b'"', end - p)
+        if p == NULL:
+            break
+        p += 1
+        v = NULL
+        # Each test reads at most 14 bytes past p, guarded by the length check.
+        if end - p >= 6 and p[0] == b'u' and memcmp(p, b"usage\"", 6) == 0:
+            v = _value_after_key(p + 6, end)
+            if v != NULL and v[0] == b'{':
+                flags |= _MAY_HAVE_USAGE
+        elif end - p >= 6 and p[0] == b'e' and memcmp(p, b"error\"", 6) == 0:
+            v = _value_after_key(p + 6, end)
+            if v != NULL and (v[0] == b'{' or v[0] == b'"'):
+                flags |= _MAY_HAVE_ERROR
+        elif end - p >= 14 and p[0] == b'f' and memcmp(p, b"finish_reason\"", 14) == 0:
+            v = _value_after_key(p + 14, end)
+            if v != NULL and v[0] == b'"':
+                flags |= _MAY_HAVE_FINISH
+        if flags == _MAY_HAVE_USAGE | _MAY_HAVE_ERROR | _MAY_HAVE_FINISH:
+            break
+    return flags

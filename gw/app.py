@@ -1,0 +1,93 @@
+"""The BlackSheep app: routes, start-up, shutdown.
+
+Served by Granian: ``gw serve`` (recommended: drain, several workers' metrics)
+or ``granian --interface asgi gw.app:app`` with the config in ``GW_CONFIG``.
+The config is compiled when this module is imported, in each worker; the
+upstream clients are built when the worker's event loop starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from blacksheep import Application, Content, Request, Response
+
+from . import _fast  # noqa: F401  (fails early, with how to build, if not compiled)
+from . import logs, metrics
+from .config import load_tables
+from .config.tables import Tables
+from .endpoints import chat, health, models
+from .runtime import Runtime, current
+
+log = logging.getLogger("gw.app")
+
+
+class GatewayApp(Application):
+    def instantiate_request(self, scope: Any, receive: Any) -> Request:
+        # Streams watch `receive` for the client leaving (relay._watch_disconnect).
+        scope["gw.receive"] = receive
+        return super().instantiate_request(scope, receive)  # type: ignore[no-any-return]
+
+
+def _not_found(path: str) -> Response:
+    body = (
+        b'{"error":{"message":"no route for '
+        + path.encode("utf-8", "replace")[:200].replace(b'"', b"'").replace(b"\\", b"/")
+        + b'","type":"not_found_error","param":null,"code":null}}'
+    )
+    return Response(404, None, Content(b"application/json", body))
+
+
+def create_app(tables: Tables) -> GatewayApp:
+    logs.setup(tables.logging.level, tables.logging.format)
+    app = GatewayApp(show_error_details=False)
+    metrics_path = tables.metrics.path if tables.metrics.enabled else None
+
+    app.router.add_post("/v1/chat/completions", chat.chat_completions)
+    app.router.add_get("/v1/models", models.list_models)
+    app.router.add_get("/health", health.health)
+    app.router.add_get("/health/detailed", health.detailed)
+    app.router.add_get("/ready", health.ready)
+
+    async def fallback(request: Request) -> Response:
+        if metrics_path is not None and request.path == metrics_path and request.method == "GET":
+            data, content_type = metrics.exposition()
+            return Response(200, None, Content(content_type.encode(), data))
+        return _not_found(request.path)
+
+    app.router.fallback = fallback
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(app: Any, request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        body = b'{"error":{"message":"internal error","type":"api_error","param":null,"code":null}}'
+        return Response(500, None, Content(b"application/json", body))
+
+    if tables.server.cors_allow_origins is not None:
+        app.use_cors(
+            allow_origins=list(tables.server.cors_allow_origins),
+            allow_methods="*",
+            allow_headers="*",
+            expose_headers=["x-request-id", "x-gw-provider", "x-gw-overhead-ms", "retry-after"],
+        )
+
+    async def start(application: Application) -> None:
+        current.runtime = Runtime(tables)
+        logs.event("worker started", pid=os.getpid(), models=len(current.runtime.routes), config=tables.source)
+
+    async def stop(application: Application) -> None:
+        runtime, current.runtime = current.runtime, None
+        if runtime is not None:
+            await runtime.aclose()
+        logs.event("worker stopped", pid=os.getpid())
+        logs.OUTPUT.flush()
+        metrics.worker_exited(os.getpid())
+
+    app.on_start += start
+    app.on_stop += stop
+    return app
+
+
+app = create_app(load_tables(os.environ.get("GW_CONFIG", "config.yaml")))

@@ -1,0 +1,192 @@
+"""The compiled, read-only routing tables.
+
+What users write (``config.yaml``) is parsed by ``schema`` and turned into these
+records by ``compile``; request handlers only ever read them::
+
+    tables = compile_tables(parse(load(path)))
+    model = tables.models["gpt-4o"]
+
+Every record is frozen and slotted, collections are tuples, frozensets or
+``MappingProxyType`` views, so nothing on the request path can change them.
+A reload builds a whole new ``Tables`` and swaps the reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Mapping
+
+
+class ProviderType(StrEnum):
+    OPENAI = "openai"
+    AZURE = "azure"
+    ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
+    OLLAMA = "ollama"
+    ECHO = "echo"
+
+
+class CacheBackend(StrEnum):
+    NONE = "none"
+    MEMORY = "memory"
+    REDIS = "redis"
+
+
+class LimitsBackend(StrEnum):
+    MEMORY = "memory"
+    REDIS = "redis"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    rpm: int | None = None
+    tpm: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """One backend account: where it is, how to authenticate, its timeouts."""
+
+    name: str
+    type: ProviderType
+    base_url: str  # without a trailing slash
+    api_key: str | None = field(default=None, repr=False)
+    api_version: str | None = None
+    timeout_s: float = 300.0
+    connect_timeout_s: float = 5.0
+    first_byte_timeout_s: float = 60.0
+    idle_timeout_s: float = 60.0
+    max_connections: int = 256
+    rate_limit: RateLimit | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    enabled: bool = True
+    disabled_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One place a public model is served: a provider and its model name there."""
+
+    provider: str
+    model: str
+    weight: int = 1
+    default_max_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """A public model name and the enabled targets that serve it."""
+
+    name: str
+    targets: tuple[Target, ...]
+    fallbacks: tuple[str, ...] = ()
+    price: Price | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A caller. ``name`` is what logs and metrics show; ``key`` never leaves gw."""
+
+    name: str
+    key: str = field(repr=False)
+    model_globs: tuple[str, ...] = ("*",)
+    # The public models the globs match, resolved at compile time.
+    allowed_models: frozenset[str] = frozenset()
+    rate_limit: RateLimit | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    workers: int = 1
+    max_body_bytes: int = 10 * 1024 * 1024
+    cors_allow_origins: tuple[str, ...] | None = None
+    drain_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    # sha256(key) -> ApiKey: lookup by digest keeps the comparison constant-time.
+    keys_by_digest: Mapping[bytes, ApiKey] = field(default_factory=lambda: MappingProxyType({}))
+    admin_key_digest: bytes | None = field(default=None, repr=False)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys_by_digest)
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    retries: int = 2
+    retry_on: frozenset[int | str] = frozenset(
+        {429, 500, 502, 503, 504, "connect_error", "timeout"}
+    )
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
+    health_check_interval_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Cache:
+    backend: CacheBackend = CacheBackend.NONE
+    ttl_s: float = 3600.0
+    max_entries: int = 10000
+    redis_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    backend: LimitsBackend = LimitsBackend.MEMORY
+    redis_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    enabled: bool = True
+    path: str = "/metrics"
+
+
+@dataclass(frozen=True, slots=True)
+class Logging:
+    level: str = "info"
+    format: LogFormat = LogFormat.JSON
+    bodies: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """Something the config named that the compiled tables left out, and why."""
+
+    kind: str  # "provider" | "target" | "model"
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    source: str  # the config file the tables were compiled from
+    server: Server
+    auth: Auth
+    providers: Mapping[str, Provider]  # every provider, enabled or not
+    models: Mapping[str, Model]  # only models with at least one enabled target
+    routing: Routing = Routing()
+    cache: Cache = Cache()
+    limits: Limits = Limits()
+    metrics: Metrics = Metrics()
+    logging: Logging = Logging()
+    dropped: tuple[Dropped, ...] = ()
+    warnings: tuple[str, ...] = ()

@@ -1,0 +1,1 @@
+"""HTTP endpoints; each module is one family of routes."""

@@ -1,0 +1,69 @@
+"""GET /health (liveness), /ready (readiness, 503 while starting or draining), /health/detailed."""
+
+from __future__ import annotations
+
+import os
+
+import orjson
+from blacksheep import Content, Request, Response
+
+from ..auth import is_admin
+from ..runtime import current
+
+_JSON = b"application/json"
+
+
+def _json(status: int, data: object) -> Response:
+    return Response(status, None, Content(_JSON, orjson.dumps(data)))
+
+
+async def health(request: Request) -> Response:
+    return _json(200, {"status": "ok"})
+
+
+def draining() -> bool:
+    """`gw serve` marks a drain by creating the file named in GW_DRAIN_FILE."""
+    path = os.environ.get("GW_DRAIN_FILE")
+    return bool(path) and os.path.exists(path)  # type: ignore[arg-type]
+
+
+async def ready(request: Request) -> Response:
+    if current.runtime is None:
+        return _json(503, {"status": "starting"})
+    if draining():
+        return _json(503, {"status": "draining"})
+    return _json(200, {"status": "ready"})
+
+
+async def detailed(request: Request) -> Response:
+    runtime = current.runtime
+    if runtime is None:
+        return _json(503, {"status": "starting"})
+    if not is_admin(runtime.tables.auth, request):
+        return _json(
+            401,
+            {"error": {"message": "admin key required", "type": "authentication_error", "param": None, "code": None}},
+        )
+    providers = {
+        name: {
+            "type": str(p.type),
+            "enabled": p.enabled,
+            "up": p.enabled and name in runtime.adapters,
+            "circuit": "closed",
+            "error_rate": 0.0,
+            "latency_ms": None,
+            "last_error": p.disabled_reason,
+        }
+        for name, p in runtime.tables.providers.items()
+    }
+    models = {
+        name: {
+            "targets": [
+                {"provider": b.target.provider, "model": b.target.model, "weight": b.target.weight, "circuit": "closed"}
+                for b in route.bound
+            ],
+            "fallbacks": [f.model.name for f in route.fallbacks],
+        }
+        for name, route in runtime.routes.items()
+    }
+    return _json(200, {"status": "draining" if draining() else "ok", "providers": providers, "models": models})

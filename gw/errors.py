@@ -1,0 +1,168 @@
+"""gw's exceptions and the one function that turns them into responses.
+
+    GatewayError              status  type
+    + BadRequest              400     invalid_request_error
+    + Unauthorized            401     authentication_error
+    + Forbidden               403     permission_error
+    + ModelNotFound           404     not_found_error
+    + BodyTooLarge            413     invalid_request_error
+    + RateLimited             429     rate_limit_error (retry_after)
+    + NoHealthyTarget         503     service_unavailable
+    + UpstreamError           (provider, retryable)
+      - UpstreamStatus        400/404/422 kept; 401/403 -> 502; 429; 5xx -> 502
+      - UpstreamUnavailable   502 connect, reset, garbage
+      - UpstreamTimeout       504
+    ConfigError               start-up and reload only; `gw check` exits 1
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+
+class GatewayError(Exception):
+    status: int = 500
+    type: str = "api_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+
+class BadRequest(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class Unauthorized(GatewayError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class Forbidden(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "model_not_allowed"
+
+
+class ModelNotFound(GatewayError):
+    status = 404
+    type = "not_found_error"
+    code = "model_not_found"
+
+
+class BodyTooLarge(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+    code = "body_too_large"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, **kw: str | None) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class NoHealthyTarget(GatewayError):
+    status = 503
+    type = "service_unavailable"
+    code = "no_healthy_target"
+
+
+class UpstreamError(GatewayError):
+    """A backend failed. ``retryable`` says whether another target may be tried."""
+
+    status = 502
+    type = "upstream_error"
+    reason = "error"  # the metric label: status_503, connect_error, timeout, ...
+    # What `routing.retry_on` names this failure by: an upstream status, or a word.
+    retry_key: int | str = "connect_error"
+
+    def __init__(self, message: str, *, provider: str, retryable: bool, **kw: str | None) -> None:
+        super().__init__(message, **kw)
+        self.provider = provider
+        self.retryable = retryable
+
+
+class UpstreamStatus(UpstreamError):
+    """The backend answered with an error status; the client sees the SPEC mapping."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        upstream_status: int,
+        retryable: bool,
+        upstream_type: str | None = None,
+        **kw: str | None,
+    ) -> None:
+        super().__init__(message, provider=provider, retryable=retryable, **kw)
+        self.upstream_status = upstream_status
+        self.reason = f"status_{upstream_status}"
+        self.retry_key = upstream_status
+        if upstream_status in (400, 404, 422):
+            self.status = upstream_status
+            self.type = upstream_type or "invalid_request_error"
+        elif upstream_status == 429:
+            self.status = 429
+            self.type = "rate_limit_error"
+        else:  # 401/403 (our credentials), 5xx and anything else unexpected
+            self.status = 502
+            self.type = "upstream_error"
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 502
+    reason = "connect_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    type = "timeout_error"
+    reason = "timeout"
+    retry_key = "timeout"
+
+
+class ConfigError(Exception):
+    """The config is invalid; ``problems`` lists every ``file: key.path: what`` line."""
+
+    def __init__(self, problems: list[str] | tuple[str, ...]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+# Things that look like credentials: bearer tokens and common key prefixes.
+_SECRET_RE = re.compile(
+    r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"
+    r"|\b(sk|pk|rk|key|gw|AIza)[-_A-Za-z0-9]{16,}"
+)
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Remove known secrets and anything shaped like an API key from ``text``."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "[redacted]")
+    return _SECRET_RE.sub(lambda m: (m.group(1) or "") + "[redacted]", text)
+
+
+def openai_error_body(exc: GatewayError) -> bytes:
+    return orjson.dumps(
+        {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
+    )
+
+
+def anthropic_error_body(exc: GatewayError) -> bytes:
+    return orjson.dumps({"type": "error", "error": {"type": exc.type, "message": exc.message}})

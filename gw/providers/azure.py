@@ -1,0 +1,36 @@
+"""Azure OpenAI: the OpenAI protocol at a deployment URL, keyed by ``api-key``.
+
+The target's ``model`` is the deployment name:
+``{base_url}/openai/deployments/{model}/chat/completions?api-version=...``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from ..config.tables import Provider, Target
+from .openai import OpenAIAdapter
+
+DEFAULT_API_VERSION = "2024-10-21"
+
+
+class AzureAdapter(OpenAIAdapter):
+    def __init__(self, provider: Provider) -> None:
+        super().__init__(provider)
+        headers = [(k, v) for k, v in self._headers if k != "authorization"]
+        if provider.api_key:
+            headers.append(("api-key", provider.api_key))
+        self._headers = tuple(headers)
+        self._stream_headers = tuple(
+            (k, "text/event-stream") if k == "accept" else (k, v) for k, v in headers
+        )
+        version = quote(provider.api_version or DEFAULT_API_VERSION, safe="")
+        self._suffix = f"/chat/completions?api-version={version}"
+        self._urls: dict[str, str] = {}
+
+    def chat_url(self, target: Target) -> str:
+        url = self._urls.get(target.model)
+        if url is None:
+            url = f"{self.provider.base_url}/openai/deployments/{quote(target.model, safe='')}{self._suffix}"
+            self._urls[target.model] = url
+        return url

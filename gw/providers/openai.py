@@ -1,0 +1,136 @@
+"""OpenAI Chat Completions and every server that speaks it (vLLM, LM Studio, ...).
+
+Requests pass through with unknown fields untouched; only ``model`` is
+rewritten. Streams are forwarded as the upstream's own event bytes; gw parses
+each event only to learn what it must (usage, an error, the end).
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator
+
+import orjson
+
+from .._fast.convert import DONE_EVENT
+from .._fast.sse import SSEDecoder, SSEError
+from ..config.tables import Provider, Target
+from ..context import RequestContext
+from ..errors import UpstreamStatus, UpstreamUnavailable, redact
+from ..upstream import Upstream
+from .base import status_error
+
+
+class OpenAIAdapter:
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.upstream = Upstream(provider)
+        headers = [("content-type", "application/json"), ("accept", "application/json")]
+        if provider.api_key:
+            headers.append(("authorization", f"Bearer {provider.api_key}"))
+        headers.extend(provider.headers)
+        self._headers = tuple(headers)
+        self._stream_headers = tuple(
+            (k, "text/event-stream") if k == "accept" else (k, v) for k, v in headers
+        )
+
+    def chat_url(self, target: Target) -> str:
+        return self.provider.base_url + "/chat/completions"
+
+    async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
+        body["model"] = target.model
+        status, data = await self.upstream.post(
+            self.chat_url(target), (*self._headers, ("x-request-id", ctx.request_id)), orjson.dumps(body)
+        )
+        if status != 200:
+            raise status_error(self.provider, status, data)
+        try:
+            answer = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise self._garbage("its answer is not JSON") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
+            raise self._garbage("its answer is not a chat.completion object")
+        usage = answer.get("usage")
+        if isinstance(usage, dict):
+            ctx.usage = usage
+        return data
+
+    async def chat_stream(
+        self, body: dict[str, Any], target: Target, ctx: RequestContext
+    ) -> AsyncIterator[bytes]:
+        body["model"] = target.model
+        options = body.get("stream_options")
+        client_wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+        # Always ask for usage, so tokens are counted; the usage chunk is only
+        # forwarded when the client asked for it.
+        body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        headers = (*self._stream_headers, ("x-request-id", ctx.request_id))
+        async with self.upstream.stream(self.chat_url(target), headers, orjson.dumps(body)) as resp:
+            if resp.status != 200:
+                raise status_error(self.provider, resp.status, await resp.read_all())
+            decoder = SSEDecoder()
+            finished: set[int] = set()
+            while (chunk := await resp.read()) is not None:
+                try:
+                    events = decoder.feed(chunk)
+                except SSEError as exc:
+                    raise self._garbage(str(exc)) from None
+                out: list[bytes] = []
+                for event in events:
+                    data = event.data
+                    if data.strip() == b"[DONE]":
+                        out.append(event.raw)
+                        yield b"".join(out)
+                        return
+                    try:
+                        obj = orjson.loads(data)
+                    except orjson.JSONDecodeError:
+                        raise self._garbage("an event is not JSON") from None
+                    if not isinstance(obj, dict):
+                        raise self._garbage("an event is not a JSON object")
+                    if "error" in obj:
+                        raise self._stream_error(obj["error"])
+                    usage = obj.get("usage")
+                    choices = obj.get("choices")
+                    if isinstance(usage, dict):
+                        ctx.usage = usage
+                        if not choices and not client_wants_usage:
+                            continue
+                    if choices:
+                        for choice in choices:
+                            if isinstance(choice, dict) and choice.get("finish_reason") is not None:
+                                finished.add(choice.get("index", 0))
+                    out.append(event.raw)
+                if out:
+                    yield b"".join(out)
+            try:
+                decoder.close()
+            except SSEError:
+                raise self._garbage("the stream was cut inside an event") from None
+            if not finished:
+                raise UpstreamUnavailable(
+                    f"provider '{self.provider.name}' ended the stream before it finished",
+                    provider=self.provider.name,
+                    retryable=True,
+                )
+            # Some OpenAI-compatible servers end a finished stream without [DONE].
+            yield DONE_EVENT
+
+    def _garbage(self, what: str) -> UpstreamUnavailable:
+        return UpstreamUnavailable(
+            f"provider '{self.provider.name}' sent an invalid stream: {what}",
+            provider=self.provider.name,
+            retryable=True,
+        )
+
+    def _stream_error(self, error: object) -> UpstreamStatus:
+        message = error.get("message") if isinstance(error, dict) else error
+        text = redact(str(message or "unknown error"), (self.provider.api_key or "",))
+        return UpstreamStatus(
+            f"provider '{self.provider.name}' failed mid-stream: {text}",
+            provider=self.provider.name,
+            upstream_status=502,
+            retryable=True,
+        )
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()

@@ -1,0 +1,251 @@
+"""One minimal BlackSheep proxy app per HTTP-client candidate.
+
+Select the candidate with ``GW_BENCH_CLIENT`` (``httpx``, ``httpx_aiohttp``, ``aiohttp``,
+``pyreqwest``, ``pyreqwest_mt``) and the upstream with ``UPSTREAM_URL``::
+
+    GW_BENCH_CLIENT=pyreqwest UPSTREAM_URL=http://127.0.0.1:8001 \
+        granian --interface asgi --loop uvloop --workers 1 --no-ws --http 1 \
+        loadtests.clients.proxies:app
+
+``loadtests.clients.proxies:app_<name>`` also works (built lazily on first access).
+
+Routes:
+  POST /v1/chat/completions  read body, forward upstream, return status/body/content-type
+  POST /stream               same, but the upstream body is relayed chunk by chunk
+                             (StreamedContent) as it arrives
+Timeouts are configured the way the gateway would (total 60 s for buffered calls,
+60 s idle/read for streams) so that timer costs are part of the comparison.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+
+from blacksheep import Application, Content, Request, Response, StreamedContent
+
+POOL = 256
+STREAM_BUFFER = int(os.environ.get("GW_PYREQWEST_STREAM_BUFFER", "1"))
+TOTAL_S = 60.0
+IDLE_S = 60.0
+JSON = "application/json"
+CLIENTS = ("httpx", "httpx_aiohttp", "aiohttp", "pyreqwest", "pyreqwest_mt")
+
+
+def _upstream() -> str:
+    base = os.environ.get("UPSTREAM_URL", "http://127.0.0.1:8001").rstrip("/")
+    if base.endswith("/v1"):
+        base = base[:-3]
+    return base + "/v1/chat/completions"
+
+
+# A streamed upstream call: (status, content_type, chunk iterator, close()).
+Streamed = tuple[int, str, AsyncIterator[bytes], Callable[[], Awaitable[None]]]
+
+
+class Candidate:
+    name = "?"
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def forward(self, body: bytes) -> tuple[int, str, bytes]: raise NotImplementedError
+    async def open_stream(self, body: bytes) -> Streamed: raise NotImplementedError
+
+
+class HttpxCandidate(Candidate):
+    name = "httpx"
+
+    def _make(self):
+        import httpx
+
+        return httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=POOL, max_keepalive_connections=POOL),
+            timeout=httpx.Timeout(TOTAL_S, connect=5.0),
+        )
+
+    async def start(self) -> None:
+        import httpx
+
+        self.httpx = httpx
+        self.client = self._make()
+        self.url = _upstream()
+        self.headers = {"content-type": JSON}
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def forward(self, body: bytes):
+        r = await self.client.post(self.url, content=body, headers=self.headers)
+        return r.status_code, r.headers.get("content-type", JSON), r.content
+
+    async def open_stream(self, body: bytes) -> Streamed:
+        req = self.client.build_request("POST", self.url, content=body, headers=self.headers)
+        r = await self.client.send(req, stream=True)
+        return r.status_code, r.headers.get("content-type", JSON), r.aiter_raw(), r.aclose
+
+
+class HttpxAiohttpCandidate(HttpxCandidate):
+    name = "httpx_aiohttp"
+
+    def _make(self):
+        import httpx
+        from httpx_aiohttp import HttpxAiohttpClient
+
+        return HttpxAiohttpClient(
+            limits=httpx.Limits(max_connections=POOL, max_keepalive_connections=POOL),
+            timeout=httpx.Timeout(TOTAL_S, connect=5.0),
+        )
+
+
+class AiohttpCandidate(Candidate):
+    name = "aiohttp"
+
+    async def start(self) -> None:
+        import aiohttp
+
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=POOL),
+            timeout=aiohttp.ClientTimeout(total=TOTAL_S, connect=5.0),
+        )
+        # streams: no total, only per-read idle timeout
+        self.stream_timeout = aiohttp.ClientTimeout(total=None, connect=5.0, sock_read=IDLE_S)
+        self.url = _upstream()
+        self.headers = {"content-type": JSON}
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def forward(self, body: bytes):
+        async with self.session.post(self.url, data=body, headers=self.headers) as r:
+            data = await r.read()
+            return r.status, r.headers.get("content-type", JSON), data
+
+    async def open_stream(self, body: bytes) -> Streamed:
+        r = await self.session.post(
+            self.url, data=body, headers=self.headers, timeout=self.stream_timeout
+        )
+
+        async def close() -> None:
+            r.release()  # returns the connection if fully read, else closes it
+
+        return r.status, r.headers.get("content-type", JSON), r.content.iter_any(), close
+
+
+class PyreqwestCandidate(Candidate):
+    name = "pyreqwest"
+    multithreaded = False
+
+    async def start(self) -> None:
+        from pyreqwest.client import ClientBuilder
+
+        self.client = (
+            ClientBuilder()
+            .max_connections(POOL)
+            .runtime_multithreaded(self.multithreaded)
+            .connect_timeout(timedelta(seconds=5))
+            .read_timeout(timedelta(seconds=IDLE_S))
+            .error_for_status(False)
+            .build()
+        )
+        self.total = timedelta(seconds=TOTAL_S)
+        self.url = _upstream()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def forward(self, body: bytes):
+        resp = await (
+            self.client.post(self.url)
+            .body_bytes(body)
+            .header("content-type", JSON)
+            .timeout(self.total)
+            .build()
+            .send()
+        )
+        data = await resp.bytes()
+        return resp.status, resp.get_header("content-type") or JSON, bytes(data)
+
+    async def open_stream(self, body: bytes) -> Streamed:
+        # NB: without streamed_read_buffer_limit(small) pyreqwest buffers up to 64 KiB
+        # (default) before __aenter__ returns -> SSE would be delivered all at once.
+        sreq = (
+            self.client.post(self.url)
+            .body_bytes(body)
+            .header("content-type", JSON)
+            .streamed_read_buffer_limit(STREAM_BUFFER)
+            .build_streamed()
+        )
+        resp = await sreq.__aenter__()
+        reader = resp.body_reader
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while (chunk := await reader.read_chunk()) is not None:
+                yield bytes(chunk)
+
+        async def close() -> None:
+            await sreq.__aexit__(None, None, None)
+
+        return resp.status, resp.get_header("content-type") or JSON, chunks(), close
+
+
+class PyreqwestMTCandidate(PyreqwestCandidate):
+    name = "pyreqwest_mt"
+    multithreaded = True
+
+
+_CANDIDATES: dict[str, type[Candidate]] = {
+    "httpx": HttpxCandidate,
+    "httpx_aiohttp": HttpxAiohttpCandidate,
+    "aiohttp": AiohttpCandidate,
+    "pyreqwest": PyreqwestCandidate,
+    "pyreqwest_mt": PyreqwestMTCandidate,
+}
+
+
+def create_app(client: str) -> Application:
+    cand = _CANDIDATES[client]()
+    app = Application(show_error_details=True)
+
+    async def on_start(_app: Application) -> None:
+        await cand.start()
+
+    async def on_stop(_app: Application) -> None:
+        await cand.close()
+
+    app.on_start += on_start
+    app.on_stop += on_stop
+
+    async def chat(request: Request) -> Response:
+        body = await request.read() or b""
+        status, ctype, data = await cand.forward(body)
+        return Response(status, None, Content(ctype.encode(), data))
+
+    async def stream(request: Request) -> Response:
+        body = await request.read() or b""
+        status, ctype, it, close = await cand.open_stream(body)
+
+        async def provider() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in it:
+                    yield chunk
+            finally:
+                await close()
+
+        return Response(status, None, StreamedContent(ctype.encode(), provider))
+
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/stream", stream)
+    app.router.add_post("/v1/chat/completions/stream", stream)
+    return app
+
+
+def __getattr__(name: str):
+    if name == "app":
+        value = create_app(os.environ.get("GW_BENCH_CLIENT", "httpx"))
+    elif name.startswith("app_") and name[4:] in _CANDIDATES:
+        value = create_app(name[4:])
+    else:
+        raise AttributeError(name)
+    globals()[name] = value
+    return value

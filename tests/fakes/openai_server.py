@@ -1,0 +1,875 @@
+"""A wire-level fake of the OpenAI and Azure OpenAI chat APIs.
+
+Run it as a process::
+
+    python -m tests.fakes.openai_server --host 127.0.0.1 --port 0 [--api-key KEY]
+
+It prints one line ``LISTENING <port>`` once it accepts connections.
+
+It is a raw asyncio ``Protocol`` HTTP/1.1 server (uvloop when importable), fast
+enough to be the upstream of load tests. Tests steer it with an optional body
+field ``"fake": {...}`` (gw passes unknown body fields through unchanged):
+
+``status``         4xx/5xx: answer that status with an OpenAI error body
+``message``        overrides that error's message
+``delay_s``        sleep before sending the response headers
+``chunks``         N content chunks ``w0 w1 ...``; ``content``: explicit content
+``chunk_delay_s``  sleep between stream events
+``fault``          reset_before_headers | close_before_headers | hang |
+                   reset_mid_stream | stall_mid_stream | garbage_mid_stream |
+                   error_event | truncate  (mid-stream ones act after ``after``
+                   content chunks, default 2)
+``split``          "bytes" (one byte per write) | "random" (1..7 bytes, ``seed``)
+``crlf``           CRLF line ends in the SSE framing
+``comments``       a ``: keep-alive`` comment before every event
+``multiline``      every JSON payload split across two ``data:`` lines
+
+Admin routes (not recorded): ``GET /_fake/requests``, ``GET /_fake/stats``,
+``POST /_fake/reset``.
+
+Counters: ``requests`` (recorded requests), ``streams_started`` (stream
+headers sent), ``streams_completed`` (the fake wrote the whole stream it
+planned, including the clean ends of ``truncate`` and ``error_event``),
+``client_disconnects`` (the client went away while a request was still in
+progress: during ``delay_s``, a ``hang``/``stall``, or a slow stream).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import collections
+import hashlib
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import sys
+import time
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+MAX_HEAD = 64 * 1024
+RESET_GRACE_S = 0.05  # let already-sent bytes reach the client before a RST
+
+MODELS = [
+    {"id": "gpt-4o-mini", "object": "model", "created": 1721172741, "owned_by": "system"},
+    {"id": "gpt-4o", "object": "model", "created": 1715367049, "owned_by": "system"},
+    {"id": "text-embedding-3-small", "object": "model", "created": 1705948997, "owned_by": "system"},
+]
+MODELS_BODY = orjson.dumps({"object": "list", "data": MODELS})
+
+AZURE_404 = orjson.dumps({"error": {"code": "404", "message": "Resource not found"}})
+
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_WORD_RE = re.compile(r"\S+\s*")
+
+BEFORE_HEADER_FAULTS = {"reset_before_headers", "close_before_headers", "hang"}
+MID_STREAM_FAULTS = {
+    "reset_mid_stream",
+    "stall_mid_stream",
+    "garbage_mid_stream",
+    "error_event",
+    "truncate",
+}
+
+
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> bytes:
+    return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
+
+
+def error_type_for(status: int) -> tuple[str, str | None]:
+    """OpenAI's error ``type`` and ``code`` for a status."""
+    if status == 401:
+        return "authentication_error", "invalid_api_key"
+    if status == 403:
+        return "permission_error", None
+    if status == 404:
+        return "not_found_error", None
+    if status == 429:
+        return "rate_limit_error", "rate_limit_exceeded"
+    if status >= 500:
+        return "server_error", None
+    return "invalid_request_error", None
+
+
+INVALID_KEY_BODY = error_body(
+    "Incorrect API key provided. You can find your API key at "
+    "https://platform.openai.com/account/api-keys.",
+    "invalid_request_error",
+    None,
+    "invalid_api_key",
+)
+MISSING_KEY_BODY = error_body(
+    "You didn't provide an API key. You need to provide your API key in an "
+    "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+    "invalid_request_error",
+    None,
+    "invalid_api_key",
+)
+BAD_JSON_BODY = error_body(
+    "We could not parse the JSON body of your request. (HINT: This likely means you "
+    "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+    "but what was sent was not valid JSON.)",
+    "invalid_request_error",
+)
+
+
+class State:
+    def __init__(self, api_key: str | None) -> None:
+        self.api_key = api_key
+        self.bearer = f"Bearer {api_key}" if api_key else None
+        self.recorded: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
+        self.stats = self._zero()
+        self._prefix = os.urandom(4).hex()
+        self._n = 0
+
+    @staticmethod
+    def _zero() -> dict[str, int]:
+        return {"requests": 0, "streams_started": 0, "streams_completed": 0, "client_disconnects": 0}
+
+    def reset(self) -> None:
+        self.recorded.clear()
+        self.stats = self._zero()
+
+    def next_ids(self) -> tuple[str, str]:
+        self._n += 1
+        n = self._n
+        return f"req_{self._prefix}{n:024x}", f"chatcmpl-fake{self._prefix}{n:016x}"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def head_bytes(status: int, headers: list[tuple[str, str]]) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
+    lines.extend(f"{k}: {v}" for k, v in headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def message_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            elif isinstance(part, str):
+                parts.append(part)
+        return " ".join(parts)
+    return ""
+
+
+def decode_chunked(buf: bytes) -> tuple[bytes, int] | None:
+    """Decode a complete chunked body at the start of ``buf``.
+
+    Returns (body, bytes consumed), or None if more data is needed.
+    Raises ValueError on malformed framing.
+    """
+    pos = 0
+    parts = []
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        size = int(buf[pos:eol].split(b";", 1)[0].strip(), 16)
+        pos = eol + 2
+        if size == 0:
+            # trailers, ended by an empty line
+            while True:
+                eol = buf.find(b"\r\n", pos)
+                if eol < 0:
+                    return None
+                if eol == pos:
+                    return b"".join(parts), eol + 2
+                pos = eol + 2
+        if len(buf) < pos + size + 2:
+            return None
+        parts.append(buf[pos : pos + size])
+        if buf[pos + size : pos + size + 2] != b"\r\n":
+            raise ValueError("bad chunk terminator")
+        pos += size + 2
+
+
+class Chat:
+    """What one chat request answers."""
+
+    __slots__ = (
+        "rid", "cid", "created", "model", "chunks", "finish", "usage",
+        "include_usage", "stream",
+    )
+
+    def __init__(self, rid: str, cid: str, body: dict, model: str, fake: dict | None) -> None:
+        self.rid, self.cid = rid, cid
+        self.created = int(time.time())
+        self.model = model
+        messages = body["messages"]
+        prompt_words = 0
+        last_user = ""
+        for m in messages:
+            if isinstance(m, dict):
+                text = message_text(m.get("content"))
+                prompt_words += len(text.split())
+                if m.get("role") == "user":
+                    last_user = text
+        if fake and fake.get("chunks") is not None:
+            n = int(fake["chunks"])
+            chunks = [f"w{i} " for i in range(n)]
+            if chunks:
+                chunks[-1] = chunks[-1][:-1]
+        else:
+            if fake and isinstance(fake.get("content"), str):
+                content = fake["content"]
+            else:
+                content = "fake: " + last_user
+            chunks = _WORD_RE.findall(content)
+            lead = content[: len(content) - len(content.lstrip())]
+            if lead:
+                if chunks:
+                    chunks[0] = lead + chunks[0]
+                else:
+                    chunks = [lead]
+        self.finish = "stop"
+        limit = body.get("max_completion_tokens")
+        if limit is None:
+            limit = body.get("max_tokens")
+        if isinstance(limit, int) and not isinstance(limit, bool) and 0 <= limit < len(chunks):
+            chunks = chunks[:limit]
+            if chunks:
+                chunks[-1] = chunks[-1].rstrip()
+            self.finish = "length"
+        self.chunks = chunks
+        self.usage = {
+            "prompt_tokens": prompt_words,
+            "completion_tokens": len(chunks),
+            "total_tokens": prompt_words + len(chunks),
+        }
+        self.stream = body.get("stream") is True
+        so = body.get("stream_options")
+        self.include_usage = self.stream and isinstance(so, dict) and so.get("include_usage") is True
+
+    @property
+    def content(self) -> str:
+        return "".join(self.chunks)
+
+    def completion(self) -> bytes:
+        return orjson.dumps(
+            {
+                "id": self.cid,
+                "object": "chat.completion",
+                "created": self.created,
+                "model": self.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": self.content, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": self.finish,
+                    }
+                ],
+                "usage": self.usage,
+                "system_fingerprint": "fp_fake",
+            }
+        )
+
+    def _chunk(self, delta: dict, finish: str | None) -> bytes:
+        obj: dict[str, Any] = {
+            "id": self.cid,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if self.include_usage:
+            obj["usage"] = None
+        return orjson.dumps(obj)
+
+    def role_payload(self) -> bytes:
+        return self._chunk({"role": "assistant", "content": ""}, None)
+
+    def content_payloads(self) -> list[bytes]:
+        return [self._chunk({"content": c}, None) for c in self.chunks]
+
+    def finish_payload(self) -> bytes:
+        return self._chunk({}, self.finish)
+
+    def usage_payload(self) -> bytes:
+        return orjson.dumps(
+            {
+                "id": self.cid,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "system_fingerprint": "fp_fake",
+                "choices": [],
+                "usage": self.usage,
+            }
+        )
+
+
+def embeddings_body(body: dict, model: str) -> bytes | None:
+    inp = body.get("input")
+    if isinstance(inp, str) or (isinstance(inp, list) and inp and isinstance(inp[0], int)):
+        inputs = [inp]
+    elif isinstance(inp, list) and inp:
+        inputs = inp
+    else:
+        return None
+    dims = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 8
+    as_b64 = body.get("encoding_format") == "base64"
+    data = []
+    words = 0
+    for i, item in enumerate(inputs):
+        text = item if isinstance(item, str) else " ".join(map(str, item))
+        words += len(text.split())
+        digest = hashlib.sha256(text.encode()).digest()
+        vec = [(digest[j % 32] - 128) / 128.0 for j in range(dims)]
+        emb: Any = base64.b64encode(struct.pack(f"<{dims}f", *vec)).decode() if as_b64 else vec
+        data.append({"object": "embedding", "index": i, "embedding": emb})
+    return orjson.dumps(
+        {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": words, "total_tokens": words},
+        }
+    )
+
+
+class SSE:
+    """SSE framing options."""
+
+    __slots__ = ("le", "comments", "multiline")
+
+    def __init__(self, fake: dict | None) -> None:
+        fake = fake or {}
+        self.le = b"\r\n" if fake.get("crlf") else b"\n"
+        self.comments = bool(fake.get("comments"))
+        self.multiline = bool(fake.get("multiline"))
+
+    def event(self, payload: bytes) -> bytes:
+        le = self.le
+        if self.multiline:
+            cut = payload.find(b",")
+            if cut > 0:
+                return b"data: " + payload[: cut + 1] + le + b"data: " + payload[cut + 1 :] + le + le
+        return b"data: " + payload + le + le
+
+    def comment(self) -> bytes:
+        return b": keep-alive" + self.le + self.le
+
+
+PLAIN_SSE = SSE(None)
+
+
+def http_chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+# ---------------------------------------------------------------- protocol
+
+
+class FakeProtocol(asyncio.Protocol):
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.head: tuple | None = None
+        self.busy = False
+        self.closed = False
+        self.task: asyncio.Task | None = None
+        self.self_closed = False  # the fake ended the connection on purpose
+        self.keep_alive = True
+        self.sent_continue = False
+
+    # -- asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    def data_received(self, data: bytes) -> None:
+        self.buf = self.buf + data if self.buf else data
+        if not self.busy:
+            self.process()
+
+    # -- parsing
+
+    def process(self) -> None:
+        while not self.busy and not self.closed:
+            if self.head is None:
+                idx = self.buf.find(b"\r\n\r\n")
+                if idx < 0:
+                    if len(self.buf) > MAX_HEAD:
+                        self.fail(431, "request header too large")
+                    return
+                try:
+                    self.head = self.parse_head(self.buf[:idx])
+                except ValueError:
+                    self.fail(400, "malformed request")
+                    return
+                self.buf = self.buf[idx + 4 :]
+                self.sent_continue = False
+            method, target, headers, length, chunked = self.head
+            if chunked:
+                try:
+                    res = decode_chunked(self.buf)
+                except ValueError:
+                    self.fail(400, "malformed chunked body")
+                    return
+                if res is None:
+                    self.maybe_continue(headers)
+                    return
+                body, used = res
+                self.buf = self.buf[used:]
+            else:
+                if len(self.buf) < length:
+                    self.maybe_continue(headers)
+                    return
+                body = self.buf[:length]
+                self.buf = self.buf[length:]
+            self.head = None
+            self.dispatch(method, target, headers, body)
+            if not self.busy and not self.keep_alive and not self.closed:
+                self.self_closed = True
+                self.transport.close()
+                return
+
+    def parse_head(self, raw: bytes) -> tuple:
+        lines = raw.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise ValueError(lines[0])
+        method, target, version = parts
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            k, sep, v = line.partition(":")
+            if not sep:
+                raise ValueError(line)
+            k = k.strip().lower()
+            v = v.strip()
+            headers[k] = headers[k] + ", " + v if k in headers else v
+        conn = headers.get("connection", "").lower()
+        if version == "HTTP/1.0":
+            self.keep_alive = "keep-alive" in conn
+        else:
+            self.keep_alive = "close" not in conn
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        length = 0 if chunked else int(headers.get("content-length", "0") or 0)
+        if length < 0:
+            raise ValueError("negative content-length")
+        return method, target, headers, length, chunked
+
+    def maybe_continue(self, headers: dict) -> None:
+        if not self.sent_continue and headers.get("expect", "").lower() == "100-continue":
+            self.sent_continue = True
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def fail(self, status: int, message: str) -> None:
+        self.keep_alive = False
+        self.send(status, error_body(message, "invalid_request_error"), "")
+        self.self_closed = True
+        self.transport.close()
+
+    # -- responses
+
+    def send(self, status: int, body: bytes, rid: str, extra: list[tuple[str, str]] | None = None,
+             content_type: str = "application/json") -> None:
+        if self.closed:
+            return
+        headers = [("content-type", content_type), ("content-length", str(len(body)))]
+        if rid:
+            headers.append(("x-request-id", rid))
+        if extra:
+            headers.extend(extra)
+        if not self.keep_alive:
+            headers.append(("connection", "close"))
+        self.transport.write(head_bytes(status, headers) + body)
+
+    def send_error(self, status: int, rid: str, message: str | None = None) -> None:
+        type_, code = error_type_for(status)
+        extra = [("retry-after", "1")] if status == 429 else None
+        self.send(status, error_body(message or f"fake upstream error {status}", type_, None, code), rid, extra)
+
+    def stream_head(self, rid: str) -> bytes:
+        headers = [
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("transfer-encoding", "chunked"),
+            ("cache-control", "no-cache"),
+            ("x-request-id", rid),
+        ]
+        if not self.keep_alive:
+            headers.append(("connection", "close"))
+        return head_bytes(200, headers)
+
+    # -- routing
+
+    def dispatch(self, method: str, target: str, headers: dict, raw: bytes) -> None:
+        path, _, qs = target.partition("?")
+        state = self.state
+
+        if path.startswith("/_fake/"):
+            if method == "GET" and path == "/_fake/requests":
+                self.send(200, orjson.dumps(list(state.recorded)), "")
+            elif method == "GET" and path == "/_fake/stats":
+                self.send(200, orjson.dumps(state.stats), "")
+            elif method == "POST" and path == "/_fake/reset":
+                state.reset()
+                self.send(200, b'{"ok":true}', "")
+            else:
+                self.send(404, error_body(f"Invalid URL ({method} {path})", "invalid_request_error"), "")
+            return
+
+        body: Any = None
+        body_text = None
+        if raw:
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                body_text = raw.decode("utf-8", "replace")
+        query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
+        rec = {"method": method, "path": path, "query": query, "headers": headers, "body": body}
+        if body_text is not None:
+            rec["body_text"] = body_text
+        state.recorded.append(rec)
+        state.stats["requests"] += 1
+
+        rid, cid = state.next_ids()
+        kind = None
+        azure = False
+        deployment = None
+        if path == "/v1/chat/completions" and method == "POST":
+            kind = "chat"
+        elif path == "/v1/embeddings" and method == "POST":
+            kind = "embeddings"
+        elif path == "/v1/models" and method == "GET":
+            kind = "models"
+        elif path.startswith("/openai/deployments/") and method == "POST":
+            rest = path[len("/openai/deployments/") :]
+            deployment, _, op = rest.partition("/")
+            if deployment and op in ("chat/completions", "embeddings"):
+                kind = "chat" if op == "chat/completions" else "embeddings"
+                azure = True
+        if kind is None:
+            if path.startswith("/openai/"):
+                self.send(404, AZURE_404, rid)
+            else:
+                self.send(404, error_body(f"Invalid URL ({method} {path})", "invalid_request_error"), rid)
+            return
+
+        if azure:
+            if not query.get("api-version"):
+                self.send(404, AZURE_404, rid)
+                return
+            if state.api_key is not None and headers.get("api-key") != state.api_key:
+                self.send(401, INVALID_KEY_BODY, rid)
+                return
+        elif state.bearer is not None:
+            auth = headers.get("authorization")
+            if auth != state.bearer:
+                self.send(401, INVALID_KEY_BODY if auth else MISSING_KEY_BODY, rid)
+                return
+
+        if kind == "models":
+            self.send(200, MODELS_BODY, rid)
+            return
+
+        if not isinstance(body, dict):
+            self.send(400, BAD_JSON_BODY, rid)
+            return
+        if azure:
+            model = deployment
+        else:
+            model = body.get("model")
+            if not isinstance(model, str) or not model:
+                self.send(400, error_body("you must provide a model parameter", "invalid_request_error"), rid)
+                return
+
+        fake = body.get("fake")
+        if fake is not None and not isinstance(fake, dict):
+            self.send(400, error_body("fake must be an object", "invalid_request_error", "fake"), rid)
+            return
+
+        if kind == "embeddings":
+            out = embeddings_body(body, model)
+            if out is None:
+                self.send(400, error_body("'input' is a required property", "invalid_request_error", "input"), rid)
+                return
+            if fake:
+                self.start(self.run_fake(fake, rid, None, out))
+            else:
+                self.send(200, out, rid)
+            return
+
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            self.send(400, error_body(
+                "'messages' is a required property and must be a non-empty array",
+                "invalid_request_error", "messages"), rid)
+            return
+        chat = Chat(rid, cid, body, model, fake)
+        if fake:
+            self.start(self.run_fake(fake, rid, chat, None))
+        elif chat.stream:
+            self.stream_sync(chat)
+        else:
+            self.send(200, chat.completion(), rid)
+
+    # -- fast stream (no fake field): every event its own write, no awaits
+
+    def stream_sync(self, chat: Chat) -> None:
+        st = self.state.stats
+        w = self.transport.write
+        w(self.stream_head(chat.rid))
+        st["streams_started"] += 1
+        ev = PLAIN_SSE.event
+        w(http_chunk(ev(chat.role_payload())))
+        for p in chat.content_payloads():
+            w(http_chunk(ev(p)))
+        w(http_chunk(ev(chat.finish_payload())))
+        if chat.include_usage:
+            w(http_chunk(ev(chat.usage_payload())))
+        w(http_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+        st["streams_completed"] += 1
+
+    # -- slow path
+
+    def start(self, coro) -> None:
+        self.busy = True
+        self.task = asyncio.get_running_loop().create_task(coro)
+        self.task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.task = None
+        self.busy = False
+        if not task.cancelled() and task.exception() is not None:
+            print(f"fake: handler failed: {task.exception()!r}", file=sys.stderr, flush=True)
+            if not self.closed:
+                self.transport.abort()
+            return
+        if self.closed:
+            return
+        if not self.keep_alive:
+            self.self_closed = True
+            self.transport.close()
+        elif self.buf:
+            self.process()
+
+    def reset_now(self) -> None:
+        self.self_closed = True
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self.transport.abort()
+
+    def close_now(self) -> None:
+        self.self_closed = True
+        self.transport.close()
+
+    async def run_fake(self, fake: dict, rid: str, chat: Chat | None, plain: bytes | None) -> None:
+        try:
+            delay = float(fake.get("delay_s") or 0)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            status = fake.get("status")
+            if isinstance(status, int) and status >= 400:
+                self.send_error(status, rid, fake.get("message"))
+                return
+            fault = fake.get("fault")
+            if fault == "reset_before_headers":
+                self.reset_now()
+                return
+            if fault == "close_before_headers":
+                self.close_now()
+                return
+            if fault == "hang":
+                await asyncio.get_running_loop().create_future()  # until the client leaves
+                return
+            if fault is not None and fault not in MID_STREAM_FAULTS:
+                self.send(400, error_body(f"unknown fake fault {fault!r}", "invalid_request_error", "fake"), rid)
+                return
+            if chat is not None and chat.stream:
+                await self.stream_async(chat, fake, fault)
+            else:
+                await self.plain_async(rid, chat.completion() if chat else plain, fault)
+        except asyncio.CancelledError:
+            if not self.self_closed:
+                self.state.stats["client_disconnects"] += 1
+            # swallow: the connection is gone, nobody awaits this task
+
+    async def plain_async(self, rid: str, body: bytes, fault: str | None) -> None:
+        if fault is None:
+            self.send(200, body, rid)
+            return
+        if fault == "garbage_mid_stream":
+            self.send(200, b"{not json", rid)
+            return
+        if fault == "error_event":
+            self.send(200, error_body("fake mid-stream error", "server_error"), rid)
+            return
+        # a head promising the whole body, then half of it
+        head = head_bytes(200, [("content-type", "application/json"),
+                               ("content-length", str(len(body))), ("x-request-id", rid)])
+        self.transport.write(head + body[: len(body) // 2])
+        if fault == "reset_mid_stream":
+            await asyncio.sleep(RESET_GRACE_S)
+            self.reset_now()
+        elif fault == "stall_mid_stream":
+            await asyncio.get_running_loop().create_future()
+        elif fault == "truncate":
+            self.close_now()
+
+    async def stream_async(self, chat: Chat, fake: dict, fault: str | None) -> None:
+        sse = SSE(fake)
+        out = Writer(self.transport, fake)
+        after = int(fake.get("after", 2)) if fault else -1
+        chunk_delay = float(fake.get("chunk_delay_s") or 0)
+        st = self.state.stats
+
+        self.transport.write(self.stream_head(chat.rid))
+        st["streams_started"] += 1
+        first = True
+
+        async def event(payload: bytes) -> None:
+            nonlocal first
+            if chunk_delay > 0 and not first:
+                await out.flush()
+                await asyncio.sleep(chunk_delay)
+            first = False
+            if sse.comments:
+                await out.send(sse.comment())
+            await out.send(sse.event(payload))
+
+        await event(chat.role_payload())
+        for i, payload in enumerate(chat.content_payloads()):
+            if i == after:
+                break
+            await event(payload)
+        if fault == "reset_mid_stream":
+            await out.flush()
+            await asyncio.sleep(RESET_GRACE_S)
+            self.reset_now()
+            return
+        if fault == "stall_mid_stream":
+            await out.flush()
+            await asyncio.get_running_loop().create_future()
+            return
+        if fault == "error_event":
+            await out.send(sse.event(error_body("fake mid-stream error", "server_error")))
+            await out.end()
+            st["streams_completed"] += 1
+            return
+        if fault == "truncate":
+            await out.end()
+            st["streams_completed"] += 1
+            return
+        if fault == "garbage_mid_stream":
+            await out.send(b"data: {not json" + sse.le + sse.le)
+            for payload in chat.content_payloads()[max(after, 0):]:
+                await event(payload)
+        await event(chat.finish_payload())
+        if chat.include_usage:
+            await event(chat.usage_payload())
+        if sse.comments:
+            await out.send(sse.comment())
+        await out.send(b"data: [DONE]" + sse.le + sse.le)
+        await out.end()
+        st["streams_completed"] += 1
+
+
+class Writer:
+    """Writes SSE bytes as HTTP chunks: one per event, or split into pieces."""
+
+    def __init__(self, transport: asyncio.Transport, fake: dict) -> None:
+        self.t = transport
+        self.split = fake.get("split")
+        self.rng = random.Random(fake.get("seed", 0))
+        self.pending = b""
+        self.next = self.rng.randint(1, 7)
+
+    async def send(self, data: bytes) -> None:
+        if self.split == "bytes":
+            for i in range(len(data)):
+                self.t.write(http_chunk(data[i : i + 1]))
+                await asyncio.sleep(0)
+        elif self.split == "random":
+            # cuts run across event boundaries, like real network reads
+            self.pending += data
+            while len(self.pending) >= self.next:
+                piece, self.pending = self.pending[: self.next], self.pending[self.next :]
+                self.t.write(http_chunk(piece))
+                self.next = self.rng.randint(1, 7)
+                await asyncio.sleep(0)
+        else:
+            self.t.write(http_chunk(data))
+
+    async def flush(self) -> None:
+        if self.pending:
+            piece, self.pending = self.pending, b""
+            self.t.write(http_chunk(piece))
+            await asyncio.sleep(0)
+
+    async def end(self) -> None:
+        await self.flush()
+        self.t.write(b"0\r\n\r\n")
+
+
+# ---------------------------------------------------------------- main
+
+
+async def serve(host: str, port: int, api_key: str | None) -> None:
+    loop = asyncio.get_running_loop()
+    state = State(api_key)
+    server = await loop.create_server(lambda: FakeProtocol(state), host, port, reuse_address=True, backlog=2048)
+    bound = server.sockets[0].getsockname()[1]
+    sys.stdout.write(f"LISTENING {bound}\n")
+    sys.stdout.flush()
+    stop = loop.create_future()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+    try:
+        await stop
+    finally:
+        server.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="fake OpenAI / Azure OpenAI upstream")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--api-key", default=None)
+    args = p.parse_args(argv)
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(args.host, args.port, args.api_key))
+    else:
+        uvloop.run(serve(args.host, args.port, args.api_key))
+
+
+if __name__ == "__main__":
+    main()
