@@ -43,9 +43,14 @@ def map_client_errors(provider: Provider, on_timeout: str | None = None) -> Iter
     try:
         yield
     except TimeoutError as exc:
-        what = _describe(exc, provider) if isinstance(exc, rx.PyreqwestError) else on_timeout
+        # pyreqwest calls a read timeout before the headers a "connect" timeout;
+        # the caller knows which of gw's deadlines was running, the client's
+        # message tells a real connect timeout apart.
+        what = on_timeout or ""
+        if isinstance(exc, rx.PyreqwestError):
+            what = f"{what} [{_describe(exc, provider)}]" if what else _describe(exc, provider)
         raise UpstreamTimeout(
-            f"provider '{provider.name}' timed out: {what or 'no answer in time'}",
+            f"provider '{provider.name}' timed out: {what}",
             provider=provider.name,
             retryable=True,
         ) from None
@@ -79,23 +84,27 @@ def _describe(exc: BaseException, provider: Provider) -> str:
 class StreamResponse:
     """A response whose body is read chunk by chunk, each read bounded by the idle timeout."""
 
-    __slots__ = ("status", "_resp", "_reader", "_idle", "_provider")
+    __slots__ = ("status", "_resp", "_reader", "_idle", "_provider", "_idle_message")
 
-    def __init__(self, resp: object, idle_s: float, provider: Provider) -> None:
+    def __init__(self, resp: object, idle_s: float | None, provider: Provider) -> None:
         self._resp = resp
         self.status: int = resp.status  # type: ignore[attr-defined]
         self._reader = resp.body_reader  # type: ignore[attr-defined]
-        self._idle = idle_s
+        self._idle = idle_s  # None: the client's own read timeout is the idle timeout
         self._provider = provider
+        self._idle_message = f"no data for {provider.idle_timeout_s:g}s (idle_timeout_s)"
 
     def header(self, name: str) -> str | None:
         return self._resp.get_header(name)  # type: ignore[attr-defined, no-any-return]
 
     async def read(self) -> bytes | None:
         """The next chunk of the body, or None at its end."""
-        with map_client_errors(self._provider, f"no data for {self._idle:g}s (idle_timeout_s)"):
-            async with asyncio.timeout(self._idle):
+        with map_client_errors(self._provider, self._idle_message):
+            if self._idle is None:
                 chunk = await self._reader.read_chunk()
+            else:
+                async with asyncio.timeout(self._idle):
+                    chunk = await self._reader.read_chunk()
         return None if chunk is None else bytes(chunk)
 
     async def read_all(self, limit: int = 1 << 20) -> bytes:
@@ -109,22 +118,36 @@ class StreamResponse:
 
 
 class Upstream:
-    """One pooled client per provider, created at start-up and closed at shutdown."""
+    """One pooled client per provider, created at start-up and closed at shutdown.
+
+    The client's own read timeout (per read, and until the response headers)
+    is the larger of ``first_byte_timeout_s`` and ``idle_timeout_s``; the
+    smaller one, if they differ, is an ``asyncio.timeout`` on top. The client's
+    own timeouts close the connection; an asyncio cancellation before the
+    headers arrive does not (pyreqwest 0.15 finishes the request in the
+    background), so the client's timeout also bounds that leftover.
+    """
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
+        first_byte, idle = provider.first_byte_timeout_s, provider.idle_timeout_s
+        read_timeout = max(first_byte, idle)
         self._client: Client = (
             ClientBuilder()
             .max_connections(provider.max_connections)
             .connect_timeout(timedelta(seconds=provider.connect_timeout_s))
+            .read_timeout(timedelta(seconds=read_timeout))
             .pool_idle_timeout(timedelta(seconds=90))
             .tcp_nodelay(True)
             .follow_redirects(False)
             .build()
         )
+        self._first_byte = first_byte if first_byte < read_timeout else None
+        self._idle = idle if idle < read_timeout else None
         self._total = timedelta(seconds=provider.timeout_s)
-        self._first_byte_message = (
-            f"no response headers within {provider.first_byte_timeout_s:g}s (first_byte_timeout_s)"
+        self._first_byte_message = f"no response headers within {first_byte:g}s (first_byte_timeout_s)"
+        self._total_message = (
+            f"no complete answer within {provider.timeout_s:g}s (timeout_s) or a pause over {idle:g}s"
         )
 
     async def post(self, url: str, headers: Headers, body: bytes) -> tuple[int, bytes]:
@@ -132,15 +155,18 @@ class Upstream:
         provider = self.provider
         request = self._client.post(url).headers(headers).body_bytes(body).timeout(self._total).build()
         with map_client_errors(provider, self._first_byte_message):
-            async with asyncio.timeout(provider.first_byte_timeout_s):
+            if self._first_byte is None:
                 resp = await request.send()
-            # The body is bounded by the whole-request timeout given to the client.
+            else:
+                async with asyncio.timeout(self._first_byte):
+                    resp = await request.send()
+        with map_client_errors(provider, self._total_message):
             data = await resp.bytes()
         return resp.status, bytes(data)
 
     async def get(self, url: str, headers: Headers) -> tuple[int, bytes]:
         request = self._client.get(url).headers(headers).timeout(self._total).build()
-        with map_client_errors(self.provider):
+        with map_client_errors(self.provider, self._total_message):
             resp = await request.send()
             data = await resp.bytes()
         return resp.status, bytes(data)
@@ -159,10 +185,13 @@ class Upstream:
             self._client.post(url).headers(headers).body_bytes(body).streamed_read_buffer_limit(0).build_streamed()
         )
         with map_client_errors(provider, self._first_byte_message):
-            async with asyncio.timeout(provider.first_byte_timeout_s):
+            if self._first_byte is None:
                 resp = await request.__aenter__()
+            else:
+                async with asyncio.timeout(self._first_byte):
+                    resp = await request.__aenter__()
         try:
-            yield StreamResponse(resp, provider.idle_timeout_s, provider)
+            yield StreamResponse(resp, self._idle, provider)
         finally:
             await request.__aexit__(None, None, None)
 

@@ -1,11 +1,14 @@
 # C interface of gw/_fast/convert.pyx: OpenAI wire helpers.
 
+from .sse cimport SSEDecoder
+
 cdef enum:
     # classify_chunk() flags
     _IS_DONE = 1
     _MAY_HAVE_USAGE = 2
     _MAY_HAVE_ERROR = 4
     _MAY_HAVE_FINISH = 8
+    _NOT_OBJECT = 16    # neither [DONE] nor shaped like a JSON object
 
 cpdef bytes sse_data(bytes payload)
 cpdef bytes chunk_event(str id, long long created, str model, dict delta,
@@ -13,3 +16,16 @@ cpdef bytes chunk_event(str id, long long created, str model, dict delta,
 cpdef bytes usage_event(str id, long long created, str model, dict usage)
 cpdef bytes error_event(dict error)
 cpdef int classify_chunk(bytes data) except -1
+
+
+cdef class OpenAIStream:
+    cdef SSEDecoder _decoder
+    cdef bint _forward_usage
+    cdef readonly object usage      # the upstream's usage dict, once seen
+    cdef readonly object error      # the upstream's error object, if it sent one
+    cdef readonly object invalid    # why the stream is not valid SSE/JSON, or None
+    cdef readonly bint done         # [DONE] was seen
+    cdef readonly bint finished     # some choice had a finish_reason
+
+    cpdef bytes feed(self, bytes chunk)
+    cpdef close(self)

@@ -1,4 +1,4 @@
-"""OpenAI wire helpers: build Chat Completions stream events, classify chunks.
+"""OpenAI wire helpers: build Chat Completions stream events, watch pass-through streams.
 
     chunk_event("chatcmpl-1", 1700000000, "gpt-4o", {"content": "Hi"})
     # -> b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk",...}\\n\\n'
@@ -20,6 +20,8 @@ MAY_HAVE_ERROR: Final[int]
 """4: an ``"error"`` key with an object or string value."""
 MAY_HAVE_FINISH: Final[int]
 """8: a ``"finish_reason"`` key with a string value (not null)."""
+NOT_OBJECT: Final[int]
+"""16: neither ``[DONE]`` nor shaped like a JSON object (``{`` ... ``}``): garbage."""
 
 def sse_data(payload: bytes) -> bytes:
     """sse_data(b'{"a":1}') -> b'data: {"a":1}\\n\\n'"""
@@ -52,3 +54,28 @@ def classify_chunk(data: bytes) -> int:
     SSE ``data`` payload, from a byte scan without parsing. A set MAY_* flag is
     to be confirmed with orjson; an unset one is certain.
     """
+
+class OpenAIStream:
+    """Watches an OpenAI-compatible upstream stream on its way to the client.
+
+        watch = OpenAIStream(forward_usage=False)
+        while (chunk := await resp.read()) is not None:
+            out = watch.feed(chunk)        # the upstream's event bytes, unchanged
+            if out: yield out
+            if watch.done: return
+            if watch.error is not None or watch.invalid is not None: raise ...
+        watch.close()
+
+    Only events that may carry usage, an error or a finish_reason are parsed.
+    The usage-only chunk is dropped unless ``forward_usage``.
+    """
+
+    usage: dict[str, Any] | None
+    error: Any
+    invalid: str | None
+    done: bool
+    finished: bool
+
+    def __init__(self, forward_usage: bool) -> None: ...
+    def feed(self, chunk: bytes) -> bytes: ...
+    def close(self) -> None: ...

@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""OpenAI wire helpers: build Chat Completions stream events, classify chunks.
+"""OpenAI wire helpers: build Chat Completions stream events, watch pass-through streams.
 
 More protocols (Anthropic, Gemini, Ollama) are translated here too.
 """
@@ -9,7 +9,12 @@ from libc.string cimport memchr, memcmp, memcpy
 
 import orjson
 
+from .sse cimport Event, SSEDecoder
+from .sse import SSEError
+
 _dumps = orjson.dumps
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
 
 DONE_EVENT = b"data: [DONE]\n\n"
 
@@ -17,6 +22,7 @@ IS_DONE = _IS_DONE
 MAY_HAVE_USAGE = _MAY_HAVE_USAGE
 MAY_HAVE_ERROR = _MAY_HAVE_ERROR
 MAY_HAVE_FINISH = _MAY_HAVE_FINISH
+NOT_OBJECT = _NOT_OBJECT
 
 
 cpdef bytes sse_data(bytes payload):
@@ -118,6 +124,8 @@ cpdef int classify_chunk(bytes data) except -1:
         q -= 1
     if q - p == 6 and memcmp(p, b"[DONE]", 6) == 0:
         return _IS_DONE
+    if q - p < 2 or p[0] != b'{' or q[-1] != b'}':
+        return _NOT_OBJECT
 
     while True:
         # p: the next byte that may open a key
@@ -142,3 +150,74 @@ cpdef int classify_chunk(bytes data) except -1:
         if flags == _MAY_HAVE_USAGE | _MAY_HAVE_ERROR | _MAY_HAVE_FINISH:
             break
     return flags
+
+
+cdef class OpenAIStream:
+    """Watches an OpenAI-compatible upstream stream on its way to the client.
+
+    Each event goes out as the upstream's own bytes; only events that may carry
+    usage, an error or a finish_reason are parsed (see ``classify_chunk``).
+    """
+
+    def __init__(self, bint forward_usage):
+        self._decoder = SSEDecoder()
+        self._forward_usage = forward_usage
+        self.usage = None
+        self.error = None
+        self.invalid = None
+        self.done = False
+        self.finished = False
+
+    cpdef bytes feed(self, bytes chunk):
+        cdef list events
+        cdef list out = []
+        cdef Event event
+        cdef int flags
+        cdef object obj, usage, choices, choice
+        try:
+            events = self._decoder.feed(chunk)
+        except SSEError as exc:
+            self.invalid = str(exc)
+            return b""
+        for event in events:
+            flags = classify_chunk(event.data)
+            if flags & _IS_DONE:
+                self.done = True
+                out.append(event.raw)
+                break
+            if flags & _NOT_OBJECT:
+                self.invalid = "an event is not a JSON object"
+                break
+            if flags & (_MAY_HAVE_USAGE | _MAY_HAVE_ERROR | _MAY_HAVE_FINISH):
+                try:
+                    obj = _loads(event.data)
+                except _JSONDecodeError:
+                    self.invalid = "an event is not valid JSON"
+                    break
+                if flags & _MAY_HAVE_ERROR and obj.get("error") is not None:
+                    self.error = obj["error"]
+                    break
+                choices = obj.get("choices")
+                usage = obj.get("usage")
+                if isinstance(usage, dict):
+                    self.usage = usage
+                    if not choices and not self._forward_usage:
+                        continue
+                if flags & _MAY_HAVE_FINISH and isinstance(choices, list):
+                    for choice in choices:
+                        if isinstance(choice, dict) and choice.get("finish_reason") is not None:
+                            self.finished = True
+            out.append(event.raw)
+        if not out:
+            return b""
+        if len(out) == 1:
+            return out[0]
+        return b"".join(out)
+
+    cpdef close(self):
+        """At the upstream's EOF: note a stream cut inside an event."""
+        try:
+            self._decoder.close()
+        except SSEError as exc:
+            if self.invalid is None:
+                self.invalid = str(exc)

@@ -11,8 +11,7 @@ from typing import Any, AsyncIterator
 
 import orjson
 
-from .._fast.convert import DONE_EVENT
-from .._fast.sse import SSEDecoder, SSEError
+from .._fast.convert import DONE_EVENT, OpenAIStream
 from ..config.tables import Provider, Target
 from ..context import RequestContext
 from ..errors import UpstreamStatus, UpstreamUnavailable, redact
@@ -67,53 +66,32 @@ class OpenAIAdapter:
         async with self.upstream.stream(self.chat_url(target), headers, orjson.dumps(body)) as resp:
             if resp.status != 200:
                 raise status_error(self.provider, resp.status, await resp.read_all())
-            decoder = SSEDecoder()
-            finished: set[int] = set()
-            while (chunk := await resp.read()) is not None:
-                try:
-                    events = decoder.feed(chunk)
-                except SSEError as exc:
-                    raise self._garbage(str(exc)) from None
-                out: list[bytes] = []
-                for event in events:
-                    data = event.data
-                    if data.strip() == b"[DONE]":
-                        out.append(event.raw)
-                        yield b"".join(out)
-                        return
-                    try:
-                        obj = orjson.loads(data)
-                    except orjson.JSONDecodeError:
-                        raise self._garbage("an event is not JSON") from None
-                    if not isinstance(obj, dict):
-                        raise self._garbage("an event is not a JSON object")
-                    if "error" in obj:
-                        raise self._stream_error(obj["error"])
-                    usage = obj.get("usage")
-                    choices = obj.get("choices")
-                    if isinstance(usage, dict):
-                        ctx.usage = usage
-                        if not choices and not client_wants_usage:
-                            continue
-                    if choices:
-                        for choice in choices:
-                            if isinstance(choice, dict) and choice.get("finish_reason") is not None:
-                                finished.add(choice.get("index", 0))
-                    out.append(event.raw)
-                if out:
-                    yield b"".join(out)
+            watch = OpenAIStream(client_wants_usage)
             try:
-                decoder.close()
-            except SSEError:
-                raise self._garbage("the stream was cut inside an event") from None
-            if not finished:
-                raise UpstreamUnavailable(
-                    f"provider '{self.provider.name}' ended the stream before it finished",
-                    provider=self.provider.name,
-                    retryable=True,
-                )
-            # Some OpenAI-compatible servers end a finished stream without [DONE].
-            yield DONE_EVENT
+                while (chunk := await resp.read()) is not None:
+                    out = watch.feed(chunk)
+                    if out:
+                        yield out
+                    if watch.done:
+                        return
+                    if watch.error is not None:
+                        raise self._stream_error(watch.error)
+                    if watch.invalid is not None:
+                        raise self._garbage(watch.invalid)
+                watch.close()
+                if watch.invalid is not None:
+                    raise self._garbage(watch.invalid)
+                if not watch.finished:
+                    raise UpstreamUnavailable(
+                        f"provider '{self.provider.name}' ended the stream before it finished",
+                        provider=self.provider.name,
+                        retryable=True,
+                    )
+                # Some OpenAI-compatible servers end a finished stream without [DONE].
+                yield DONE_EVENT
+            finally:
+                if watch.usage is not None:
+                    ctx.usage = watch.usage
 
     def _garbage(self, what: str) -> UpstreamUnavailable:
         return UpstreamUnavailable(

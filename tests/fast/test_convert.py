@@ -9,6 +9,8 @@ from gw._fast.convert import (
     MAY_HAVE_ERROR,
     MAY_HAVE_FINISH,
     MAY_HAVE_USAGE,
+    NOT_OBJECT,
+    OpenAIStream,
     chunk_event,
     classify_chunk,
     error_event,
@@ -145,8 +147,20 @@ def test_all_three_keys_set_all_three_flags() -> None:
 @pytest.mark.parametrize(
     "data", [b'{"usage"', b'{"usage":', b'{"usage": ', b'"', b'{"finish_reason"', b'{"error" :  ', b'{"usag']
 )
-def test_truncated_keys_at_the_end_are_not_flagged_and_do_not_overrun(data: bytes) -> None:
+def test_a_payload_cut_short_is_not_an_object(data: bytes) -> None:
+    assert classify_chunk(data) == NOT_OBJECT
+
+
+@pytest.mark.parametrize(
+    "data", [b'{"usage"}', b'{"usage":}', b'{"usage": }', b'{"}', b'{"finish_reason"}', b'{"error" :  }', b'{"usag}']
+)
+def test_keys_without_a_value_before_the_end_are_not_flagged_and_do_not_overrun(data: bytes) -> None:
     assert classify_chunk(data) == 0
+
+
+@pytest.mark.parametrize("data", [b"{not json", b"<html>", b"", b"  ", b"[1,2]", b'"text"', b"null"])
+def test_garbage_and_non_objects_are_flagged_not_object(data: bytes) -> None:
+    assert classify_chunk(data) == NOT_OBJECT
 
 
 _keys = st.sampled_from(["usage", "error", "finish_reason", "content"]) | st.text(max_size=15)
@@ -179,6 +193,9 @@ def test_flags_never_miss_what_a_json_parse_finds(value: object) -> None:
             for x in v:
                 walk(x)
 
+    if not isinstance(value, dict):
+        assert flags == NOT_OBJECT
+        return
     walk(value)
     for flag in found:
         assert flags & flag
@@ -193,3 +210,66 @@ def test_none_is_a_type_error_not_a_crash() -> None:
         sse_data(None)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         classify_chunk("[DONE]")  # type: ignore[arg-type]
+
+
+def _openai_stream(*payloads: bytes) -> bytes:
+    return b"".join(b"data: " + p + b"\n\n" for p in payloads)
+
+
+_ROLE = b'{"id":"c","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}],"usage":null}'
+_TEXT = b'{"id":"c","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}],"usage":null}'
+_STOP = b'{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}'
+_USAGE = b'{"id":"c","choices":[],"usage":{"prompt_tokens":2,"completion_tokens":1,"total_tokens":3}}'
+
+
+def test_openai_stream_forwards_the_upstream_bytes_unchanged_and_learns_usage() -> None:
+    stream = _openai_stream(_ROLE, _TEXT, _STOP, _USAGE, b"[DONE]")
+    watch = OpenAIStream(True)
+    assert watch.feed(stream) == stream
+    assert watch.done and watch.finished
+    assert watch.usage == {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3}
+    assert watch.error is None and watch.invalid is None
+
+
+def test_openai_stream_drops_the_usage_chunk_the_client_did_not_ask_for() -> None:
+    watch = OpenAIStream(False)
+    out = watch.feed(_openai_stream(_ROLE, _STOP, _USAGE, b"[DONE]"))
+    assert out == _openai_stream(_ROLE, _STOP, b"[DONE]")
+    assert watch.usage is not None and watch.usage["total_tokens"] == 3
+
+
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=30))
+def test_openai_stream_split_anywhere_forwards_the_same_bytes(sizes: list[int]) -> None:
+    stream = _openai_stream(_ROLE, _TEXT, _TEXT, _STOP, _USAGE, b"[DONE]")
+    watch = OpenAIStream(True)
+    out, pos, i = [], 0, 0
+    while pos < len(stream):
+        size = sizes[i % len(sizes)]
+        out.append(watch.feed(stream[pos : pos + size]))
+        pos += size
+        i += 1
+    assert b"".join(out) == stream and watch.done
+
+
+def test_openai_stream_stops_at_an_error_event_after_forwarding_what_came_before() -> None:
+    watch = OpenAIStream(False)
+    out = watch.feed(_openai_stream(_ROLE, b'{"error":{"message":"overloaded","type":"server_error"}}', _TEXT))
+    assert out == _openai_stream(_ROLE)
+    assert watch.error == {"message": "overloaded", "type": "server_error"}
+
+
+@pytest.mark.parametrize("garbage", [b"{not json", b"<html>oops</html>", b'{"a":1,}'])
+def test_openai_stream_flags_garbage(garbage: bytes) -> None:
+    watch = OpenAIStream(False)
+    watch.feed(_openai_stream(_ROLE) + b"data: " + garbage + b"\n\n")
+    # `{"a":1,}` is object-shaped with no key gw acts on: it passes unparsed,
+    # like every plain content delta (the price of not parsing each event).
+    assert (watch.invalid is not None) == (garbage != b'{"a":1,}')
+
+
+def test_openai_stream_close_notes_a_stream_cut_inside_an_event() -> None:
+    watch = OpenAIStream(False)
+    watch.feed(_openai_stream(_ROLE) + b'data: {"id":"c","cho')
+    assert watch.invalid is None
+    watch.close()
+    assert watch.invalid is not None and not watch.finished
