@@ -75,12 +75,14 @@ def create_app(tables: Tables) -> GatewayApp:
 
     async def start(application: Application) -> None:
         current.runtime = Runtime(tables)
+        metrics.BATCH.start()
         logs.event("worker started", pid=os.getpid(), models=len(current.runtime.routes), config=tables.source)
 
     async def stop(application: Application) -> None:
         runtime, current.runtime = current.runtime, None
         if runtime is not None:
             await runtime.aclose()
+        metrics.BATCH.stop()
         logs.event("worker stopped", pid=os.getpid())
         logs.OUTPUT.flush()
         metrics.worker_exited(os.getpid())

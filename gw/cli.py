@@ -86,6 +86,8 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
         "--loop", "uvloop",
         "--no-ws",
         "--log-level", "warning",
+        # After our drain, what is still in flight has had its time: stop it.
+        "--workers-kill-timeout", "2",
         "gw.app:app",
     ]  # fmt: skip
     child = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
@@ -132,9 +134,16 @@ def _drain(child: subprocess.Popen[bytes], drain_file: Path, metrics_dir: Path, 
     drain_file.touch()
     log("draining", timeout_s=timeout)
     deadline = time.monotonic() + timeout
-    # Let load balancers see /ready fail and in-flight requests finish.
+    # Let load balancers see /ready fail and in-flight requests finish. Workers
+    # publish their in-flight count every 0.25 s: two zero readings 0.3 s apart
+    # mean nothing was in flight across a whole publishing interval.
+    zero_since: float | None = None
     while time.monotonic() < deadline and child.poll() is None:
-        if active_requests(str(metrics_dir)) <= 0:
+        if active_requests(str(metrics_dir)) > 0:
+            zero_since = None
+        elif zero_since is None:
+            zero_since = time.monotonic()
+        elif time.monotonic() - zero_since >= 0.3:
             break
         time.sleep(0.05)
     left = active_requests(str(metrics_dir))

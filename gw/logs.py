@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -57,6 +58,7 @@ def _text(value: object) -> str:
 
 
 OUTPUT = _Output()
+_PID = os.getpid()
 
 
 class _Handler(logging.Handler):
@@ -104,6 +106,7 @@ def request_line(ctx: RequestContext, duration_s: float) -> None:
             "ts": round(time.time(), 3),
             "level": "info" if ctx.status < 500 else "error",
             "event": "request",
+            "worker": _PID,
             "request_id": ctx.request_id,
             "endpoint": ctx.endpoint,
             "key": ctx.key_name,

@@ -13,7 +13,7 @@ Receive = Any
 
 
 def begin(request: Request, endpoint: str) -> RequestContext:
-    metrics.ACTIVE.inc()
+    metrics.request_started()
     return RequestContext(client_request_id(request.get_first_header(b"x-request-id")), endpoint)
 
 
@@ -22,7 +22,6 @@ def finish(ctx: RequestContext) -> None:
     duration = ctx.elapsed()
     if not ctx.status:  # an unexpected exception is on its way to the 500 handler
         ctx.status = 500
-    metrics.ACTIVE.dec()
     metrics.record(ctx, duration)
     logs.request_line(ctx, duration)
 
