@@ -18,8 +18,11 @@ from . import _fast  # noqa: F401  (fails early, with how to build, if not compi
 from . import logs, metrics
 from .config import load_tables
 from .config.tables import Tables
+from .context import RequestContext, client_request_id
+from .errors import GatewayError, MethodNotAllowed, NotFound
 from .endpoints import chat, health, models
 from .runtime import Runtime, current
+from .wire import error_response
 
 log = logging.getLogger("gw.app")
 
@@ -31,13 +34,28 @@ class GatewayApp(Application):
         return super().instantiate_request(scope, receive)  # type: ignore[no-any-return]
 
 
-def _not_found(path: str) -> Response:
-    body = (
-        b'{"error":{"message":"no route for '
-        + path.encode("utf-8", "replace")[:200].replace(b'"', b"'").replace(b"\\", b"/")
-        + b'","type":"not_found_error","param":null,"code":null}}'
-    )
-    return Response(404, None, Content(b"application/json", body))
+_ROUTES: dict[str, str] = {
+    "/v1/chat/completions": "POST",
+    "/v1/models": "GET",
+    "/health": "GET",
+    "/health/detailed": "GET",
+    "/ready": "GET",
+}
+
+
+def _no_route(request: Request) -> Response:
+    """404 (or 405 for a known path) in the OpenAI envelope; /v1 errors carry a request id."""
+    path = request.path
+    allowed = _ROUTES.get(path)
+    if allowed is not None:
+        exc: GatewayError = MethodNotAllowed(f"{request.method} is not allowed on {path}: use {allowed}")
+    else:
+        exc = NotFound(f"no route for {path[:200]}")
+    ctx = RequestContext(client_request_id(request.get_first_header(b"x-request-id")), "other")
+    response = error_response(exc, ctx)
+    if allowed is not None:
+        response.add_header(b"allow", allowed.encode())
+    return response
 
 
 def create_app(tables: Tables) -> GatewayApp:
@@ -45,17 +63,21 @@ def create_app(tables: Tables) -> GatewayApp:
     app = GatewayApp(show_error_details=False)
     metrics_path = tables.metrics.path if tables.metrics.enabled else None
 
-    app.router.add_post("/v1/chat/completions", chat.chat_completions)
-    app.router.add_get("/v1/models", models.list_models)
-    app.router.add_get("/health", health.health)
-    app.router.add_get("/health/detailed", health.detailed)
-    app.router.add_get("/ready", health.ready)
+    handlers = {
+        "/v1/chat/completions": chat.chat_completions,
+        "/v1/models": models.list_models,
+        "/health": health.health,
+        "/health/detailed": health.detailed,
+        "/ready": health.ready,
+    }
+    for path, handler in handlers.items():
+        app.router.add(_ROUTES[path], path, handler)
 
     async def fallback(request: Request) -> Response:
         if metrics_path is not None and request.path == metrics_path and request.method == "GET":
             data, content_type = metrics.exposition()
             return Response(200, None, Content(content_type.encode(), data))
-        return _not_found(request.path)
+        return _no_route(request)
 
     app.router.fallback = fallback
 

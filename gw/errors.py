@@ -5,6 +5,8 @@
     + Unauthorized            401     authentication_error
     + Forbidden               403     permission_error
     + ModelNotFound           404     not_found_error
+    + NotFound                404     not_found_error (no such route)
+    + MethodNotAllowed        405     invalid_request_error
     + BodyTooLarge            413     invalid_request_error
     + RateLimited             429     rate_limit_error (retry_after)
     + NoHealthyTarget         503     service_unavailable
@@ -56,6 +58,18 @@ class ModelNotFound(GatewayError):
     status = 404
     type = "not_found_error"
     code = "model_not_found"
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "not_found_error"
+    code = "not_found"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
 
 
 class BodyTooLarge(GatewayError):

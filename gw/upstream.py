@@ -151,17 +151,14 @@ class Upstream:
         )
 
     async def post(self, url: str, headers: Headers, body: bytes) -> tuple[int, bytes]:
-        """POST and read the whole answer: the non-streaming path."""
-        provider = self.provider
-        request = self._client.post(url).headers(headers).body_bytes(body).timeout(self._total).build()
-        with map_client_errors(provider, self._first_byte_message):
-            if self._first_byte is None:
-                resp = await request.send()
-            else:
-                async with asyncio.timeout(self._first_byte):
-                    resp = await request.send()
-        with map_client_errors(provider, self._total_message):
-            data = await resp.bytes()
+        """POST and read the whole answer: the non-streaming path.
+
+        The headers are bounded by the first-byte timeout, the whole answer by
+        ``timeout_s`` (the client's per-request total, which closes the connection).
+        """
+        async with self.stream(url, headers, body, self._total) as resp:
+            with map_client_errors(self.provider, self._total_message):
+                data = await resp._reader.bytes()
         return resp.status, bytes(data)
 
     async def get(self, url: str, headers: Headers) -> tuple[int, bytes]:
@@ -172,18 +169,21 @@ class Upstream:
         return resp.status, bytes(data)
 
     @asynccontextmanager
-    async def stream(self, url: str, headers: Headers, body: bytes) -> AsyncIterator[StreamResponse]:
+    async def stream(
+        self, url: str, headers: Headers, body: bytes, total: timedelta | None = None
+    ) -> AsyncIterator[StreamResponse]:
         """POST and hand back the response as soon as its headers arrive.
 
         Leaving the block, normally or by an exception or a cancellation (the
         client went away), closes the upstream response at once.
         """
         provider = self.provider
+        builder = self._client.post(url).headers(headers).body_bytes(body)
+        if total is not None:
+            builder = builder.timeout(total)
         # Buffer limit 0: hand over each chunk as it arrives. With the default,
         # pyreqwest holds back the response (headers included) until 64 kB arrived.
-        request = (
-            self._client.post(url).headers(headers).body_bytes(body).streamed_read_buffer_limit(0).build_streamed()
-        )
+        request = builder.streamed_read_buffer_limit(0).build_streamed()
         with map_client_errors(provider, self._first_byte_message):
             if self._first_byte is None:
                 resp = await request.__aenter__()

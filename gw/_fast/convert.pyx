@@ -184,6 +184,10 @@ cdef class OpenAIStream:
             if flags & _IS_DONE:
                 self.done = True
                 out.append(event.raw)
+                # A CR that ended the read ended the event; its LF, if any,
+                # is still upstream, and nothing is read after [DONE].
+                if event.raw.endswith(b"\r"):
+                    out.append(b"\n")
                 break
             if flags & _NOT_OBJECT:
                 self.invalid = "an event is not a JSON object"

@@ -44,8 +44,8 @@ async def chat_completions(request: Request) -> Response:
             ctx.key_name = caller.name
         body = parse_object(await read_body(request, runtime.tables.server.max_body_bytes))
         name, stream = validate_chat(body)
-        ctx.model = name
         route = runtime.resolve(name, caller)
+        ctx.model = name  # only a configured name: it becomes a metric label
         if stream:
             ctx.stream = True
             first, events = await open_stream(runtime, route, body, ctx)
