@@ -4,8 +4,9 @@ Before the first byte goes to the client a failure is raised (so routing can
 retry or fall back); after it, the client gets one error event and ``[DONE]``
 and the stream closes: never a made-up ``finish_reason``, never another backend.
 
+    watch = ClientWatch(receive)
     first, events = await open_stream(runtime, route, body, ctx)   # may raise
-    return wire.stream_response(ctx, relay(first, events, ctx, receive, done))
+    return wire.stream_response(ctx, relay(first, events, ctx, watch, done))
 """
 
 from __future__ import annotations
@@ -51,24 +52,37 @@ async def open_stream(
     return await attempt(route, runtime.retries, runtime.retry_on, ctx, first_of)
 
 
-class _Disconnect:
-    """Cancels the streaming task as soon as the client goes away."""
+class ClientWatch:
+    """Cancels the request's task as soon as the client goes away.
 
-    __slots__ = ("fired", "_watcher")
+    Started once the request body has been read (from then on the ASGI
+    ``receive`` only ever answers ``http.disconnect``), before gw waits on the
+    upstream, so a client leaving before the first byte is noticed too.
+    """
+
+    __slots__ = ("left", "_task", "_watcher")
 
     def __init__(self, receive: Receive) -> None:
-        self.fired = False
+        self.left = False
         task = asyncio.current_task()
         assert task is not None
-        self._watcher = asyncio.ensure_future(self._watch(receive, task))
+        self._task = task
+        self._watcher = asyncio.ensure_future(self._watch(receive))
 
-    async def _watch(self, receive: Receive, task: asyncio.Task[Any]) -> None:
+    async def _watch(self, receive: Receive) -> None:
         while True:
             message = await receive()
             if message.get("type") == "http.disconnect":
-                self.fired = True
-                task.cancel()
+                self.left = True
+                self._task.cancel()
                 return
+
+    def absorb(self, ctx: RequestContext) -> None:
+        """Turn our own cancellation (``left`` is true) into a quiet end:
+        nobody is there to read an error, and the server should not log one."""
+        self._task.uncancel()
+        ctx.error = "client disconnected"
+        ctx.status = 499
 
     def stop(self) -> None:
         self._watcher.cancel()
@@ -78,14 +92,13 @@ def relay(
     first: bytes,
     events: AsyncIterator[bytes],
     ctx: RequestContext,
-    receive: Receive | None,
+    watch: ClientWatch | None,
     done: Callable[[RequestContext], None],
     error_body: Callable[[GatewayError], bytes] | None = None,
 ) -> Callable[[], AsyncIterator[bytes]]:
     """The body generator of a committed stream (BlackSheep wants the function)."""
 
     async def body() -> AsyncIterator[bytes]:
-        disconnect = _Disconnect(receive) if receive is not None else None
         try:
             yield first
             async for chunk in events:
@@ -96,16 +109,12 @@ def relay(
                 ctx.status = exc.status  # for logs and metrics; the client already has 200
             yield error_body(exc) if error_body else openai_stream_error(exc)
         except asyncio.CancelledError:
-            if disconnect is None or not disconnect.fired:
+            if watch is None or not watch.left:
                 raise
-            # Our own cancellation: the client left. Nobody is there to read an
-            # error, so end quietly instead of letting the server log a traceback.
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            ctx.error = "client disconnected"
-            ctx.status = 499
+            watch.absorb(ctx)
         finally:
-            if disconnect is not None:
-                disconnect.stop()
+            if watch is not None:
+                watch.stop()
             await events.aclose()
             done(ctx)
 

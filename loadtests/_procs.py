@@ -62,8 +62,9 @@ def wait_http_ok(
     headers: Mapping[str, str] | None = None,
     timeout: float = 15.0,
     proc=None,
+    poll: float = 0.1,
 ) -> bytes:
-    """Poll until ``method url`` answers 200; return the body."""
+    """Poll (every ``poll`` s) until ``method url`` answers 200; return the body."""
     from urllib.parse import urlsplit
 
     u = urlsplit(url)
@@ -83,7 +84,7 @@ def wait_http_ok(
             last = f"status {r.status}: {data[:200]!r}"
         except OSError as e:
             last = e
-        time.sleep(0.1)
+        time.sleep(poll)
     raise TimeoutError(f"{url} not 200 after {timeout}s (last: {last})")
 
 
@@ -103,3 +104,48 @@ def terminate(proc: subprocess.Popen | None, timeout: float = 5.0) -> None:
         except ProcessLookupError:
             pass
         proc.wait(timeout)
+
+
+# --------------------------------------------------------------------------- /proc
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (all its threads), from /proc; [] if it is gone."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, parents before their children."""
+    out: list[int] = []
+    todo = children(pid)
+    while todo:
+        p = todo.pop(0)
+        out.append(p)
+        todo += children(p)
+    return out
+
+
+def leaf_descendants(pid: int) -> list[int]:
+    """Descendants without children: the Granian worker(s) under ``gw serve`` or ``granian``."""
+    return [p for p in descendants(pid) if not children(p)]
+
+
+def rss_kb(pid: int) -> int:
+    """Resident set size of ``pid`` in KiB (VmRSS), 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

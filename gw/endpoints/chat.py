@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -9,7 +10,7 @@ from blacksheep import Request, Response
 
 from ..auth import authenticate
 from ..errors import BadRequest, GatewayError
-from ..relay import open_stream, relay
+from ..relay import ClientWatch, open_stream, relay
 from ..routing import Bound, attempt
 from ..runtime import current
 from ..wire import error_response, json_response, parse_object, read_body, require, stream_response
@@ -48,9 +49,19 @@ async def chat_completions(request: Request) -> Response:
         ctx.model = name  # only a configured name: it becomes a metric label
         if stream:
             ctx.stream = True
-            first, events = await open_stream(runtime, route, body, ctx)
+            receive = receive_of(request)
+            watch = ClientWatch(receive) if receive is not None else None
+            try:
+                first, events = await open_stream(runtime, route, body, ctx)
+            except BaseException as exc:
+                if watch is not None:
+                    watch.stop()
+                    if isinstance(exc, asyncio.CancelledError) and watch.left:
+                        watch.absorb(ctx)
+                        return Response(499, None, None)
+                raise
             streaming = True  # from here the relay finishes the request
-            return stream_response(ctx, relay(first, events, ctx, receive_of(request), finish))
+            return stream_response(ctx, relay(first, events, ctx, watch, finish))
 
         async def call(bound: Bound) -> bytes:
             started = time.perf_counter()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import threading
 import time
@@ -302,12 +303,186 @@ def e2e_disconnect(clients=("pyreqwest", "aiohttp", "httpx")) -> None:
                 _procs.terminate(proc)
 
 
+# ================================================================= pyqwest
+# python -m loadtests.clients.probe_semantics --pyqwest    (probes (a)-(f) below)
+#
+# pyqwest (0.12) has no per-request timeout on the async client: deadlines are
+# asyncio.timeout(); the transport has connect_timeout / read_timeout (per read,
+# also until the headers) / timeout (whole request).
+
+def pq_transport(**kw):
+    from pyqwest import HTTPTransport
+
+    opts = dict(connect_timeout=5.0, pool_idle_timeout=90.0, pool_max_idle_per_host=256,
+                follow_redirects=False, enable_gzip=False, enable_brotli=False,
+                enable_zstd=False, enable_otel=False)
+    opts.update(kw)
+    return HTTPTransport(**opts)
+
+
+JSON_HDR = {"content-type": "application/json"}
+
+
+async def pq_plain(client, data: bytes, url: str | None = None):
+    r = await client.post(url or FAKE.url + "/v1/chat/completions", JSON_HDR, data)
+    return r.status, len(r.content)
+
+
+async def pq_stream(client, data: bytes, first_byte: float | None = None, idle: float | None = None,
+                    stamps: list | None = None):
+    """client.stream() entry bounded by first_byte, each chunk by idle (asyncio.timeout)."""
+    t0 = time.monotonic()
+    cm = client.stream("POST", FAKE.url + "/v1/chat/completions", JSON_HDR, data)
+    async with contextlib.AsyncExitStack() as stack:
+        async with asyncio.timeout(first_byte):
+            resp = await stack.enter_async_context(cm)
+        if stamps is not None:
+            stamps.append(("headers", round(time.monotonic() - t0, 3)))
+        it = aiter(resp.content)
+        n = 0
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    chunk = await anext(it)
+            except StopAsyncIteration:
+                break
+            n += 1
+            if stamps is not None:
+                stamps.append((bytes(chunk)[:18].decode(errors="replace"), round(time.monotonic() - t0, 3)))
+        return resp.status, n
+
+
+async def cancel_after(label: str, coro_factory, after: float = 0.3) -> None:
+    """Run coro in a task, cancel it after `after` s; how fast does the upstream see it go?"""
+    d0 = FAKE.stats()["client_disconnects"]
+    t = asyncio.create_task(coro_factory())
+    await asyncio.sleep(after)
+    e_before = estab(FAKE.port)
+    t0 = time.monotonic()
+    t.cancel()
+    try:
+        await t
+        res = "task finished normally?!"
+    except asyncio.CancelledError:
+        res = "CancelledError"
+    except BaseException as e:  # noqa: BLE001
+        res = f"RAISED {exc_name(e)}"
+    dt_task = time.monotonic() - t0
+    deadline = time.monotonic() + 3
+    while FAKE.stats()["client_disconnects"] == d0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+    seen = FAKE.stats()["client_disconnects"] > d0
+    print(f"{label:<66} {res}; task done {dt_task * 1000:.1f}ms; upstream disconnect={seen} "
+          f"after {(time.monotonic() - t0) * 1000:.0f}ms; estab before={e_before} after={estab(FAKE.port)}")
+
+
+def os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+async def pyqwest_main() -> None:
+    import pyqwest
+    from pyqwest import Client, Request
+
+    print(f"pyqwest {getattr(pyqwest, '__version__', '?')}; os threads before any request: {os_threads()}")
+    url = FAKE.url + "/v1/chat/completions"
+    refused = f"http://127.0.0.1:{_procs.free_port()}/v1/chat/completions"
+    tr = pq_transport()
+    c = Client(tr)
+    await timed("sanity: post() non-stream", pq_plain(c, body()))
+    print(f"os threads after first request: {os_threads()}")
+
+    print("== (a) task cancelled before headers (delay_s=2, cancel at 0.3s)")
+    await cancel_after("pyqwest client.post()", lambda: pq_plain(c, body(delay_s=2)))
+    await cancel_after("pyqwest client.stream() entry", lambda: pq_stream(c, body(True, delay_s=2)))
+
+    async def via_transport():
+        r = await tr.execute(Request("POST", url, pyqwest.Headers(JSON_HDR), body(delay_s=2)))
+        return r.status
+    await cancel_after("pyqwest transport.execute()", via_transport)
+    rq = rq_client()
+    await cancel_after("pyreqwest (reference) send()", lambda: rq_plain(rq, body(delay_s=2)))
+    await cancel_after("pyreqwest (reference) build_streamed() entry",
+                       lambda: rq_stream(rq, body(True, delay_s=2)))
+    await timed("  next request on same pyqwest client works", pq_plain(c, body()))
+
+    print("== (b) asyncio.timeout(0.5) around getting the response, fault=hang")
+
+    async def post_with_timeout(data):
+        async with asyncio.timeout(0.5):
+            return await pq_plain(c, data)
+    await timed("asyncio.timeout(0.5) around client.post(), hang", post_with_timeout(body(fault="hang")))
+    await timed("asyncio.timeout(0.5) around client.stream() entry, hang",
+                pq_stream(c, body(True, fault="hang"), first_byte=0.5))
+    await timed("same, headers fast, body 10x0.3s (must be OK: timeout covers entry only)",
+                pq_stream(c, body(True, chunks=10, chunk_delay_s=0.3), first_byte=0.5))
+    await timed("idle asyncio.timeout(0.5) per chunk, gap 1.0s",
+                pq_stream(c, body(True, chunks=10, chunk_delay_s=1.0), first_byte=5, idle=0.5))
+    await timed("idle asyncio.timeout(0.5) per chunk, stall_mid_stream",
+                pq_stream(c, body(True, fault="stall_mid_stream"), first_byte=5, idle=0.5))
+    c_rt = Client(pq_transport(read_timeout=0.5))
+    await timed("transport read_timeout=0.5, post(), hang", pq_plain(c_rt, body(fault="hang")))
+    await timed("transport read_timeout=0.5, stream gap 0.3s (ok?)",
+                pq_stream(c_rt, body(True, chunks=10, chunk_delay_s=0.3)))
+    await timed("transport read_timeout=0.5, stream gap 1.0s", pq_stream(c_rt, body(True, chunks=10, chunk_delay_s=1.0)))
+    c_tt = Client(pq_transport(timeout=1.0))
+    await timed("transport timeout=1.0 (total), stream 10x0.3s", pq_stream(c_tt, body(True, chunks=10, chunk_delay_s=0.3)))
+    await timed("  next request on same client works", pq_plain(c, body()))
+
+    print("== (c) cancellation while reading a slow stream body (200 x 0.2s)")
+    await cancel_after("pyqwest: cancel while iterating resp.content",
+                       lambda: pq_stream(c, SLOW), after=0.7)
+
+    async def early_exit():  # leave the `async with` after 2 chunks (closes the response)
+        async with c.stream("POST", url, JSON_HDR, SLOW) as r:
+            n = 0
+            async for _ in r.content:
+                n += 1
+                if n == 2:
+                    break
+        return n
+    await timed("pyqwest: break out of `async with client.stream()` after 2 chunks", early_exit())
+    await timed("  next request on same client works", pq_plain(c, body()))
+
+    print("== (d) chunk timing, chunk_delay_s=0.3, 5 content chunks (t from request start)")
+    stamps: list = []
+    await pq_stream(c, body(True, chunks=5, chunk_delay_s=0.3), stamps=stamps)
+    for what, t in stamps:
+        print(f"   {t:6.3f}s  {what!r}")
+    stamps = []
+    await pq_stream(c, body(True, chunks=3, delay_s=0.5, chunk_delay_s=0.3), stamps=stamps)
+    print("   with delay_s=0.5 before headers:", stamps[:3], "...")
+
+    print("== (e) exceptions")
+    await timed("connection refused (post)", pq_plain(c, body(), url=refused))
+    await timed("connection refused (stream)", c.stream("POST", refused, JSON_HDR, body()).__aenter__())
+    await timed("reset_before_headers (post)", pq_plain(c, body(fault="reset_before_headers")))
+    await timed("reset_before_headers (stream)", pq_stream(c, body(True, fault="reset_before_headers")))
+    await timed("close_before_headers (post)", pq_plain(c, body(fault="close_before_headers")))
+    await timed("reset_mid_stream non-stream body (post)", pq_plain(c, body(fault="reset_mid_stream")))
+    await timed("reset_mid_stream (stream iteration)", pq_stream(c, body(True, fault="reset_mid_stream")))
+    await timed("truncate non-stream (content-length short)", pq_plain(c, body(fault="truncate")))
+    await timed("truncate stream (ends cleanly without [DONE])", pq_stream(c, body(True, fault="truncate")))
+    await timed("read_timeout=0.5 hang -> class", pq_plain(c_rt, body(fault="hang")))
+    await timed("read_timeout=0.5 stream gap 1.0 -> class", pq_stream(c_rt, body(True, chunks=3, chunk_delay_s=1.0)))
+    await timed("transport timeout=1.0 hang -> class", pq_plain(c_tt, body(fault="hang")))
+    await timed("status 500 (no exception expected)", pq_plain(c, body(status=500)))
+
+    print("== (f) threads")
+    print(f"os threads now: {os_threads()} (python threads: {threading.active_count()}); "
+          f"TOKIO_WORKER_THREADS={os.environ.get('TOKIO_WORKER_THREADS')!r}; nproc={os.cpu_count()}")
+    await tr.aclose()
+
+
 if __name__ == "__main__":
     import sys
 
     import uvloop
 
-    if "--e2e" in sys.argv:
+    if "--pyqwest" in sys.argv:
+        with FakeUpstream() as FAKE:
+            uvloop.run(pyqwest_main())
+    elif "--e2e" in sys.argv:
         e2e_disconnect()
     else:
         with FakeUpstream() as FAKE:

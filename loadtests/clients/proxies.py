@@ -1,7 +1,7 @@
 """One minimal BlackSheep proxy app per HTTP-client candidate.
 
 Select the candidate with ``GW_BENCH_CLIENT`` (``httpx``, ``httpx_aiohttp``, ``aiohttp``,
-``pyreqwest``, ``pyreqwest_mt``) and the upstream with ``UPSTREAM_URL``::
+``pyreqwest``, ``pyreqwest_mt``, ``pyqwest``) and the upstream with ``UPSTREAM_URL``::
 
     GW_BENCH_CLIENT=pyreqwest UPSTREAM_URL=http://127.0.0.1:8001 \
         granian --interface asgi --loop uvloop --workers 1 --no-ws --http 1 \
@@ -19,6 +19,7 @@ Timeouts are configured the way the gateway would (total 60 s for buffered calls
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -30,7 +31,7 @@ STREAM_BUFFER = int(os.environ.get("GW_PYREQWEST_STREAM_BUFFER", "1"))
 TOTAL_S = 60.0
 IDLE_S = 60.0
 JSON = "application/json"
-CLIENTS = ("httpx", "httpx_aiohttp", "aiohttp", "pyreqwest", "pyreqwest_mt")
+CLIENTS = ("httpx", "httpx_aiohttp", "aiohttp", "pyreqwest", "pyreqwest_mt", "pyqwest")
 
 
 def _upstream() -> str:
@@ -194,12 +195,65 @@ class PyreqwestMTCandidate(PyreqwestCandidate):
     multithreaded = True
 
 
+class PyqwestCandidate(Candidate):
+    """pyqwest (reqwest/hyper on a tokio runtime of its own, like pyreqwest).
+
+    The async client has no per-request timeout: the total deadline of a buffered
+    call is an asyncio.timeout (cancelling aborts the Rust request), the idle timeout
+    of streams is the transport's read_timeout (per read, also until the headers).
+    Decompression and OpenTelemetry (on by default) are off, redirects not followed.
+    """
+
+    name = "pyqwest"
+
+    async def start(self) -> None:
+        from pyqwest import Client, Headers, HTTPTransport, Request
+
+        self.Request, self.Headers = Request, Headers
+        self.transport = HTTPTransport(
+            connect_timeout=5.0,
+            read_timeout=IDLE_S,
+            pool_idle_timeout=90.0,
+            pool_max_idle_per_host=POOL,     # default 2: would churn connections at 32c
+            max_connections_per_address=POOL,
+            follow_redirects=False,
+            enable_gzip=False,
+            enable_brotli=False,
+            enable_zstd=False,
+            enable_otel=False,
+        )
+        self.client = Client(self.transport)
+        self.url = _upstream()
+        self.headers = {"content-type": JSON}
+
+    async def close(self) -> None:
+        await self.transport.aclose()
+
+    async def forward(self, body: bytes):
+        async with asyncio.timeout(TOTAL_S):
+            r = await self.client.post(self.url, self.headers, body)
+        return r.status, r.headers.get("content-type") or JSON, r.content
+
+    async def open_stream(self, body: bytes) -> Streamed:
+        # transport.execute() hands back the streaming Response without a context
+        # manager (Client.stream() is an asynccontextmanager); resp.aclose() ends it.
+        req = self.Request("POST", self.url, self.Headers(self.headers), body)
+        resp = await self.transport.execute(req)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for chunk in resp.content:
+                yield bytes(chunk)
+
+        return resp.status, resp.headers.get("content-type") or JSON, chunks(), resp.aclose
+
+
 _CANDIDATES: dict[str, type[Candidate]] = {
     "httpx": HttpxCandidate,
     "httpx_aiohttp": HttpxAiohttpCandidate,
     "aiohttp": AiohttpCandidate,
     "pyreqwest": PyreqwestCandidate,
     "pyreqwest_mt": PyreqwestMTCandidate,
+    "pyqwest": PyqwestCandidate,
 }
 
 

@@ -1,0 +1,499 @@
+"""gw's overhead, in one run, against the fake upstream called directly and the no-op app.
+
+    python -m loadtests.bench [--duration 8] [--warmup 2] [--quick] [--json PATH]
+
+Layout (2 cores): the server under test -- gw (``gw serve``, one worker) or the
+no-op BlackSheep app (``loadtests.noop_app:app`` on Granian, one worker, the
+same Granian flags gw uses) -- is pinned to core 0 (``taskset -c 0``; Granian's
+processes inherit it); the fake upstream (tests/fakes, raw asyncio + uvloop)
+and the load generator (wrk -t1, Debian's, run by loadtests.client_bench.wrk)
+share core 1.  Order of the measures:
+
+1. upstream direct: wrk -> fake, non-streaming, req/s @32c, p50/p99 @1c and @32c
+2. no-op app: the same (+ its idle worker RSS)
+3. gw -> fake: the same; added latency = gw - upstream; req/s as % of the no-op's
+4. streams of 20 chunks (include_usage) @32c: completions/s through gw and direct
+5. time to first content token, httpx, 1 connection, sequential: gw vs direct
+6. RSS of the gw worker: idle, and with N open slow streams (fresh gw)
+7. start-up time to the first 200 (gw: GET /ready; no-op: its POST), median of 3
+8. failed requests over every gw run (wrk non-2xx + socket errors, bad streams)
+
+Every wrk measure is preceded by a warm-up run.  Idle RSS is the median over all
+fresh starts.  Prints Markdown tables and a targets section (PASS/MISS, no
+non-zero exit for a MISS); exits 2 if a process does not start.  Only
+127.0.0.1 is contacted; every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from loadtests import _procs
+from loadtests.client_bench import wrk as run_wrk
+from loadtests.run_locust import GW_KEY, gw_argv, gw_config
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA_CHAT = str(ROOT / "loadtests/wrk/bench_chat.lua")
+LUA_STREAM = str(ROOT / "loadtests/wrk/bench_stream.lua")
+SERVER_CPU = "0"
+SIDE_CPU = "1"  # fake upstream + load generator (client_bench.wrk pins wrk to core 1 too)
+CHAT_PATH = "/v1/chat/completions"
+MODEL = "fake-gpt"
+HI, LO = 32, 1
+MB = 1024.0
+
+CHAT_BODY = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).encode()
+STREAM_BODY = json.dumps({
+    "model": MODEL, "messages": [{"role": "user", "content": "Count to twenty."}],
+    "stream": True, "stream_options": {"include_usage": True}, "fake": {"chunks": 20},
+}).encode()
+SLOW_STREAM_BODY = json.dumps({
+    "model": MODEL, "messages": [{"role": "user", "content": "Count slowly."}],
+    "stream": True, "fake": {"chunk_delay_s": 0.5, "chunks": 40},
+}).encode()
+HEADERS = {"content-type": "application/json", "authorization": f"Bearer {GW_KEY}"}
+CONTENT_EVENT = re.compile(rb'"delta":\{[^}]*"content":"[^"]')  # a non-empty content delta
+
+
+class StartError(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------- servers
+class Server:
+    """gw serve or the no-op app on Granian, pinned to core 0; start-up time and RSS."""
+
+    def __init__(self, kind: str, workdir: Path, upstream_url: str | None = None) -> None:
+        self.kind = kind
+        self.port = _procs.free_port()
+        self.log = workdir / f"{kind}-{self.port}.log"
+        if kind == "gw":
+            config = workdir / "gw.yaml"
+            # no upstream key (the fake runs without one); a pool big enough for the open streams
+            config.write_text(gw_config(upstream_url + "/v1", None, max_connections=2048))
+            self.argv = gw_argv(config, self.port)
+            self.ready = dict(url=f"http://127.0.0.1:{self.port}/ready", method="GET", body=None, headers=None)
+        else:  # the exact Granian command gw serve runs, on the no-op app
+            self.argv = [_procs.PY, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+                         "--port", str(self.port), "--workers", "1", "--loop", "uvloop", "--no-ws",
+                         "--log-level", "warning", "loadtests.noop_app:app"]
+            self.ready = dict(url=f"http://127.0.0.1:{self.port}{CHAT_PATH}", method="POST",
+                              body=CHAT_BODY, headers=HEADERS)
+        self.proc: subprocess.Popen | None = None
+        self.startup_s = float("nan")
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Server:
+        out = self.log.open("ab")
+        t0 = time.perf_counter()
+        self.proc = _procs.start(self.argv, cpu=SERVER_CPU, cwd=str(ROOT), env={"PYTHONPATH": str(ROOT)},
+                                 stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+        try:
+            _procs.wait_http_ok(**self.ready, proc=self.proc, timeout=30, poll=0.005)
+        except (RuntimeError, TimeoutError) as e:
+            self.stop()
+            raise StartError(f"{self.kind} did not start: {e}\n{self.log.read_text(errors='replace')[-3000:]}")
+        self.startup_s = time.perf_counter() - t0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        _procs.terminate(self.proc, timeout=15)
+
+    def worker_rss_kb(self) -> int:
+        """RSS of the Granian worker process(es): the leaves of the process tree."""
+        assert self.proc is not None
+        return sum(_procs.rss_kb(p) for p in _procs.leaf_descendants(self.proc.pid))
+
+    def tree_rss_kb(self) -> int:
+        assert self.proc is not None
+        return sum(_procs.rss_kb(p) for p in [self.proc.pid, *_procs.descendants(self.proc.pid)])
+
+    def idle_rss_kb(self, settle: float = 0.5) -> int:
+        time.sleep(settle)
+        return self.worker_rss_kb()
+
+
+# --------------------------------------------------------------------------- wrk
+def wrk_point(url: str, conns: int, lua: str, args, log: list[str]) -> dict:
+    """A warm-up run, then the measured one (wrk -t1 pinned to core 1, --latency)."""
+    warm = run_wrk(url, conns, args.warmup, lua)
+    r = run_wrk(url, conns, args.duration, lua)
+    r["warm_errors"] = warm["errors"]
+    log.append(f"wrk -t1 -c{conns} -d{args.duration:g}s --timeout 5s --latency -s {Path(lua).name} {url}: "
+               f"{r['requests']} requests, {r['rps']:.0f}/s, p50 {r['p50']:.3f} ms, p99 {r['p99']:.3f} ms, "
+               f"errors {r['errors']} (+{warm['errors']} in warm-up)")
+    print("  " + log[-1], file=sys.stderr)
+    if r["requests"] == 0:
+        print("  wrk output:\n" + r["raw"], file=sys.stderr)
+    r.pop("raw", None)
+    return r
+
+
+def chat_points(base: str, args, log: list[str]) -> dict:
+    return {str(c): wrk_point(base + CHAT_PATH, c, LUA_CHAT, args, log) for c in (HI, LO)}
+
+
+# --------------------------------------------------------------------------- streams
+def stream_ok(body: bytes) -> bool:
+    return (body.endswith(b"data: [DONE]\n\n") and b'data: {"error"' not in body
+            and body.count(b'"finish_reason":"') == 1)
+
+
+async def _ttft(url: str, n: int, warm: int = 5) -> tuple[list[float], int]:
+    """Sequential streams on one connection: ms from sending to the first content event."""
+    import httpx
+
+    samples: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
+        for i in range(n + warm):
+            body = b""
+            first = None
+            try:
+                t0 = time.perf_counter()
+                async with client.stream("POST", url, content=STREAM_BODY, headers=HEADERS) as r:
+                    async for piece in r.aiter_raw():
+                        body += piece
+                        if first is None and CONTENT_EVENT.search(body):
+                            first = time.perf_counter()
+                    status = r.status_code
+            except httpx.HTTPError:
+                status = 0
+            if status != 200 or first is None or not stream_ok(body):
+                errors += 1
+            elif i >= warm:
+                samples.append((first - t0) * 1e3)
+    return samples, errors
+
+
+def ttft(base: str, n: int) -> dict:
+    samples, errors = asyncio.run(_ttft(base + CHAT_PATH, n))
+    q = statistics.quantiles(samples, n=100) if len(samples) >= 2 else [float("nan")] * 99
+    return {"n": len(samples), "errors": errors,
+            "p50": statistics.median(samples) if samples else float("nan"), "p99": q[98]}
+
+
+async def _hold_streams(server: Server, n: int, timeout: float) -> dict:
+    """Open n slow streams, read each one's first event, measure RSS while open, close them."""
+    req = (f"POST {CHAT_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+           f"Content-Type: application/json\r\nAuthorization: Bearer {GW_KEY}\r\n"
+           f"Content-Length: {len(SLOW_STREAM_BODY)}\r\n\r\n").encode() + SLOW_STREAM_BODY
+    writers: list[asyncio.StreamWriter] = []
+
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writers.append(writer)
+        writer.write(req)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1]
+        if status != b"200":
+            raise RuntimeError(f"status {status.decode()}: {head[:200]!r}")
+        buf = b""
+        while True:  # until one whole SSE event arrived
+            i = buf.find(b"data:")
+            if i >= 0 and b"\n\n" in buf[i:]:
+                return
+            piece = await reader.read(65536)
+            if not piece:
+                raise RuntimeError("closed before the first event")
+            buf += piece
+
+    t0 = time.perf_counter()
+    results = await asyncio.gather(*(asyncio.wait_for(one(), timeout) for _ in range(n)),
+                                   return_exceptions=True)
+    open_s = time.perf_counter() - t0
+    failed = [r for r in results if isinstance(r, BaseException)]
+    await asyncio.sleep(0.5)
+    rss = server.worker_rss_kb()
+    for w in writers:
+        w.transport.abort()
+    await asyncio.sleep(0)
+    why = sorted({f"{type(e).__name__}: {e}"[:160] for e in failed})
+    return {"opened": n - len(failed), "failed": len(failed), "why": why[:5], "open_s": open_s, "rss_kb": rss}
+
+
+# --------------------------------------------------------------------------- gw-side evidence
+def gw_counters(base: str) -> dict:
+    import httpx
+
+    time.sleep(0.6)  # workers publish metrics every 0.25 s
+    text = httpx.get(base + "/metrics", timeout=5).text
+    out: dict[str, float] = {"upstream_errors": 0.0, "retries": 0.0}
+    for line in text.splitlines():
+        if line.startswith("gw_requests_total{"):
+            m = re.search(r'status="([^"]+)"', line)
+            key = f"requests_{m.group(1) if m else '?'}"
+            out[key] = out.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+        elif line.startswith("gw_upstream_errors_total{"):
+            out["upstream_errors"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("gw_retries_total"):
+            out["retries"] += float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def error_lines(workdir: Path) -> list[str]:
+    lines = []
+    for log in sorted(workdir.glob("gw-*.log")):
+        for ln in log.read_text(errors="replace").splitlines():
+            if '"level":"error"' in ln or "Traceback" in ln or "level=error" in ln or "[ERROR]" in ln:
+                lines.append(f"{log.name}: {ln[:300]}")
+    return lines
+
+
+# --------------------------------------------------------------------------- report
+def f(x: float, nd: int = 0) -> str:
+    return "n/a" if x != x else f"{x:,.{nd}f}"
+
+
+def report(R: dict, args) -> str:
+    up, noop, gw = R["upstream"], R["noop"], R["gw"]
+    L: list[str] = []
+    L.append(f"### Non-streaming chat completions (wrk -t1, {args.duration:g}s per point after a "
+             f"{args.warmup:g}s warm-up; latencies in ms)\n")
+    L.append(f"| target | req/s @{HI}c | req/s @{LO}c | p50 @{LO}c | p99 @{LO}c | p50 @{HI}c | p99 @{HI}c "
+             "| errors |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in (("fake upstream, direct", up), ("no-op BlackSheep app (1 worker)", noop),
+                    ("gw -> fake (1 worker)", gw)):
+        hi, lo = r["chat"][str(HI)], r["chat"][str(LO)]
+        L.append(f"| {name} | {f(hi['rps'])} | {f(lo['rps'])} | {f(lo['p50'], 3)} | {f(lo['p99'], 3)} "
+                 f"| {f(hi['p50'], 3)} | {f(hi['p99'], 3)} | {hi['errors'] + lo['errors']} |")
+    a = R["added"]
+    L.append(f"| **gw added (gw - direct)** | | | **{f(a['p50_1'], 3)}** | {f(a['p99_1'], 3)} "
+             f"| {f(a['p50_32'], 3)} | {f(a['p99_32'], 3)} | |")
+    L.append(f"\ngw req/s @{HI}c = **{f(100 * R['ratio'], 1)}%** of the no-op app's "
+             f"({f(gw['chat'][str(HI)]['rps'])} / {f(noop['chat'][str(HI)]['rps'])}).\n")
+
+    L.append(f"### Streams: 20 content chunks + include_usage ({HI} connections for completions/s; "
+             f"TTFT: httpx, 1 connection, {R['ttft_n']} sequential streams)\n")
+    L.append(f"| target | completions/s @{HI}c | TTFT p50 (ms) | TTFT p99 (ms) | errors |")
+    L.append("|---|---:|---:|---:|---:|")
+    for name, r in (("fake upstream, direct", up), ("gw -> fake", gw)):
+        s, t = r["stream"], r["ttft"]
+        L.append(f"| {name} | {f(s['rps'])} | {f(t['p50'], 3)} | {f(t['p99'], 3)} | "
+                 f"{s['errors'] + t['errors']} |")
+    L.append(f"| **gw added** | | **{f(R['added']['ttft_p50'], 3)}** | {f(R['added']['ttft_p99'], 3)} | |\n")
+
+    m = R["memory"]
+    L.append("### Memory (RSS of the Granian worker process) and start-up\n")
+    L.append(f"| target | idle RSS (MB) | RSS with {m['streams']} open streams (MB) | per open stream (KB) "
+             f"| RSS after closing them (MB) | start-up to first 200 (ms, median of {args.startups}) |")
+    L.append("|---|---:|---:|---:|---:|---:|")
+    L.append(f"| no-op app | {f(m['noop_idle_kb'] / MB, 1)} | | | | {f(R['startup']['noop_ms'])} |")
+    L.append(f"| gw | {f(m['gw_idle_kb'] / MB, 1)} | {f(m['gw_open_kb'] / MB, 1)} | "
+             f"{f(m['per_stream_kb'], 1)} | {f(m['gw_after_kb'] / MB, 1)} | {f(R['startup']['gw_ms'])} |")
+    L.append(f"| **gw - no-op** | **{f((m['gw_idle_kb'] - m['noop_idle_kb']) / MB, 1)}** | | | "
+             f"| {f(R['startup']['gw_ms'] - R['startup']['noop_ms'])} |")
+    L.append(f"\nWhole process tree (supervisor + Granian main + worker), idle: gw "
+             f"{f(m['gw_tree_kb'] / MB, 1)} MB, no-op {f(m['noop_tree_kb'] / MB, 1)} MB; gw worker after the "
+             f"load of steps 3-5: {f(m['gw_after_load_kb'] / MB, 1)} MB. Streams held open: "
+             f"{m['opened']} of {m['streams']} (opened in {f(m['open_s'], 2)} s).\n")
+
+    L.append("### Failed requests through gw\n")
+    for k, v in R["failures"].items():
+        L.append(f"- {k}: {v}")
+    L.append(f"- gw counters (/metrics, steps 3-5): {R['gw_counters']} (some 4xx are expected: 499 = wrk "
+             "closing the streams in flight when a run ends; wrk's non-2xx counts above are the authority)")
+    L.append(f"- gw error log lines: {len(R['gw_error_lines'])}"
+             + "".join(f"\n    {ln}" for ln in R["gw_error_lines"][:5]))
+    L.append("")
+
+    L.append("### Targets\n")
+    L.append("| target | measured | result |")
+    L.append("|---|---:|---|")
+    for name, value, ok in R["targets"]:
+        L.append(f"| {name} | {value} | {'PASS' if ok else 'MISS'} |")
+    return "\n".join(L)
+
+
+def targets(R: dict) -> list[tuple[str, str, bool]]:
+    m = R["memory"]
+    idle_diff = (m["gw_idle_kb"] - m["noop_idle_kb"]) / MB
+    return [
+        (f"gw req/s @{HI}c >= 45% of the no-op app's", f"{f(100 * R['ratio'], 1)}%", R["ratio"] >= 0.45),
+        (f"added p50 @{LO}c <= 0.5 ms", f"{f(R['added']['p50_1'], 3)} ms", R["added"]["p50_1"] <= 0.5),
+        (f">= 2,000 streamed completions/s (20 chunks, {HI}c)", f"{f(R['gw']['stream']['rps'])}/s",
+         R["gw"]["stream"]["rps"] >= 2000),
+        ("zero failed requests", str(R["failed_total"]), R["failed_total"] == 0),
+        ("gw idle RSS <= no-op idle RSS + 30 MB", f"+{f(idle_diff, 1)} MB", idle_diff <= 30),
+    ]
+
+
+# --------------------------------------------------------------------------- main
+def run(args, workdir: Path) -> dict:
+    from tests.fakes.runner import FakeUpstream
+
+    log: list[str] = []
+    R: dict = {"wrk_runs": log}
+    # This process is a load generator too (TTFT probe, open streams): keep it off the
+    # server's core. Every child is pinned explicitly (taskset), so this changes nothing else.
+    os.sched_setaffinity(0, {int(SIDE_CPU)})
+    os.environ["BENCH_MODEL"] = MODEL  # read by the lua scripts (wrk inherits the environment)
+    os.environ["BENCH_KEY"] = GW_KEY
+    with FakeUpstream(cpu=SIDE_CPU) as fake:
+        up_base = fake.url
+        print(f"fake upstream {up_base} (core {SIDE_CPU})", file=sys.stderr)
+
+        print("1. upstream direct", file=sys.stderr)
+        R["upstream"] = {"chat": chat_points(up_base, args, log)}
+
+        print("2. no-op app", file=sys.stderr)
+        noop_idle, noop_tree, noop_start = [], [], []
+        with Server("noop", workdir) as s:
+            noop_start.append(s.startup_s)
+            noop_idle.append(s.idle_rss_kb())
+            noop_tree.append(s.tree_rss_kb())
+            R["noop"] = {"chat": chat_points(s.base, args, log)}
+
+        print("3-5. gw: chat, streams, TTFT", file=sys.stderr)
+        gw_idle, gw_tree, gw_start = [], [], []
+        with Server("gw", workdir, up_base) as s:
+            gw_start.append(s.startup_s)
+            gw_idle.append(s.idle_rss_kb())
+            gw_tree.append(s.tree_rss_kb())
+            R["gw"] = {"chat": chat_points(s.base, args, log)}
+            fake.reset()
+            R["gw"]["stream"] = wrk_point(s.base + CHAT_PATH, HI, LUA_STREAM, args, log)
+            R["gw"]["stream_fake_stats"] = fake.stats()
+            R["upstream"]["stream"] = wrk_point(up_base + CHAT_PATH, HI, LUA_STREAM, args, log)
+            R["gw"]["ttft"] = ttft(s.base, args.ttft)
+            R["upstream"]["ttft"] = ttft(up_base, args.ttft)
+            print(f"  TTFT p50: gw {R['gw']['ttft']['p50']:.3f} ms, direct {R['upstream']['ttft']['p50']:.3f} ms",
+                  file=sys.stderr)
+            gw_after_load = s.worker_rss_kb()
+            R["gw_counters"] = gw_counters(s.base)
+
+        print(f"6. RSS with {args.streams} open streams (fresh gw)", file=sys.stderr)
+        with Server("gw", workdir, up_base) as s:
+            gw_start.append(s.startup_s)
+            idle = s.idle_rss_kb()
+            gw_idle.append(idle)
+            gw_tree.append(s.tree_rss_kb())
+            fake.reset()
+            held = asyncio.run(_hold_streams(s, args.streams, timeout=30))
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and fake.stats()["client_disconnects"] < held["opened"]:
+                time.sleep(0.05)
+            held["upstream_cancelled"] = fake.stats()["client_disconnects"]
+            time.sleep(1.0)
+            held["rss_after_kb"] = s.worker_rss_kb()
+            held["idle_kb"] = idle
+            print(f"  {held}", file=sys.stderr)
+
+        print(f"7. start-up x{args.startups}", file=sys.stderr)
+        for _ in range(args.startups - 1):  # the starts above count as the first sample each
+            with Server("gw", workdir, up_base) as s:
+                gw_start.append(s.startup_s)
+                gw_idle.append(s.idle_rss_kb())
+                gw_tree.append(s.tree_rss_kb())
+            with Server("noop", workdir) as s:
+                noop_start.append(s.startup_s)
+                noop_idle.append(s.idle_rss_kb())
+                noop_tree.append(s.tree_rss_kb())
+
+    # --------------------------------------------------------------- derived numbers
+    up_c, gw_c, noop_c = R["upstream"]["chat"], R["gw"]["chat"], R["noop"]["chat"]
+    R["added"] = {
+        "p50_1": gw_c[str(LO)]["p50"] - up_c[str(LO)]["p50"],
+        "p99_1": gw_c[str(LO)]["p99"] - up_c[str(LO)]["p99"],
+        "p50_32": gw_c[str(HI)]["p50"] - up_c[str(HI)]["p50"],
+        "p99_32": gw_c[str(HI)]["p99"] - up_c[str(HI)]["p99"],
+        "ttft_p50": R["gw"]["ttft"]["p50"] - R["upstream"]["ttft"]["p50"],
+        "ttft_p99": R["gw"]["ttft"]["p99"] - R["upstream"]["ttft"]["p99"],
+    }
+    R["ratio"] = gw_c[str(HI)]["rps"] / noop_c[str(HI)]["rps"] if noop_c[str(HI)]["rps"] else float("nan")
+    R["ttft_n"] = args.ttft
+    opened = max(held["opened"], 1)
+    R["memory"] = {
+        "streams": args.streams, "opened": held["opened"], "open_s": held["open_s"],
+        "gw_idle_kb": statistics.median(gw_idle), "noop_idle_kb": statistics.median(noop_idle),
+        "gw_tree_kb": statistics.median(gw_tree), "noop_tree_kb": statistics.median(noop_tree),
+        "gw_open_kb": held["rss_kb"], "gw_after_kb": held["rss_after_kb"],
+        "per_stream_kb": (held["rss_kb"] - held["idle_kb"]) / opened,
+        "gw_after_load_kb": gw_after_load, "gw_idle_samples_kb": gw_idle, "noop_idle_samples_kb": noop_idle,
+    }
+    R["startup"] = {"gw_ms": 1e3 * statistics.median(gw_start), "noop_ms": 1e3 * statistics.median(noop_start),
+                    "gw_samples_ms": [1e3 * x for x in gw_start], "noop_samples_ms": [1e3 * x for x in noop_start]}
+    gw_wrk = [*gw_c.values(), R["gw"]["stream"]]
+    R["failures"] = {
+        "wrk non-2xx + socket errors (measured runs)": sum(r["errors"] for r in gw_wrk),
+        "wrk non-2xx + socket errors (warm-up runs)": sum(r["warm_errors"] for r in gw_wrk),
+        "TTFT streams failed (status, no content, no [DONE], error event)": R["gw"]["ttft"]["errors"],
+        f"open-stream requests failed (of {args.streams})": held["failed"],
+        "open streams not cancelled upstream after the client left": held["opened"] - held["upstream_cancelled"],
+    }
+    if held["why"]:
+        R["failures"]["open-stream failure reasons"] = "; ".join(held["why"])
+    R["failed_total"] = sum(v for v in R["failures"].values() if isinstance(v, int))
+    R["gw_error_lines"] = error_lines(workdir)
+    R["held"] = held
+    return R
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=8.0, help="seconds per measured wrk run")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of the wrk warm-up before each")
+    p.add_argument("--ttft", type=int, default=200, help="sequential streams per TTFT measure")
+    p.add_argument("--streams", type=int, default=500, help="open streams for the RSS measure")
+    p.add_argument("--startups", type=int, default=3, help="start-up samples (median)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 2 s runs, 1 s warm-ups, 100 open streams, 50 TTFT samples")
+    p.add_argument("--json", help="also write every number here")
+    p.add_argument("--keep", action="store_true", help="keep the work directory (config, logs)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup, args.ttft, args.streams = 2.0, 1.0, 50, 100
+    if shutil.which("wrk") is None:
+        print("wrk not found (apt-get install wrk)", file=sys.stderr)
+        return 2
+    given = sys.argv[1:] if argv is None else argv
+    cmd = shlex.join([sys.executable, "-m", "loadtests.bench", *given])
+    load0 = os.getloadavg()
+    workdir = Path(tempfile.mkdtemp(prefix="gw-bench-"))
+    t0 = time.monotonic()
+    try:
+        R = run(args, workdir)
+    except StartError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 2
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"work directory kept: {workdir}", file=sys.stderr)
+    R["targets"] = targets(R)
+    R["command"] = cmd
+    R["elapsed_s"] = time.monotonic() - t0
+    print(f"\n## gw benchmark\n\n`{cmd}`\n")
+    print(f"{os.cpu_count()} CPUs; server under test on core {SERVER_CPU}, fake upstream + wrk on core "
+          f"{SIDE_CPU}; load average {load0[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end; "
+          f"{R['elapsed_s']:.0f} s.\n")
+    print(report(R, args))
+    if args.json:
+        Path(args.json).write_text(json.dumps(R, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
