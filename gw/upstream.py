@@ -1,4 +1,4 @@
-"""The one HTTP client gw talks to backends with: pools, timeouts, error mapping.
+"""The one place gw talks HTTP to backends: pools, timeouts, error mapping.
 
     upstream = Upstream(provider)          # at start-up, one per provider
     status, body = await upstream.post(url, headers, payload)
@@ -6,11 +6,17 @@
         while (chunk := await resp.read()) is not None: ...
     await upstream.aclose()                # at shutdown
 
-The client is pyreqwest (Rust reqwest/hyper): in loadtests/client_bench.py it
-proxied 1.5-2x the requests per second of aiohttp and ~15x httpx on one core
-(README, "Upstream client"). It is young, so it is pinned and nothing outside
-this module imports it: foreign exceptions are translated here, once
-(``map_client_errors``), into gw's ``UpstreamError`` tree.
+Two clients, each where it measured best (README, "Upstream client"):
+
+- whole answers go through **pyreqwest** (Rust reqwest/hyper): ~2x the
+  requests per second of aiohttp on one core;
+- streams go through **aiohttp**: it relays more streams per second, and a
+  cancellation (the client left, a first-byte timeout) closes the upstream
+  connection at once, even before the response headers, which pyreqwest 0.15
+  does not do.
+
+Nothing outside this module imports either; their exceptions are translated
+here, once (``map_client_errors``), into gw's ``UpstreamError`` tree.
 
 Timeouts (all from the provider's config): ``connect_timeout_s`` (TCP+TLS),
 ``first_byte_timeout_s`` (until the response headers), ``idle_timeout_s``
@@ -25,6 +31,7 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import AsyncIterator, Iterator, Sequence
 
+import aiohttp
 from pyreqwest import exceptions as rx
 from pyreqwest.client import Client, ClientBuilder
 
@@ -35,34 +42,25 @@ Headers = Sequence[tuple[str, str]]
 
 
 @contextmanager
-def map_client_errors(provider: Provider, on_timeout: str | None = None) -> Iterator[None]:
-    """Translate the client library's exceptions into gw's, without secrets.
+def map_client_errors(provider: Provider, on_timeout: str) -> Iterator[None]:
+    """Translate the clients' exceptions into gw's, without secrets.
 
-    ``on_timeout`` says which of gw's own deadlines an ``asyncio.timeout`` stands for.
+    ``on_timeout`` says which of gw's deadlines was running: the clients' own
+    names for them mislead (pyreqwest calls a read timeout before the headers
+    a "connect" timeout).
     """
     try:
         yield
-    except TimeoutError as exc:
-        # pyreqwest calls a read timeout before the headers a "connect" timeout;
-        # the caller knows which of gw's deadlines was running, the client's
-        # message tells a real connect timeout apart.
-        what = on_timeout or ""
-        if isinstance(exc, rx.PyreqwestError):
-            what = f"{what} [{_describe(exc, provider)}]" if what else _describe(exc, provider)
+    except TimeoutError as exc:  # asyncio's, aiohttp's and pyreqwest's timeouts alike
+        detail = _describe(exc, provider)
         raise UpstreamTimeout(
-            f"provider '{provider.name}' timed out: {what}",
+            f"provider '{provider.name}' timed out: {on_timeout}" + (f" [{detail}]" if detail else ""),
             provider=provider.name,
             retryable=True,
         ) from None
-    except (rx.TransportError, rx.DecodeError, rx.ClientClosedError) as exc:
+    except (rx.RequestError, aiohttp.ClientError) as exc:
         raise UpstreamUnavailable(
             f"provider '{provider.name}' is unreachable: {_describe(exc, provider)}",
-            provider=provider.name,
-            retryable=True,
-        ) from None
-    except rx.RequestError as exc:  # anything else the client raises
-        raise UpstreamUnavailable(
-            f"provider '{provider.name}' failed: {_describe(exc, provider)}",
             provider=provider.name,
             retryable=True,
         ) from None
@@ -72,60 +70,52 @@ def _describe(exc: BaseException, provider: Provider) -> str:
     """What failed, in one line: the client's message and its innermost cause."""
     if isinstance(exc, rx.PyreqwestError):
         text = exc.message
-        details = getattr(exc, "details", None) or {}
-        causes = details.get("causes") or []
+        causes = (getattr(exc, "details", None) or {}).get("causes") or []
         if causes:
             text = f"{text}: {causes[-1].get('message', '')}"
     else:
-        text = str(exc) or ("no response in time" if isinstance(exc, TimeoutError) else type(exc).__name__)
-    return redact(text.splitlines()[0][:300], (provider.api_key or "",))
+        text = str(exc) or ("" if isinstance(exc, TimeoutError) else type(exc).__name__)
+    return redact(text.splitlines()[0][:300], (provider.api_key or "",)) if text else ""
 
 
 class StreamResponse:
-    """A response whose body is read chunk by chunk, each read bounded by the idle timeout."""
+    """A streamed response: each read waits at most the idle timeout."""
 
-    __slots__ = ("status", "_resp", "_reader", "_idle", "_provider", "_idle_message")
+    __slots__ = ("status", "_content", "_provider", "_idle", "_idle_message")
 
-    def __init__(self, resp: object, idle_s: float | None, provider: Provider) -> None:
-        self._resp = resp
-        self.status: int = resp.status  # type: ignore[attr-defined]
-        self._reader = resp.body_reader  # type: ignore[attr-defined]
-        self._idle = idle_s  # None: the client's own read timeout is the idle timeout
+    def __init__(
+        self, resp: aiohttp.ClientResponse, provider: Provider, idle: float | None, idle_message: str
+    ) -> None:
+        self.status = resp.status
+        self._content = resp.content
         self._provider = provider
-        self._idle_message = f"no data for {provider.idle_timeout_s:g}s (idle_timeout_s)"
-
-    def header(self, name: str) -> str | None:
-        return self._resp.get_header(name)  # type: ignore[attr-defined, no-any-return]
+        self._idle = idle
+        self._idle_message = idle_message
 
     async def read(self) -> bytes | None:
-        """The next chunk of the body, or None at its end."""
+        """Whatever body bytes have arrived (waiting for some), or None at the end."""
         with map_client_errors(self._provider, self._idle_message):
-            if self._idle is None:
-                chunk = await self._reader.read_chunk()
+            if self._idle is None:  # aiohttp's own per-read timeout is the idle timeout
+                chunk = await self._content.readany()
             else:
                 async with asyncio.timeout(self._idle):
-                    chunk = await self._reader.read_chunk()
-        return None if chunk is None else bytes(chunk)
+                    chunk = await self._content.readany()
+        return chunk or None
 
     async def read_all(self, limit: int = 1 << 20) -> bytes:
         """The rest of the body (for error responses), at most ``limit`` bytes."""
-        parts: list[bytes] = []
-        size = 0
-        while size < limit and (chunk := await self.read()) is not None:
-            parts.append(chunk)
-            size += len(chunk)
-        return b"".join(parts)[:limit]
+        with map_client_errors(self._provider, self._idle_message):
+            return await self._content.read(limit)
 
 
 class Upstream:
-    """One pooled client per provider, created at start-up and closed at shutdown.
+    """A provider's two connection pools, created at start-up and closed at shutdown.
 
-    The client's own read timeout (per read, and until the response headers)
-    is the larger of ``first_byte_timeout_s`` and ``idle_timeout_s``; the
-    smaller one, if they differ, is an ``asyncio.timeout`` on top. The client's
-    own timeouts close the connection; an asyncio cancellation before the
-    headers arrive does not (pyreqwest 0.15 finishes the request in the
-    background), so the client's timeout also bounds that leftover.
+    Both clients' own read timeouts (per read, and until the headers) are the
+    larger of ``first_byte_timeout_s`` and ``idle_timeout_s``; when the two
+    differ, the smaller one is an ``asyncio.timeout`` on top. (pyreqwest 0.15
+    does not abort a request cancelled before its headers: there its own read
+    timeout bounds such a leftover.)
     """
 
     def __init__(self, provider: Provider) -> None:
@@ -142,23 +132,44 @@ class Upstream:
             .follow_redirects(False)
             .build()
         )
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=provider.max_connections, keepalive_timeout=90),
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=provider.connect_timeout_s, sock_read=read_timeout
+            ),
+            auto_decompress=True,
+        )
         self._first_byte = first_byte if first_byte < read_timeout else None
         self._idle = idle if idle < read_timeout else None
         self._total = timedelta(seconds=provider.timeout_s)
         self._first_byte_message = f"no response headers within {first_byte:g}s (first_byte_timeout_s)"
-        self._total_message = (
-            f"no complete answer within {provider.timeout_s:g}s (timeout_s) or a pause over {idle:g}s"
-        )
+        self._idle_message = f"no data for {idle:g}s (idle_timeout_s)"
+        self._total_message = f"no complete answer within {provider.timeout_s:g}s (timeout_s)"
 
     async def post(self, url: str, headers: Headers, body: bytes) -> tuple[int, bytes]:
         """POST and read the whole answer: the non-streaming path.
 
         The headers are bounded by the first-byte timeout, the whole answer by
-        ``timeout_s`` (the client's per-request total, which closes the connection).
+        ``timeout_s`` (pyreqwest's per-request total, which closes the connection).
         """
-        async with self.stream(url, headers, body, self._total) as resp:
-            with map_client_errors(self.provider, self._total_message):
-                data = await resp._reader.bytes()
+        request = (
+            self._client.post(url)
+            .headers(headers)
+            .body_bytes(body)
+            .timeout(self._total)
+            # 0: return at the headers; pyreqwest's default waits for 64 kB of body first.
+            .streamed_read_buffer_limit(0)
+            .build_streamed()
+        )
+        provider = self.provider
+        with map_client_errors(provider, self._first_byte_message):
+            async with asyncio.timeout(self._first_byte):  # None: no deadline of asyncio's
+                resp = await request.__aenter__()
+        try:
+            with map_client_errors(provider, self._total_message):
+                data = await resp.body_reader.bytes()
+        finally:
+            await request.__aexit__(None, None, None)
         return resp.status, bytes(data)
 
     async def get(self, url: str, headers: Headers) -> tuple[int, bytes]:
@@ -169,31 +180,24 @@ class Upstream:
         return resp.status, bytes(data)
 
     @asynccontextmanager
-    async def stream(
-        self, url: str, headers: Headers, body: bytes, total: timedelta | None = None
-    ) -> AsyncIterator[StreamResponse]:
+    async def stream(self, url: str, headers: Headers, body: bytes) -> AsyncIterator[StreamResponse]:
         """POST and hand back the response as soon as its headers arrive.
 
         Leaving the block, normally or by an exception or a cancellation (the
-        client went away), closes the upstream response at once.
+        client went away), closes the upstream connection at once.
         """
-        provider = self.provider
-        builder = self._client.post(url).headers(headers).body_bytes(body)
-        if total is not None:
-            builder = builder.timeout(total)
-        # Buffer limit 0: hand over each chunk as it arrives. With the default,
-        # pyreqwest holds back the response (headers included) until 64 kB arrived.
-        request = builder.streamed_read_buffer_limit(0).build_streamed()
-        with map_client_errors(provider, self._first_byte_message):
-            if self._first_byte is None:
-                resp = await request.__aenter__()
-            else:
-                async with asyncio.timeout(self._first_byte):
-                    resp = await request.__aenter__()
+        with map_client_errors(self.provider, self._first_byte_message):
+            async with asyncio.timeout(self._first_byte):
+                resp = await self._session.post(url, headers=headers, data=body)
         try:
-            yield StreamResponse(resp, self._idle, provider)
+            yield StreamResponse(resp, self.provider, self._idle, self._idle_message)
         finally:
-            await request.__aexit__(None, None, None)
+            # close(), not release(): an unfinished stream's connection is not reusable.
+            if resp.content.at_eof():
+                resp.release()
+            else:
+                resp.close()
 
     async def aclose(self) -> None:
         await self._client.close()
+        await self._session.close()

@@ -1,6 +1,7 @@
 """Probe timeout / cancellation / error semantics of pyreqwest and aiohttp against the fake.
 
     python -m loadtests.clients.probe_semantics
+    python -m loadtests.clients.probe_semantics --pyqwest   # the pyqwest candidate, (a)-(f)
 
 Prints one line per probe: what was raised (class + MRO bits), after how long, and
 whether the upstream saw the connection go away (fake's client_disconnects / ss -tn).
@@ -384,7 +385,9 @@ async def pyqwest_main() -> None:
     import pyqwest
     from pyqwest import Client, Request
 
-    print(f"pyqwest {getattr(pyqwest, '__version__', '?')}; os threads before any request: {os_threads()}")
+    from importlib.metadata import version
+
+    print(f"pyqwest {version('pyqwest')}; os threads before any request: {os_threads()}")
     url = FAKE.url + "/v1/chat/completions"
     refused = f"http://127.0.0.1:{_procs.free_port()}/v1/chat/completions"
     tr = pq_transport()
