@@ -8,6 +8,7 @@ upstream clients are built when the worker's event loop starts.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from typing import Any
@@ -98,6 +99,11 @@ def create_app(tables: Tables) -> GatewayApp:
     async def start(application: Application) -> None:
         current.runtime = Runtime(tables)
         metrics.BATCH.start()
+        # Everything built so far lives as long as the worker: keep the cyclic
+        # GC from walking it again and again, and collect young objects less often.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         logs.event("worker started", pid=os.getpid(), models=len(current.runtime.routes), config=tables.source)
 
     async def stop(application: Application) -> None:

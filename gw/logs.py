@@ -24,29 +24,38 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 
 
 class _Output:
-    """The process's log sink; the format is set from the config at start-up."""
+    """The process's log sink; the format is set from the config at start-up.
+
+    Lines are collected and written with one call every 0.2 s (or at once
+    when no event loop runs: start-up, shutdown).
+    """
 
     format: LogFormat = LogFormat.JSON
     level: int = logging.INFO
-    _flusher: asyncio.TimerHandle | None = None
+
+    def __init__(self) -> None:
+        self._lines: list[bytes] = []
+        self._flusher: asyncio.TimerHandle | None = None
 
     def write(self, record: dict[str, Any]) -> None:
         if self.format is LogFormat.JSON:
-            line = orjson.dumps(record) + b"\n"
+            line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
         else:
             line = (" ".join(f"{k}={_text(v)}" for k, v in record.items() if v is not None) + "\n").encode()
-        sys.stdout.buffer.write(line)
+        self._lines.append(line)
         if self._flusher is None:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
-                sys.stdout.flush()
+                self.flush()
                 return
             self._flusher = loop.call_later(0.2, self.flush)
 
     def flush(self) -> None:
         self._flusher = None
+        lines, self._lines = self._lines, []
         try:
+            sys.stdout.buffer.write(b"".join(lines))
             sys.stdout.flush()
         except (OSError, ValueError):
             pass

@@ -16,7 +16,7 @@ Two clients, each where it measured best (README, "Upstream client"):
   does not do.
 
 Nothing outside this module imports either; their exceptions are translated
-here, once (``map_client_errors``), into gw's ``UpstreamError`` tree.
+here, once (``translate``), into gw's ``UpstreamError`` tree.
 
 Timeouts (all from the provider's config): ``connect_timeout_s`` (TCP+TLS),
 ``first_byte_timeout_s`` (until the response headers), ``idle_timeout_s``
@@ -27,9 +27,9 @@ request).
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import AsyncIterator, Iterator, Sequence
+from typing import AsyncIterator, Sequence
 
 import aiohttp
 from pyreqwest import exceptions as rx
@@ -41,29 +41,31 @@ from .errors import UpstreamTimeout, UpstreamUnavailable, redact
 Headers = Sequence[tuple[str, str]]
 
 
-@contextmanager
-def map_client_errors(provider: Provider, on_timeout: str) -> Iterator[None]:
-    """Translate the clients' exceptions into gw's, without secrets.
+# Everything the clients raise for a failed exchange (timeouts included).
+CLIENT_ERRORS = (TimeoutError, rx.RequestError, aiohttp.ClientError)
+
+
+def translate(exc: BaseException, provider: Provider, on_timeout: str) -> UpstreamTimeout | UpstreamUnavailable:
+    """gw's error for a client exception, without secrets::
+
+        except CLIENT_ERRORS as exc:
+            raise translate(exc, provider, "no data for 60s (idle_timeout_s)") from None
 
     ``on_timeout`` says which of gw's deadlines was running: the clients' own
     names for them mislead (pyreqwest calls a read timeout before the headers
-    a "connect" timeout).
+    a "connect" timeout). A plain try/except, not a context manager: this
+    wraps every chunk read.
     """
-    try:
-        yield
-    except TimeoutError as exc:  # asyncio's, aiohttp's and pyreqwest's timeouts alike
-        detail = _describe(exc, provider)
-        raise UpstreamTimeout(
+    detail = _describe(exc, provider)
+    if isinstance(exc, TimeoutError):  # asyncio's, aiohttp's and pyreqwest's alike
+        return UpstreamTimeout(
             f"provider '{provider.name}' timed out: {on_timeout}" + (f" [{detail}]" if detail else ""),
             provider=provider.name,
             retryable=True,
-        ) from None
-    except (rx.RequestError, aiohttp.ClientError) as exc:
-        raise UpstreamUnavailable(
-            f"provider '{provider.name}' is unreachable: {_describe(exc, provider)}",
-            provider=provider.name,
-            retryable=True,
-        ) from None
+        )
+    return UpstreamUnavailable(
+        f"provider '{provider.name}' is unreachable: {detail}", provider=provider.name, retryable=True
+    )
 
 
 def _describe(exc: BaseException, provider: Provider) -> str:
@@ -94,18 +96,22 @@ class StreamResponse:
 
     async def read(self) -> bytes | None:
         """Whatever body bytes have arrived (waiting for some), or None at the end."""
-        with map_client_errors(self._provider, self._idle_message):
+        try:
             if self._idle is None:  # aiohttp's own per-read timeout is the idle timeout
                 chunk = await self._content.readany()
             else:
                 async with asyncio.timeout(self._idle):
                     chunk = await self._content.readany()
+        except CLIENT_ERRORS as exc:
+            raise translate(exc, self._provider, self._idle_message) from None
         return chunk or None
 
     async def read_all(self, limit: int = 1 << 20) -> bytes:
         """The rest of the body (for error responses), at most ``limit`` bytes."""
-        with map_client_errors(self._provider, self._idle_message):
+        try:
             return await self._content.read(limit)
+        except CLIENT_ERRORS as exc:
+            raise translate(exc, self._provider, self._idle_message) from None
 
 
 class Upstream:
@@ -118,12 +124,14 @@ class Upstream:
     timeout bounds such a leftover.)
     """
 
-    def __init__(self, provider: Provider) -> None:
+    def __init__(self, provider: Provider, headers: Headers = ()) -> None:
+        """``headers`` go with every request (auth, content type, the provider's extras)."""
         self.provider = provider
         first_byte, idle = provider.first_byte_timeout_s, provider.idle_timeout_s
         read_timeout = max(first_byte, idle)
         self._client: Client = (
             ClientBuilder()
+            .default_headers(list(headers))
             .max_connections(provider.max_connections)
             .connect_timeout(timedelta(seconds=provider.connect_timeout_s))
             .read_timeout(timedelta(seconds=read_timeout))
@@ -133,6 +141,7 @@ class Upstream:
             .build()
         )
         self._session = aiohttp.ClientSession(
+            headers=list(headers),
             connector=aiohttp.TCPConnector(limit=provider.max_connections, keepalive_timeout=90),
             timeout=aiohttp.ClientTimeout(
                 total=None, connect=provider.connect_timeout_s, sock_read=read_timeout
@@ -147,37 +156,39 @@ class Upstream:
         self._total_message = f"no complete answer within {provider.timeout_s:g}s (timeout_s)"
 
     async def post(self, url: str, headers: Headers, body: bytes) -> tuple[int, bytes]:
-        """POST and read the whole answer: the non-streaming path.
-
-        The headers are bounded by the first-byte timeout, the whole answer by
-        ``timeout_s`` (pyreqwest's per-request total, which closes the connection).
-        """
-        request = (
-            self._client.post(url)
-            .headers(headers)
-            .body_bytes(body)
-            .timeout(self._total)
-            # 0: return at the headers; pyreqwest's default waits for 64 kB of body first.
-            .streamed_read_buffer_limit(0)
-            .build_streamed()
-        )
+        """POST and read the whole answer: the non-streaming path."""
+        builder = self._client.post(url).headers(headers).body_bytes(body).timeout(self._total)
         provider = self.provider
-        with map_client_errors(provider, self._first_byte_message):
-            async with asyncio.timeout(self._first_byte):  # None: no deadline of asyncio's
-                resp = await request.__aenter__()
+        if self._first_byte is None:
+            # The client's read timeout (until the headers, then per read) is the
+            # first-byte one; its total is timeout_s. One call, one thread hop.
+            try:
+                resp = await builder.build().send()
+                return resp.status, bytes(await resp.bytes())
+            except CLIENT_ERRORS as exc:
+                raise translate(exc, provider, self._total_message) from None
+        # A shorter first-byte deadline needs the headers on their own.
+        request = builder.streamed_read_buffer_limit(0).build_streamed()
         try:
-            with map_client_errors(provider, self._total_message):
-                data = await resp.body_reader.bytes()
+            async with asyncio.timeout(self._first_byte):
+                resp = await request.__aenter__()
+        except CLIENT_ERRORS as exc:
+            raise translate(exc, provider, self._first_byte_message) from None
+        try:
+            data = await resp.body_reader.bytes()
+        except CLIENT_ERRORS as exc:
+            raise translate(exc, provider, self._total_message) from None
         finally:
             await request.__aexit__(None, None, None)
         return resp.status, bytes(data)
 
     async def get(self, url: str, headers: Headers) -> tuple[int, bytes]:
         request = self._client.get(url).headers(headers).timeout(self._total).build()
-        with map_client_errors(self.provider, self._total_message):
+        try:
             resp = await request.send()
-            data = await resp.bytes()
-        return resp.status, bytes(data)
+            return resp.status, bytes(await resp.bytes())
+        except CLIENT_ERRORS as exc:
+            raise translate(exc, self.provider, self._total_message) from None
 
     @asynccontextmanager
     async def stream(self, url: str, headers: Headers, body: bytes) -> AsyncIterator[StreamResponse]:
@@ -186,9 +197,14 @@ class Upstream:
         Leaving the block, normally or by an exception or a cancellation (the
         client went away), closes the upstream connection at once.
         """
-        with map_client_errors(self.provider, self._first_byte_message):
-            async with asyncio.timeout(self._first_byte):
+        try:
+            if self._first_byte is None:  # aiohttp's read timeout runs until the headers too
                 resp = await self._session.post(url, headers=headers, data=body)
+            else:
+                async with asyncio.timeout(self._first_byte):
+                    resp = await self._session.post(url, headers=headers, data=body)
+        except CLIENT_ERRORS as exc:
+            raise translate(exc, self.provider, self._first_byte_message) from None
         try:
             yield StreamResponse(resp, self.provider, self._idle, self._idle_message)
         finally:

@@ -17,16 +17,13 @@ DEFAULT_API_VERSION = "2024-10-21"
 class AzureAdapter(OpenAIAdapter):
     def __init__(self, provider: Provider) -> None:
         super().__init__(provider)
-        headers = [(k, v) for k, v in self._headers if k != "authorization"]
-        if provider.api_key:
-            headers.append(("api-key", provider.api_key))
-        self._headers = tuple(headers)
-        self._stream_headers = tuple(
-            (k, "text/event-stream") if k == "accept" else (k, v) for k, v in headers
-        )
         version = quote(provider.api_version or DEFAULT_API_VERSION, safe="")
         self._suffix = f"/chat/completions?api-version={version}"
         self._urls: dict[str, str] = {}
+
+    def auth_headers(self) -> list[tuple[str, str]]:
+        key = self.provider.api_key
+        return [("api-key", key)] if key else []
 
     def chat_url(self, target: Target) -> str:
         url = self._urls.get(target.model)

@@ -22,15 +22,13 @@ from .base import status_error
 class OpenAIAdapter:
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
-        self.upstream = Upstream(provider)
-        headers = [("content-type", "application/json"), ("accept", "application/json")]
-        if provider.api_key:
-            headers.append(("authorization", f"Bearer {provider.api_key}"))
-        headers.extend(provider.headers)
-        self._headers = tuple(headers)
-        self._stream_headers = tuple(
-            (k, "text/event-stream") if k == "accept" else (k, v) for k, v in headers
-        )
+        # Sent with every request, set once on the clients.
+        headers = [("content-type", "application/json"), *self.auth_headers(), *provider.headers]
+        self.upstream = Upstream(provider, tuple(headers))
+
+    def auth_headers(self) -> list[tuple[str, str]]:
+        key = self.provider.api_key
+        return [("authorization", f"Bearer {key}")] if key else []
 
     def chat_url(self, target: Target) -> str:
         return self.provider.base_url + "/chat/completions"
@@ -38,7 +36,7 @@ class OpenAIAdapter:
     async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
         body["model"] = target.model
         status, data = await self.upstream.post(
-            self.chat_url(target), (*self._headers, ("x-request-id", ctx.request_id)), orjson.dumps(body)
+            self.chat_url(target), (("x-request-id", ctx.request_id),), orjson.dumps(body)
         )
         if status != 200:
             raise status_error(self.provider, status, data)
@@ -62,7 +60,7 @@ class OpenAIAdapter:
         # Always ask for usage, so tokens are counted; the usage chunk is only
         # forwarded when the client asked for it.
         body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-        headers = (*self._stream_headers, ("x-request-id", ctx.request_id))
+        headers = (("accept", "text/event-stream"), ("x-request-id", ctx.request_id))
         async with self.upstream.stream(self.chat_url(target), headers, orjson.dumps(body)) as resp:
             if resp.status != 200:
                 raise status_error(self.provider, resp.status, await resp.read_all())
