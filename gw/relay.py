@@ -15,7 +15,6 @@ import asyncio
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-
 from ._fast.convert import DONE_EVENT, error_event
 from .context import RequestContext
 from .errors import GatewayError, UpstreamError, UpstreamUnavailable

@@ -47,25 +47,10 @@ STREAM_BODY = json.dumps(
 @contextlib.contextmanager
 def upstream():
     """The shared fake upstream (tests/fakes/runner.py), pinned to core 1."""
-    try:
-        from tests.fakes.runner import FakeUpstream
-    except ImportError:
-        FakeUpstream = None
-    if FakeUpstream is not None:
-        with FakeUpstream(cpu=UPSTREAM_CPU) as up:
-            yield up.url.rstrip("/"), "tests.fakes FakeUpstream"
-        return
-    # fallback: the minimal raw-asyncio upstream in loadtests/mini_upstream.py
-    port = _procs.free_port()
-    proc = _procs.start(
-        [_procs.PY, "-m", "loadtests.mini_upstream", "--port", str(port)],
-        cpu=UPSTREAM_CPU, cwd=str(ROOT),
-    )
-    try:
-        _procs.wait_port(port, proc=proc)
-        yield f"http://127.0.0.1:{port}", "loadtests.mini_upstream (fallback)"
-    finally:
-        _procs.terminate(proc)
+    from tests.fakes.runner import FakeUpstream
+
+    with FakeUpstream(cpu=UPSTREAM_CPU) as up:
+        yield up.url.rstrip("/"), "tests.fakes FakeUpstream"
 
 
 # --------------------------------------------------------------------------- servers

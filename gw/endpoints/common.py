@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from blacksheep import Request
 
 from .. import logs, metrics
 from ..context import RequestContext, client_request_id
-
-Receive = Any
+from ..relay import Receive
 
 
 def begin(request: Request, endpoint: str) -> RequestContext:
