@@ -15,6 +15,7 @@ import asyncio
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable
 
+from . import metrics
 from ._fast.convert import DONE_EVENT, error_event
 from .context import RequestContext
 from .errors import GatewayError, UpstreamError, UpstreamUnavailable
@@ -105,6 +106,7 @@ def relay(
         except GatewayError as exc:
             ctx.error = exc.message
             if isinstance(exc, UpstreamError):
+                metrics.upstream_failed(exc.provider, exc.reason)
                 ctx.status = exc.status  # for logs and metrics; the client already has 200
             yield error_body(exc) if error_body else openai_stream_error(exc)
         except asyncio.CancelledError:

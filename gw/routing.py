@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterator, TypeVar
 
+from . import metrics
 from ._fast.select import SmoothWeighted
 from .config.tables import Model, Provider, Target
 from .context import RequestContext
@@ -76,6 +77,7 @@ async def attempt(
         try:
             return await call(bound)
         except UpstreamError as exc:
+            metrics.upstream_failed(exc.provider, exc.reason)
             if not exc.retryable or exc.retry_key not in retry_on:
                 raise
             failure = exc

@@ -387,3 +387,24 @@ def test_after_all_that_a_normal_request_still_succeeds(http, gw_std):
     assert resp.status_code == 200, resp.text
     assert resp.json()["choices"][0]["message"]["content"] == "fake: still here"
     assert chat(http, {"model": "echo", "messages": HI}).status_code == 200
+
+
+def test_failed_attempts_and_retries_are_counted_by_provider_and_reason(gw_std):
+    def value(text: str, name: str, **labels: str) -> float:
+        for line in text.splitlines():
+            if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = httpx.get(gw_std.url + "/metrics").text
+    resp = httpx.post(
+        gw_std.url + CHAT,
+        headers={"authorization": f"Bearer {APP_KEY}"},
+        json={"model": "gpt", "messages": HI, "fake": {"status": 503}},
+    )
+    assert resp.status_code == 502
+    time.sleep(0.6)  # workers publish metrics every 0.25 s
+    after = httpx.get(gw_std.url + "/metrics").text
+    key = {"provider": "up", "reason": "status_503"}
+    assert value(after, "gw_upstream_errors_total", **key) - value(before, "gw_upstream_errors_total", **key) == 2
+    assert value(after, "gw_retries_total", model="gpt") - value(before, "gw_retries_total", model="gpt") == 1
