@@ -135,6 +135,7 @@ class Upstream:
             .max_connections(provider.max_connections)
             .connect_timeout(timedelta(seconds=provider.connect_timeout_s))
             .read_timeout(timedelta(seconds=read_timeout))
+            .timeout(timedelta(seconds=provider.timeout_s))  # whole answers only: streams use aiohttp
             .pool_idle_timeout(timedelta(seconds=90))
             .tcp_nodelay(True)
             .follow_redirects(False)
@@ -150,14 +151,13 @@ class Upstream:
         )
         self._first_byte = first_byte if first_byte < read_timeout else None
         self._idle = idle if idle < read_timeout else None
-        self._total = timedelta(seconds=provider.timeout_s)
         self._first_byte_message = f"no response headers within {first_byte:g}s (first_byte_timeout_s)"
         self._idle_message = f"no data for {idle:g}s (idle_timeout_s)"
         self._total_message = f"no complete answer within {provider.timeout_s:g}s (timeout_s)"
 
     async def post(self, url: str, headers: Headers, body: bytes) -> tuple[int, bytes]:
         """POST and read the whole answer: the non-streaming path."""
-        builder = self._client.post(url).headers(headers).body_bytes(body).timeout(self._total)
+        builder = self._client.post(url).headers(headers).body_bytes(body)
         provider = self.provider
         if self._first_byte is None:
             # The client's read timeout (until the headers, then per read) is the
@@ -183,7 +183,7 @@ class Upstream:
         return resp.status, bytes(data)
 
     async def get(self, url: str, headers: Headers) -> tuple[int, bytes]:
-        request = self._client.get(url).headers(headers).timeout(self._total).build()
+        request = self._client.get(url).headers(headers).build()
         try:
             resp = await request.send()
             return resp.status, bytes(await resp.bytes())
