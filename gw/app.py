@@ -6,7 +6,6 @@ The config is compiled when this module is imported, in each worker; the
 upstream clients are built when the worker's event loop starts.
 """
 
-from __future__ import annotations
 
 import gc
 import logging

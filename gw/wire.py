@@ -67,9 +67,9 @@ def require(body: dict[str, Any], name: str, kind: type, what: str) -> Any:
 def headers_for(ctx: RequestContext) -> list[tuple[bytes, bytes]]:
     headers = [(b"x-request-id", ctx.request_id.encode())]
     if ctx.provider:
+        overhead_ms = max(0.0, ctx.elapsed() - ctx.upstream_s) * 1000
         headers.append((b"x-gw-provider", ctx.provider.encode()))
-        overhead = max(0.0, ctx.elapsed() - ctx.upstream_s)
-        headers.append((b"x-gw-overhead-ms", f"{overhead * 1000:.3f}".encode()))
+        headers.append((b"x-gw-overhead-ms", b"%.3f" % overhead_ms))
     return headers
 
 

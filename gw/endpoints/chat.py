@@ -1,6 +1,5 @@
 """POST /v1/chat/completions: OpenAI Chat Completions, streaming and not."""
 
-from __future__ import annotations
 
 import asyncio
 import time

@@ -1,6 +1,5 @@
 """GET /health (liveness), /ready (readiness, 503 while starting or draining), /health/detailed."""
 
-from __future__ import annotations
 
 import os
 

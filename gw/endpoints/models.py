@@ -1,6 +1,5 @@
 """GET /v1/models: the OpenAI list of the models the caller's key may use."""
 
-from __future__ import annotations
 
 import orjson
 from blacksheep import Request, Response
