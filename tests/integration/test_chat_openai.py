@@ -189,3 +189,31 @@ def test_a_connection_error_is_retried_on_the_other_target(gw_std, fake):
     assert resp.status_code == 200
     assert resp.headers["x-gw-provider"] == "up"
     assert resp.json()["choices"][0]["message"]["content"] == "fake: retry me"
+
+
+def test_when_every_target_fails_the_fallback_model_answers(fake, gateway):
+    from tests.conftest import FAKE_KEY, free_port
+
+    gw = gateway(f"""
+providers:
+  dead: {{type: openai, base_url: "http://127.0.0.1:{free_port()}/v1", connect_timeout_s: 1}}
+  up: {{type: openai, base_url: "{fake.openai_base_url}", api_key: {FAKE_KEY}}}
+models:
+  primary:
+    targets: [{{provider: dead, model: a}}, {{provider: dead, model: b}}]
+    fallbacks: [backup]
+  backup:
+    targets: [{{provider: up, model: backup-upstream}}]
+routing:
+  retries: 1
+""")
+    fake.reset()
+    resp = httpx.post(gw.url + "/v1/chat/completions",
+                      json={"model": "primary", "messages": [{"role": "user", "content": "fall back"}]})
+    assert resp.status_code == 200
+    assert resp.headers["x-gw-provider"] == "up"
+    assert resp.json()["choices"][0]["message"]["content"] == "fake: fall back"
+    assert [r["body"]["model"] for r in fake.requests()] == ["backup-upstream"]
+    stream = httpx.post(gw.url + "/v1/chat/completions",
+                        json={"model": "primary", "stream": True, "messages": [{"role": "user", "content": "s"}]})
+    assert stream.status_code == 200 and stream.text.endswith("data: [DONE]\n\n")
