@@ -65,7 +65,7 @@ class Provider:
     idle_timeout_s: float = 60.0
     max_connections: int = 256
     rate_limit: RateLimit | None = None
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may hold credentials
     enabled: bool = True
     disabled_reason: str | None = None
 

@@ -48,8 +48,10 @@ async def detailed(request: Request) -> Response:
             "type": str(p.type),
             "enabled": p.enabled,
             "up": p.enabled and name in runtime.adapters,
+            # No breaker or error tracking yet (issue 5): nothing is ejected,
+            # and what is not measured is null rather than a made-up zero.
             "circuit": "closed",
-            "error_rate": 0.0,
+            "error_rate": None,
             "latency_ms": None,
             "last_error": p.disabled_reason,
         }
