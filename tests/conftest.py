@@ -57,16 +57,18 @@ class Gateway:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                output = self.output()
                 self.close()
-                raise RuntimeError(f"gw exited with {self.process.returncode}:\n{self.output()}")
+                raise RuntimeError(f"gw exited with {self.process.returncode}:\n{output}")
             try:
                 if httpx.get(self.url + "/ready", timeout=0.5).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        output = self.output()
         self.close()
-        raise RuntimeError(f"gw not ready after {timeout}s:\n{self.output()}")
+        raise RuntimeError(f"gw not ready after {timeout}s:\n{output}")
 
     def output(self) -> str:
         """Everything gw printed so far (logs are flushed every 0.2 s)."""
