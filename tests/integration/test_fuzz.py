@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import APP_KEY, ECHO_KEY, Gateway
+from tests.integration.sse import sse_data
 
 pytestmark = pytest.mark.integration
 
@@ -115,21 +116,6 @@ def check_error(resp: httpx.Response) -> dict[str, Any]:
     assert error["param"] is None or isinstance(error["param"], str)
     assert error["code"] is None or isinstance(error["code"], str)
     return error
-
-
-def sse_data(text: str) -> list[str]:
-    events: list[str] = []
-    data: list[str] = []
-    for line in re.split(r"\r\n|\r|\n", text):
-        if not line:
-            if data:
-                events.append("\n".join(data))
-                data = []
-        elif not line.startswith(":"):
-            field, _, value = line.partition(":")
-            if field == "data":
-                data.append(value[1:] if value.startswith(" ") else value)
-    return events
 
 
 def check_answer(resp: httpx.Response) -> None:

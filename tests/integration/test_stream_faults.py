@@ -18,6 +18,7 @@ import openai
 import pytest
 
 from tests.conftest import APP_KEY, FAKE_KEY, Gateway
+from tests.integration.sse import sse_data
 
 pytestmark = pytest.mark.integration
 
@@ -37,24 +38,6 @@ def http(gw_std: Gateway) -> Iterator[httpx.Client]:
 def sdk(gw_std: Gateway) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=gw_std.url + "/v1", api_key=APP_KEY, max_retries=0) as client:
         yield client
-
-
-def sse_data(text: str) -> list[str]:
-    """The data of each complete event, by the SSE parsing rules."""
-    events: list[str] = []
-    data: list[str] = []
-    for line in re.split(r"\r\n|\r|\n", text):
-        if not line:
-            if data:
-                events.append("\n".join(data))
-                data = []
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        if field == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
-    return events
 
 
 class Stream:
