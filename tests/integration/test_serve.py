@@ -81,32 +81,37 @@ def test_two_workers_serve_and_metrics_add_up_across_them(gateway) -> None:
     n = 120
 
     def burst() -> None:
-        with httpx.Client(base_url=gw.url) as client:
-            for _ in range(n // 6):
-                r = client.post("/v1/chat/completions", json={"model": "echo", "messages": [{"role": "user", "content": "a b"}]})
-                assert r.status_code == 200
+        for _ in range(n // 6):
+            # a new connection each time, so the kernel spreads them over both workers
+            r = httpx.post(gw.url + "/v1/chat/completions",
+                           json={"model": "echo", "messages": [{"role": "user", "content": "a b"}]})
+            assert r.status_code == 200
 
     threads = [threading.Thread(target=burst) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    time.sleep(0.8)  # workers publish metrics every 0.25 s, logs every 0.2 s
-    workers = {line["worker"] for line in _request_lines(gw) if line["endpoint"] == "chat"}
+
+    def total(text: str, name: str, match: str) -> float:
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name + "{") and match in line
+        )
+
+    # Workers publish metrics every 0.25 s and flush logs every 0.2 s.
+    deadline = time.monotonic() + 5
+    while True:
+        text = httpx.get(gw.url + "/metrics").text
+        requests = total(text, "gw_requests_total", 'model="echo"')
+        workers = {line["worker"] for line in _request_lines(gw) if line["endpoint"] == "chat"}
+        if (requests == n and len(workers) == 2) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(workers) == 2, "both workers should have answered some of the requests"
-    text = httpx.get(gw.url + "/metrics").text
-    total = sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("gw_requests_total{") and 'model="echo"' in line
-    )
-    assert total == n
-    tokens = sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("gw_tokens_total{") and 'type="completion"' in line
-    )
-    assert tokens == 2 * n
+    assert requests == n
+    assert total(text, "gw_tokens_total", 'type="completion"') == 2 * n
 
 
 def _drain_config(fake: FakeUpstream, drain_s: float) -> str:
