@@ -1,11 +1,13 @@
 """Builds the Cython hot path in gw/_fast (the only implementation of it)."""
 
 import os
+from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ("sse", "select", "convert")
+# Every .pyx in gw/_fast is a module of its own.
+MODULES = sorted(p.stem for p in Path(__file__).parent.joinpath("gw", "_fast").glob("*.pyx"))
 
 extensions = [Extension(f"gw._fast.{name}", [f"gw/_fast/{name}.pyx"]) for name in MODULES]
 

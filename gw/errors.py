@@ -7,6 +7,7 @@
     + ModelNotFound           404     not_found_error
     + NotFound                404     not_found_error (no such route)
     + MethodNotAllowed        405     invalid_request_error
+    + UnsupportedEndpoint     400     invalid_request_error (e.g. embeddings of a chat-only backend)
     + BodyTooLarge            413     invalid_request_error
     + RateLimited             429     rate_limit_error (retry_after)
     + NoHealthyTarget         503     service_unavailable
@@ -70,6 +71,10 @@ class MethodNotAllowed(GatewayError):
     status = 405
     type = "invalid_request_error"
     code = "method_not_allowed"
+
+
+class UnsupportedEndpoint(BadRequest):
+    code = "unsupported_endpoint"
 
 
 class BodyTooLarge(GatewayError):

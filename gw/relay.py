@@ -5,7 +5,8 @@ retry or fall back); after it, the client gets one error event and ``[DONE]``
 and the stream closes: never a made-up ``finish_reason``, never another backend.
 
     watch = ClientWatch(receive)
-    first, events = await open_stream(runtime, route, body, ctx)   # may raise
+    start = lambda bound: bound.adapter.chat_stream(body, bound.target, ctx)
+    first, events = await open_stream(runtime, route, ctx, start)   # may raise
     return wire.stream_response(ctx, relay(first, events, ctx, watch, done))
 """
 
@@ -26,12 +27,19 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
 async def open_stream(
-    runtime: Runtime, route: Route, body: dict[str, Any], ctx: RequestContext
+    runtime: Runtime,
+    route: Route,
+    ctx: RequestContext,
+    start: Callable[[Bound], AsyncIterator[bytes]],
 ) -> tuple[bytes, AsyncIterator[bytes]]:
-    """The first bytes of a stream and the generator of the rest, with retries."""
+    """The first bytes of a stream and the generator of the rest, with retries.
+
+    ``start(bound)`` opens the stream on one target (an adapter's generator,
+    maybe wrapped in a converter to the client's protocol).
+    """
 
     async def first_of(bound: Bound) -> tuple[bytes, AsyncIterator[bytes]]:
-        events = bound.adapter.chat_stream(body, bound.target, ctx)
+        events = start(bound)
         started = time.perf_counter()
         try:
             first = await anext(events)

@@ -6,7 +6,6 @@ Built once at start-up (and again on reload) from ``Tables``; handlers read
 
 from __future__ import annotations
 
-import logging
 from types import MappingProxyType
 from typing import Mapping
 
@@ -15,7 +14,6 @@ from .errors import Forbidden, ModelNotFound
 from .providers import Adapter, build_adapter
 from .routing import Bound, Route
 
-log = logging.getLogger("gw.runtime")
 
 
 class Runtime:
@@ -25,24 +23,15 @@ class Runtime:
         for name, provider in tables.providers.items():
             if not provider.enabled:
                 continue
-            adapter = build_adapter(provider)
-            if adapter is None:
-                log.warning("provider '%s' skipped: type '%s' is not supported yet", name, provider.type)
-                continue
-            self.adapters[name] = adapter
+            self.adapters[name] = build_adapter(provider)
 
-        bound: dict[str, tuple[Bound, ...]] = {}
-        for name, model in tables.models.items():
-            targets = tuple(
-                Bound(t, tables.providers[t.provider], self.adapters[t.provider])
-                for t in model.targets
-                if t.provider in self.adapters
+        routes = {
+            name: Route(
+                model,
+                tuple(Bound(t, tables.providers[t.provider], self.adapters[t.provider]) for t in model.targets),
             )
-            if targets:
-                bound[name] = targets
-            else:
-                log.warning("model '%s' skipped: none of its providers is supported yet", name)
-        routes = {name: Route(tables.models[name], targets) for name, targets in bound.items()}
+            for name, model in tables.models.items()
+        }
         for route in routes.values():
             route.fallbacks = tuple(routes[f] for f in route.model.fallbacks if f in routes)
         self.routes: Mapping[str, Route] = MappingProxyType(routes)

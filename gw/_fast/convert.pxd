@@ -15,6 +15,8 @@ cpdef bytes chunk_event(str id, long long created, str model, dict delta,
                         object finish_reason=*, int index=*)
 cpdef bytes usage_event(str id, long long created, str model, dict usage)
 cpdef bytes error_event(dict error)
+cpdef dict make_usage(long long uncached, long long completion,
+                      long long cache_read=*, long long cache_write=*)
 cpdef int classify_chunk(bytes data) except -1
 
 
@@ -28,4 +30,4 @@ cdef class OpenAIStream:
     cdef readonly bint finished     # some choice had a finish_reason
 
     cpdef bytes feed(self, bytes chunk)
-    cpdef close(self)
+    cpdef bytes close(self)

@@ -23,6 +23,24 @@ MAY_HAVE_FINISH: Final[int]
 NOT_OBJECT: Final[int]
 """16: neither ``[DONE]`` nor shaped like a JSON object (``{`` ... ``}``): garbage."""
 
+class InvalidInput(ValueError):
+    """A client request that cannot be converted; gw answers 400 with ``message``.
+
+        raise InvalidInput("'tools[0].function.name' is required", param="tools[0].function.name")
+    """
+
+    message: str
+    param: str | None
+    def __init__(self, message: str, param: str | None = None) -> None: ...
+
+def make_usage(uncached: int, completion: int, cache_read: int = 0, cache_write: int = 0) -> dict[str, Any]:
+    """OpenAI usage, counted one way for every backend:
+
+        make_usage(10, 5, cache_read=100, cache_write=20)
+        # {"prompt_tokens": 130, "completion_tokens": 5, "total_tokens": 135,
+        #  "prompt_tokens_details": {"cached_tokens": 100}}
+    """
+
 def sse_data(payload: bytes) -> bytes:
     """sse_data(b'{"a":1}') -> b'data: {"a":1}\\n\\n'"""
 
@@ -78,4 +96,5 @@ class OpenAIStream:
 
     def __init__(self, forward_usage: bool) -> None: ...
     def feed(self, chunk: bytes) -> bytes: ...
-    def close(self) -> None: ...
+    def close(self) -> bytes:
+        """At EOF: ``[DONE]`` if the stream finished without one, else b""."""

@@ -1,7 +1,8 @@
 # cython: language_level=3
-"""OpenAI wire helpers: build Chat Completions stream events, watch pass-through streams.
+"""OpenAI wire helpers shared by every protocol module: stream events, usage, errors.
 
-More protocols (Anthropic, Gemini, Ollama) are translated here too.
+Each other protocol has a module of its own (``anthropic``, ``gemini``,
+``ollama``) that builds on these.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -17,6 +18,34 @@ _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 
 DONE_EVENT = b"data: [DONE]\n\n"
+
+
+class InvalidInput(ValueError):
+    """A client request that cannot be converted; the message is for the client (400).
+
+    ``param`` names the offending field (``messages[2].content[0].image_url``).
+    """
+
+    def __init__(self, message, param=None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+cpdef dict make_usage(long long uncached, long long completion,
+                      long long cache_read=0, long long cache_write=0):
+    """OpenAI usage counted one way for every backend.
+
+    prompt_tokens = uncached + cache_read + cache_write input tokens;
+    prompt_tokens_details.cached_tokens = cache_read; total = prompt + completion.
+    """
+    cdef long long prompt = uncached + cache_read + cache_write
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cache_read},
+    }
 
 IS_DONE = _IS_DONE
 MAY_HAVE_USAGE = _MAY_HAVE_USAGE
@@ -218,10 +247,19 @@ cdef class OpenAIStream:
             return out[0]
         return b"".join(out)
 
-    cpdef close(self):
-        """At the upstream's EOF: note a stream cut inside an event."""
+    cpdef bytes close(self):
+        """At the upstream's EOF: note a stream cut inside an event.
+
+        A finished stream without ``[DONE]`` (some compatible servers end so)
+        gets one, and counts as done.
+        """
         try:
             self._decoder.close()
         except SSEError as exc:
             if self.invalid is None:
                 self.invalid = str(exc)
+            return b""
+        if self.finished and not self.done:
+            self.done = True
+            return DONE_EVENT
+        return b""

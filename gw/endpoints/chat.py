@@ -51,7 +51,9 @@ async def chat_completions(request: Request) -> Response:
             receive = receive_of(request)
             watch = ClientWatch(receive) if receive is not None else None
             try:
-                first, events = await open_stream(runtime, route, body, ctx)
+                first, events = await open_stream(
+                    runtime, route, ctx, lambda bound: bound.adapter.chat_stream(body, bound.target, ctx)
+                )
             except BaseException as exc:
                 if watch is not None:
                     watch.stop()

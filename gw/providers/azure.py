@@ -1,7 +1,7 @@
 """Azure OpenAI: the OpenAI protocol at a deployment URL, keyed by ``api-key``.
 
 The target's ``model`` is the deployment name:
-``{base_url}/openai/deployments/{model}/chat/completions?api-version=...``.
+``{base_url}/openai/deployments/{model}/{chat/completions|completions|embeddings}?api-version=...``.
 """
 
 from __future__ import annotations
@@ -18,16 +18,18 @@ class AzureAdapter(OpenAIAdapter):
     def __init__(self, provider: Provider) -> None:
         super().__init__(provider)
         version = quote(provider.api_version or DEFAULT_API_VERSION, safe="")
-        self._suffix = f"/chat/completions?api-version={version}"
-        self._urls: dict[str, str] = {}
+        self._query = f"?api-version={version}"
+        self._urls: dict[tuple[str, str], str] = {}
 
     def auth_headers(self) -> list[tuple[str, str]]:
         key = self.provider.api_key
         return [("api-key", key)] if key else []
 
-    def chat_url(self, target: Target) -> str:
-        url = self._urls.get(target.model)
+    def url(self, target: Target, endpoint: str) -> str:
+        key = (target.model, endpoint)
+        url = self._urls.get(key)
         if url is None:
-            url = f"{self.provider.base_url}/openai/deployments/{quote(target.model, safe='')}{self._suffix}"
-            self._urls[target.model] = url
+            deployment = quote(target.model, safe="")
+            url = f"{self.provider.base_url}/openai/deployments/{deployment}/{endpoint}{self._query}"
+            self._urls[key] = url
         return url

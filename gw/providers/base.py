@@ -1,4 +1,5 @@
-"""What every provider adapter offers the endpoints, and the shared error reading."""
+"""What every provider adapter offers the endpoints, and what they share:
+error reading, the stream pump and the errors of a failed stream."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import orjson
 
 from ..config.tables import Provider, Target
 from ..context import RequestContext
-from ..errors import UpstreamStatus, redact
+from ..errors import UnsupportedEndpoint, UpstreamStatus, UpstreamUnavailable, redact
+from ..upstream import StreamResponse
 
 
 class Adapter(Protocol):
@@ -18,8 +20,12 @@ class Adapter(Protocol):
     ``chat_stream`` is an async generator of OpenAI SSE bytes (``data: ...\\n\\n``),
     the last being ``data: [DONE]\\n\\n``; it raises ``UpstreamError`` when the
     backend fails, before or after its first yield, and closes the upstream
-    response when it is closed itself.
-    Both may set ``ctx.usage``; neither keeps state between requests.
+    response when it is closed itself. It honours ``stream_options.include_usage``.
+    ``embeddings`` returns the bytes of an OpenAI embeddings ``list`` object, or
+    raises ``UnsupportedEndpoint`` (``unsupported``).
+    All of them set ``ctx.usage`` (OpenAI-shaped) when the backend reports it;
+    none keeps state between requests. A request the backend's protocol cannot
+    express raises ``InvalidInput`` (400).
     """
 
     provider: Provider
@@ -30,7 +36,101 @@ class Adapter(Protocol):
         self, body: dict[str, Any], target: Target, ctx: RequestContext
     ) -> AsyncIterator[bytes]: ...
 
+    async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes: ...
+
     async def aclose(self) -> None: ...
+
+
+class StreamConverter(Protocol):
+    """Turns a backend's stream bytes into the client's, chunk by chunk (``gw._fast``).
+
+    ``feed`` returns what is ready to send (maybe b""); ``close`` is called at
+    the upstream's EOF and returns the last bytes. ``done``: the stream ended
+    properly (its terminator was produced). ``error``: the backend's own error
+    object, sent after HTTP 200. ``invalid``: why the bytes are not the protocol.
+    ``usage``: the OpenAI-shaped usage once known.
+    """
+
+    done: bool
+    error: Any
+    invalid: str | None
+    usage: dict[str, Any] | None
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def close(self) -> bytes: ...
+
+
+async def pump(
+    resp: StreamResponse, converter: StreamConverter, provider: Provider, ctx: RequestContext
+) -> AsyncIterator[bytes]:
+    """Relay a streamed upstream response through ``converter``.
+
+    Whatever the converter produced before a failure is yielded first; then the
+    failure is raised as an ``UpstreamError`` (error event after HTTP 200,
+    invalid bytes, or an end before the stream finished).
+    """
+    try:
+        while (chunk := await resp.read()) is not None:
+            out = converter.feed(chunk)
+            if out:
+                yield out
+            if converter.done:
+                return
+            _raise_if_failed(converter, provider)
+        out = converter.close()
+        if out:
+            yield out
+        _raise_if_failed(converter, provider)
+        if not converter.done:
+            raise UpstreamUnavailable(
+                f"provider '{provider.name}' ended the stream before it finished",
+                provider=provider.name,
+                retryable=True,
+            )
+    finally:
+        if converter.usage is not None:
+            ctx.usage = converter.usage
+
+
+def _raise_if_failed(converter: StreamConverter, provider: Provider) -> None:
+    if converter.error is not None:
+        raise stream_error(provider, converter.error)
+    if converter.invalid is not None:
+        raise invalid_stream(provider, converter.invalid)
+
+
+def invalid_stream(provider: Provider, what: str) -> UpstreamUnavailable:
+    return UpstreamUnavailable(
+        f"provider '{provider.name}' sent an invalid stream: {what}",
+        provider=provider.name,
+        retryable=True,
+    )
+
+
+def stream_error(provider: Provider, error: object) -> UpstreamStatus:
+    """An error the backend sent inside a stream it had started with HTTP 200."""
+    message = error.get("message") if isinstance(error, dict) else error
+    text = redact(str(message or "unknown error"), (provider.api_key or "",))
+    return UpstreamStatus(
+        f"provider '{provider.name}' failed mid-stream: {text}",
+        provider=provider.name,
+        upstream_status=502,
+        retryable=True,
+    )
+
+
+def invalid_answer(provider: Provider, what: str) -> UpstreamUnavailable:
+    """A whole (non-streamed) answer that is not what the protocol promises."""
+    return UpstreamUnavailable(
+        f"provider '{provider.name}' sent an invalid answer: {what}",
+        provider=provider.name,
+        retryable=True,
+    )
+
+
+def unsupported(provider: Provider, what: str) -> UnsupportedEndpoint:
+    return UnsupportedEndpoint(f"provider '{provider.name}' (type {provider.type}) does not support {what}")
 
 
 def status_error(provider: Provider, status: int, body: bytes) -> UpstreamStatus:

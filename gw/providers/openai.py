@@ -11,12 +11,11 @@ from typing import Any, AsyncIterator
 
 import orjson
 
-from .._fast.convert import DONE_EVENT, OpenAIStream
+from .._fast.convert import OpenAIStream
 from ..config.tables import Provider, Target
 from ..context import RequestContext
-from ..errors import UpstreamStatus, UpstreamUnavailable, redact
 from ..upstream import Upstream
-from .base import status_error
+from .base import invalid_answer, pump, status_error
 
 
 class OpenAIAdapter:
@@ -30,22 +29,23 @@ class OpenAIAdapter:
         key = self.provider.api_key
         return [("authorization", f"Bearer {key}")] if key else []
 
-    def chat_url(self, target: Target) -> str:
-        return self.provider.base_url + "/chat/completions"
+    def url(self, target: Target, endpoint: str) -> str:
+        """Where ``endpoint`` (``chat/completions``, ``completions``, ``embeddings``) is."""
+        return f"{self.provider.base_url}/{endpoint}"
 
     async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
         body["model"] = target.model
         status, data = await self.upstream.post(
-            self.chat_url(target), (("x-request-id", ctx.request_id),), orjson.dumps(body)
+            self.url(target, "chat/completions"), (("x-request-id", ctx.request_id),), orjson.dumps(body)
         )
         if status != 200:
             raise status_error(self.provider, status, data)
         try:
             answer = orjson.loads(data)
         except orjson.JSONDecodeError:
-            raise self._garbage("its answer is not JSON") from None
+            raise invalid_answer(self.provider, "not JSON") from None
         if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
-            raise self._garbage("its answer is not a chat.completion object")
+            raise invalid_answer(self.provider, "not a chat.completion object")
         usage = answer.get("usage")
         if isinstance(usage, dict):
             ctx.usage = usage
@@ -61,52 +61,29 @@ class OpenAIAdapter:
         # forwarded when the client asked for it.
         body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
         headers = (("accept", "text/event-stream"), ("x-request-id", ctx.request_id))
-        async with self.upstream.stream(self.chat_url(target), headers, orjson.dumps(body)) as resp:
+        async with self.upstream.stream(self.url(target, "chat/completions"), headers, orjson.dumps(body)) as resp:
             if resp.status != 200:
                 raise status_error(self.provider, resp.status, await resp.read_all())
-            watch = OpenAIStream(client_wants_usage)
-            try:
-                while (chunk := await resp.read()) is not None:
-                    out = watch.feed(chunk)
-                    if out:
-                        yield out
-                    if watch.done:
-                        return
-                    if watch.error is not None:
-                        raise self._stream_error(watch.error)
-                    if watch.invalid is not None:
-                        raise self._garbage(watch.invalid)
-                watch.close()
-                if watch.invalid is not None:
-                    raise self._garbage(watch.invalid)
-                if not watch.finished:
-                    raise UpstreamUnavailable(
-                        f"provider '{self.provider.name}' ended the stream before it finished",
-                        provider=self.provider.name,
-                        retryable=True,
-                    )
-                # Some OpenAI-compatible servers end a finished stream without [DONE].
-                yield DONE_EVENT
-            finally:
-                if watch.usage is not None:
-                    ctx.usage = watch.usage
+            async for out in pump(resp, OpenAIStream(client_wants_usage), self.provider, ctx):
+                yield out
 
-    def _garbage(self, what: str) -> UpstreamUnavailable:
-        return UpstreamUnavailable(
-            f"provider '{self.provider.name}' sent an invalid stream: {what}",
-            provider=self.provider.name,
-            retryable=True,
+    async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
+        body["model"] = target.model
+        status, data = await self.upstream.post(
+            self.url(target, "embeddings"), (("x-request-id", ctx.request_id),), orjson.dumps(body)
         )
-
-    def _stream_error(self, error: object) -> UpstreamStatus:
-        message = error.get("message") if isinstance(error, dict) else error
-        text = redact(str(message or "unknown error"), (self.provider.api_key or "",))
-        return UpstreamStatus(
-            f"provider '{self.provider.name}' failed mid-stream: {text}",
-            provider=self.provider.name,
-            upstream_status=502,
-            retryable=True,
-        )
+        if status != 200:
+            raise status_error(self.provider, status, data)
+        try:
+            answer = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise invalid_answer(self.provider, "not JSON") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
+            raise invalid_answer(self.provider, "not an embeddings list")
+        usage = answer.get("usage")
+        if isinstance(usage, dict):
+            ctx.usage = usage
+        return data
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
