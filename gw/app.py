@@ -20,7 +20,7 @@ from .config import load_tables
 from .config.tables import Tables
 from .context import RequestContext, client_request_id
 from .errors import GatewayError, MethodNotAllowed, NotFound
-from .endpoints import chat, health, models
+from .endpoints import chat, completions, embeddings, health, messages, models
 from .runtime import Runtime, current
 from .wire import error_response
 
@@ -36,6 +36,9 @@ class GatewayApp(Application):
 
 _ROUTES: dict[str, str] = {
     "/v1/chat/completions": "POST",
+    "/v1/completions": "POST",
+    "/v1/embeddings": "POST",
+    "/v1/messages": "POST",
     "/v1/models": "GET",
     "/health": "GET",
     "/health/detailed": "GET",
@@ -65,6 +68,9 @@ def create_app(tables: Tables) -> GatewayApp:
 
     handlers = {
         "/v1/chat/completions": chat.chat_completions,
+        "/v1/completions": completions.completions,
+        "/v1/embeddings": embeddings.embeddings,
+        "/v1/messages": messages.messages,
         "/v1/models": models.list_models,
         "/health": health.health,
         "/health/detailed": health.detailed,

@@ -98,3 +98,30 @@ class OpenAIStream:
     def feed(self, chunk: bytes) -> bytes: ...
     def close(self) -> bytes:
         """At EOF: ``[DONE]`` if the stream finished without one, else b""."""
+
+
+def completion_to_chat(body: dict[str, Any]) -> dict[str, Any]:
+    """A legacy completions request as a chat request, for chat-only backends:
+
+        completion_to_chat({"model": "m", "prompt": "Say hi", "max_tokens": 5})
+        # {"model": "m", "messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 5}
+
+    Raises ``InvalidInput`` for several prompts, token prompts, ``suffix``,
+    ``echo``, ``best_of`` > 1 and ``logprobs``.
+    """
+
+def chat_to_completion(answer: dict[str, Any]) -> dict[str, Any]:
+    """A ``chat.completion`` as a ``text_completion`` (content -> ``text``, id ``cmpl-...``)."""
+
+class CompletionStream:
+    """Chat chunk events in, ``text_completion`` chunk events out:
+
+        conv = CompletionStream()
+        conv.feed(b'data: {"id":"chatcmpl-1",...,"choices":[{"index":0,"delta":{"content":"Hi"},...}]}\n\n')
+        # b'data: {"id":"cmpl-1","object":"text_completion",...,"choices":[{"text":"Hi",...}]}\n\n'
+
+    Role-only and empty deltas give nothing; usage chunks and ``[DONE]`` pass.
+    """
+
+    def __init__(self) -> None: ...
+    def feed(self, chunk: bytes) -> bytes: ...

@@ -263,3 +263,122 @@ cdef class OpenAIStream:
             self.done = True
             return DONE_EVENT
         return b""
+
+
+# ------------------------------------------------ legacy completions on chat backends
+
+# Completion fields a chat request takes under the same name.
+_COMPLETION_SHARED = ("max_tokens", "temperature", "top_p", "n", "stop", "presence_penalty",
+                      "frequency_penalty", "seed", "user", "logit_bias", "stream", "stream_options")
+
+
+cpdef dict completion_to_chat(dict body):
+    """A legacy completions request as a chat request with one user message.
+
+    For backends that only chat. ``echo``, ``suffix``, ``best_of`` and
+    ``logprobs`` have no chat equivalent: asking for them is a 400.
+    """
+    cdef object prompt = body.get("prompt")
+    cdef dict chat
+    cdef str name
+    if isinstance(prompt, list):
+        if len(prompt) != 1 or not isinstance(prompt[0], str):
+            raise InvalidInput(
+                "this model's backend only chats: 'prompt' must be one string", "prompt")
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        raise InvalidInput("'prompt' must be a string", "prompt")
+    for name, unsupported in (("suffix", bool(body.get("suffix"))),
+                              ("echo", body.get("echo") is True),
+                              ("best_of", body.get("best_of") not in (None, 1)),
+                              ("logprobs", body.get("logprobs") is not None)):
+        if unsupported:
+            raise InvalidInput(f"'{name}' is not supported by this model's backend (it only chats)", name)
+    chat = {"model": body.get("model"), "messages": [{"role": "user", "content": prompt}]}
+    for name in _COMPLETION_SHARED:
+        if name in body:
+            chat[name] = body[name]
+    return chat
+
+
+cdef dict _completion_choice(object choice, object text):
+    return {
+        "text": text,
+        "index": choice.get("index", 0),
+        "logprobs": None,
+        "finish_reason": choice.get("finish_reason"),
+    }
+
+
+cdef inline str _id_of(object chat_id):
+    if isinstance(chat_id, str) and chat_id.startswith("chatcmpl-"):
+        return "cmpl-" + chat_id[9:]
+    return chat_id
+
+
+cpdef dict chat_to_completion(dict answer):
+    """A chat.completion answer as a legacy ``text_completion``."""
+    cdef list choices = []
+    cdef object choice, message, text
+    for choice in answer.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        message = choice.get("message")
+        text = message.get("content") if isinstance(message, dict) else None
+        choices.append(_completion_choice(choice, text if isinstance(text, str) else ""))
+    out = {
+        "id": _id_of(answer.get("id")),
+        "object": "text_completion",
+        "created": answer.get("created"),
+        "model": answer.get("model"),
+        "choices": choices,
+    }
+    if answer.get("usage") is not None:
+        out["usage"] = answer["usage"]
+    return out
+
+
+cdef class CompletionStream:
+    """Chat chunk events in, legacy ``text_completion`` events out.
+
+    Fed the OpenAI SSE bytes an adapter yields (so always well-formed: adapters
+    raise on upstream errors instead of yielding them). The role-only first
+    chunk and empty deltas produce nothing.
+    """
+
+    cdef SSEDecoder _decoder
+
+    def __init__(self):
+        self._decoder = SSEDecoder()
+
+    cpdef bytes feed(self, bytes chunk):
+        cdef list out = []
+        cdef Event event
+        cdef object obj, choice, delta, text
+        cdef list choices
+        for event in self._decoder.feed(chunk):
+            if classify_chunk(event.data) & _IS_DONE:
+                out.append(DONE_EVENT)
+                continue
+            obj = _loads(event.data)
+            choices = []
+            for choice in obj.get("choices") or ():
+                delta = choice.get("delta") or {}
+                text = delta.get("content")
+                if not isinstance(text, str):
+                    text = ""
+                if text or choice.get("finish_reason") is not None:
+                    choices.append(_completion_choice(choice, text))
+            if not choices and obj.get("usage") is None:
+                continue
+            result = {
+                "id": _id_of(obj.get("id")),
+                "object": "text_completion",
+                "created": obj.get("created"),
+                "model": obj.get("model"),
+                "choices": choices,
+            }
+            if obj.get("usage") is not None:
+                result["usage"] = obj["usage"]
+            out.append(sse_data(_dumps(result)))
+        return b"".join(out)

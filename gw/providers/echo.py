@@ -2,11 +2,15 @@
 
 It needs no key and no network, so every endpoint can be tried at once. It
 streams the answer word by word, honours ``max_tokens`` (a word is a token)
-and reports usage like a real backend.
+and reports usage like a real backend. Its embeddings are a deterministic
+function of the text (SHA-256 based), ``dimensions`` long (default 16).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import struct
 import time
 from typing import Any, AsyncIterator
 
@@ -61,6 +65,21 @@ def _answer(body: dict[str, Any]) -> tuple[list[str], bool, dict[str, int]]:
     return words, truncated, usage
 
 
+ECHO_DIMENSIONS = 16
+
+
+def _vector(text: str, dims: int) -> list[float]:
+    """A unit-length vector that depends only on ``text``."""
+    digest = b""
+    counter = 0
+    while len(digest) < dims:
+        digest += hashlib.sha256(counter.to_bytes(4, "little") + text.encode()).digest()
+        counter += 1
+    raw = [(b - 127.5) / 127.5 for b in digest[:dims]]
+    norm = sum(x * x for x in raw) ** 0.5 or 1.0
+    return [x / norm for x in raw]
+
+
 class EchoAdapter:
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
@@ -104,6 +123,29 @@ class EchoAdapter:
         if wants_usage:
             yield usage_event(chunk_id, created, model, usage)
         yield DONE_EVENT
+
+    async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
+        value = body["input"]
+        inputs = [value] if isinstance(value, str) or isinstance(value[0], int) else value
+        dims = body.get("dimensions") or ECHO_DIMENSIONS
+        as_base64 = body.get("encoding_format") == "base64"
+        data = []
+        tokens = 0
+        for i, item in enumerate(inputs):
+            text = item if isinstance(item, str) else " ".join(map(str, item))
+            tokens += len(item) if isinstance(item, list) else len(text.split())
+            vector = _vector(text, dims)
+            embedding: Any = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode() if as_base64 else vector
+            data.append({"object": "embedding", "index": i, "embedding": embedding})
+        ctx.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
+        return orjson.dumps(
+            {
+                "object": "list",
+                "data": data,
+                "model": target.model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     async def aclose(self) -> None:
         return None

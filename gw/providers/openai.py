@@ -34,9 +34,25 @@ class OpenAIAdapter:
         return f"{self.provider.base_url}/{endpoint}"
 
     async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
-        body["model"] = target.model
+        return await self._whole("chat/completions", body, target, ctx)
+
+    def chat_stream(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> AsyncIterator[bytes]:
+        return self._stream("chat/completions", body, target, ctx)
+
+    async def completions(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
+        """Legacy completions, passed through like chat."""
+        return await self._whole("completions", body, target, ctx)
+
+    def completions_stream(
+        self, body: dict[str, Any], target: Target, ctx: RequestContext
+    ) -> AsyncIterator[bytes]:
+        return self._stream("completions", body, target, ctx)
+
+    async def _whole(self, endpoint: str, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
+        # A copy: the client's body is reused if this target fails and another is tried.
+        payload = {**body, "model": target.model}
         status, data = await self.upstream.post(
-            self.url(target, "chat/completions"), (("x-request-id", ctx.request_id),), orjson.dumps(body)
+            self.url(target, endpoint), (("x-request-id", ctx.request_id),), orjson.dumps(payload)
         )
         if status != 200:
             raise status_error(self.provider, status, data)
@@ -45,32 +61,36 @@ class OpenAIAdapter:
         except orjson.JSONDecodeError:
             raise invalid_answer(self.provider, "not JSON") from None
         if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
-            raise invalid_answer(self.provider, "not a chat.completion object")
+            raise invalid_answer(self.provider, "no 'choices' array")
         usage = answer.get("usage")
         if isinstance(usage, dict):
             ctx.usage = usage
         return data
 
-    async def chat_stream(
-        self, body: dict[str, Any], target: Target, ctx: RequestContext
+    async def _stream(
+        self, endpoint: str, body: dict[str, Any], target: Target, ctx: RequestContext
     ) -> AsyncIterator[bytes]:
-        body["model"] = target.model
         options = body.get("stream_options")
         client_wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         # Always ask for usage, so tokens are counted; the usage chunk is only
         # forwarded when the client asked for it.
-        body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        payload = {
+            **body,
+            "model": target.model,
+            "stream_options": {**(options if isinstance(options, dict) else {}), "include_usage": True},
+        }
         headers = (("accept", "text/event-stream"), ("x-request-id", ctx.request_id))
-        async with self.upstream.stream(self.url(target, "chat/completions"), headers, orjson.dumps(body)) as resp:
+        async with self.upstream.stream(self.url(target, endpoint), headers, orjson.dumps(payload)) as resp:
             if resp.status != 200:
                 raise status_error(self.provider, resp.status, await resp.read_all())
             async for out in pump(resp, OpenAIStream(client_wants_usage), self.provider, ctx):
                 yield out
 
     async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
-        body["model"] = target.model
         status, data = await self.upstream.post(
-            self.url(target, "embeddings"), (("x-request-id", ctx.request_id),), orjson.dumps(body)
+            self.url(target, "embeddings"),
+            (("x-request-id", ctx.request_id),),
+            orjson.dumps({**body, "model": target.model}),
         )
         if status != 200:
             raise status_error(self.provider, status, data)

@@ -23,6 +23,9 @@ field ``"fake": {...}`` (gw passes unknown body fields through unchanged):
 ``crlf``           CRLF line ends in the SSE framing
 ``comments``       a ``: keep-alive`` comment before every event
 ``multiline``      every JSON payload split across two ``data:`` lines
+``tool_calls``     ``[{"name": N, "arguments": str|obj}]``: answer with these tool
+                   calls (after any content; finish_reason ``tool_calls``); streamed
+                   as a first delta with id and name, then the arguments in two halves
 
 Admin routes (not recorded): ``GET /_fake/requests``, ``GET /_fake/stats``,
 ``POST /_fake/reset``.
@@ -203,7 +206,7 @@ class Chat:
 
     __slots__ = (
         "rid", "cid", "created", "model", "chunks", "finish", "usage",
-        "include_usage", "stream",
+        "include_usage", "stream", "tool_calls",
     )
 
     def __init__(self, rid: str, cid: str, body: dict, model: str, fake: dict | None) -> None:
@@ -246,6 +249,16 @@ class Chat:
                 chunks[-1] = chunks[-1].rstrip()
             self.finish = "length"
         self.chunks = chunks
+        self.tool_calls: list[dict] = []
+        for i, call in enumerate((fake or {}).get("tool_calls") or []):
+            args = call.get("arguments", "")
+            self.tool_calls.append({
+                "id": f"call_{self.cid[-12:]}{i}",
+                "type": "function",
+                "function": {"name": call["name"], "arguments": args if isinstance(args, str) else orjson.dumps(args).decode()},
+            })
+        if self.tool_calls:
+            self.finish = "tool_calls"
         self.usage = {
             "prompt_tokens": prompt_words,
             "completion_tokens": len(chunks),
@@ -269,7 +282,7 @@ class Chat:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": self.content, "refusal": None},
+                        "message": self.message(),
                         "logprobs": None,
                         "finish_reason": self.finish,
                     }
@@ -278,6 +291,11 @@ class Chat:
                 "system_fingerprint": "fp_fake",
             }
         )
+
+    def message(self) -> dict:
+        if not self.tool_calls:
+            return {"role": "assistant", "content": self.content, "refusal": None}
+        return {"role": "assistant", "content": self.content or None, "refusal": None, "tool_calls": self.tool_calls}
 
     def _chunk(self, delta: dict, finish: str | None) -> bytes:
         obj: dict[str, Any] = {
@@ -296,7 +314,18 @@ class Chat:
         return self._chunk({"role": "assistant", "content": ""}, None)
 
     def content_payloads(self) -> list[bytes]:
-        return [self._chunk({"content": c}, None) for c in self.chunks]
+        out = [self._chunk({"content": c}, None) for c in self.chunks]
+        for i, call in enumerate(self.tool_calls):
+            fn = call["function"]
+            out.append(self._chunk({"tool_calls": [{
+                "index": i, "id": call["id"], "type": "function",
+                "function": {"name": fn["name"], "arguments": ""},
+            }]}, None))
+            args = fn["arguments"]
+            for part in (args[: len(args) // 2], args[len(args) // 2 :]):
+                if part:
+                    out.append(self._chunk({"tool_calls": [{"index": i, "function": {"arguments": part}}]}, None))
+        return out
 
     def finish_payload(self) -> bytes:
         return self._chunk({}, self.finish)
@@ -313,6 +342,49 @@ class Chat:
                 "usage": self.usage,
             }
         )
+
+
+class Completion(Chat):
+    """What one legacy ``/v1/completions`` request answers (``fake: <prompt>``)."""
+
+    __slots__ = ()
+
+    def __init__(self, rid: str, cid: str, body: dict, model: str, fake: dict | None) -> None:
+        prompt = body.get("prompt")
+        text = prompt if isinstance(prompt, str) else " ".join(p for p in prompt if isinstance(p, str))
+        super().__init__(rid, "cmpl-" + cid.removeprefix("chatcmpl-"), {**body, "messages": [{"role": "user", "content": text}]}, model, fake)
+
+    def completion(self) -> bytes:
+        return orjson.dumps({
+            "id": self.cid, "object": "text_completion", "created": self.created, "model": self.model,
+            "choices": [{"text": self.content, "index": 0, "logprobs": None, "finish_reason": self.finish}],
+            "usage": self.usage, "system_fingerprint": "fp_fake",
+        })
+
+    def _text(self, text: str, finish: str | None) -> bytes:
+        obj: dict[str, Any] = {
+            "id": self.cid, "object": "text_completion", "created": self.created, "model": self.model,
+            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
+            "system_fingerprint": "fp_fake",
+        }
+        if self.include_usage:
+            obj["usage"] = None
+        return orjson.dumps(obj)
+
+    def role_payload(self) -> bytes:
+        return self._text("", None)
+
+    def content_payloads(self) -> list[bytes]:
+        return [self._text(c, None) for c in self.chunks]
+
+    def finish_payload(self) -> bytes:
+        return self._text("", self.finish)
+
+    def usage_payload(self) -> bytes:
+        return orjson.dumps({
+            "id": self.cid, "object": "text_completion", "created": self.created, "model": self.model,
+            "choices": [], "usage": self.usage, "system_fingerprint": "fp_fake",
+        })
 
 
 def embeddings_body(body: dict, model: str) -> bytes | None:
@@ -561,6 +633,8 @@ class FakeProtocol(asyncio.Protocol):
         deployment = None
         if path == "/v1/chat/completions" and method == "POST":
             kind = "chat"
+        elif path == "/v1/completions" and method == "POST":
+            kind = "completions"
         elif path == "/v1/embeddings" and method == "POST":
             kind = "embeddings"
         elif path == "/v1/models" and method == "GET":
@@ -568,8 +642,8 @@ class FakeProtocol(asyncio.Protocol):
         elif path.startswith("/openai/deployments/") and method == "POST":
             rest = path[len("/openai/deployments/") :]
             deployment, _, op = rest.partition("/")
-            if deployment and op in ("chat/completions", "embeddings"):
-                kind = "chat" if op == "chat/completions" else "embeddings"
+            if deployment and op in ("chat/completions", "completions", "embeddings"):
+                kind = "chat" if op == "chat/completions" else op
                 azure = True
         if kind is None:
             if path.startswith("/openai/"):
@@ -620,6 +694,20 @@ class FakeProtocol(asyncio.Protocol):
                 self.start(self.run_fake(fake, rid, None, out))
             else:
                 self.send(200, out, rid)
+            return
+
+        if kind == "completions":
+            prompt = body.get("prompt")
+            if not (isinstance(prompt, str) or isinstance(prompt, list) and prompt):
+                self.send(400, error_body("'prompt' is a required property", "invalid_request_error", "prompt"), rid)
+                return
+            chat: Chat = Completion(rid, cid, body, model, fake)
+            if fake:
+                self.start(self.run_fake(fake, rid, chat, None))
+            elif chat.stream:
+                self.stream_sync(chat)
+            else:
+                self.send(200, chat.completion(), rid)
             return
 
         messages = body.get("messages")

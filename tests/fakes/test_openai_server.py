@@ -188,6 +188,45 @@ def test_sdk_models_list(client):
     assert "gpt-4o-mini" in ids and len(ids) >= 2
 
 
+def test_sdk_tool_calls_whole_and_streamed(client):
+    calls = [{"name": "get_weather", "arguments": {"city": "Paris"}}, {"name": "now", "arguments": ""}]
+    r = client.chat.completions.create(model="gpt-4o", messages=MSGS, extra_body={"fake": {"tool_calls": calls}})
+    choice = r.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert [(c.function.name, c.function.arguments) for c in choice.message.tool_calls] == [
+        ("get_weather", '{"city":"Paris"}'),
+        ("now", ""),
+    ]
+    assert len({c.id for c in choice.message.tool_calls}) == 2
+    with client.chat.completions.stream(
+        model="gpt-4o", messages=MSGS, extra_body={"fake": {"tool_calls": calls}}
+    ) as stream:
+        final = stream.get_final_completion()
+    streamed = final.choices[0].message.tool_calls
+    assert [(c.function.name, c.function.arguments) for c in streamed] == [
+        ("get_weather", '{"city":"Paris"}'),
+        ("now", ""),
+    ]
+    assert len({c.id for c in streamed}) == 2
+    assert final.choices[0].finish_reason == "tool_calls"
+
+
+def test_sdk_legacy_completions_whole_and_streamed(client):
+    r = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="say this", max_tokens=2)
+    assert r.object == "text_completion"
+    assert r.choices[0].text == "fake: say"
+    assert r.choices[0].finish_reason == "length"
+    assert r.usage.completion_tokens == 2
+    parts = list(
+        client.completions.create(
+            model="gpt-3.5-turbo-instruct", prompt="say this", stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert "".join(c.choices[0].text for c in parts if c.choices) == "fake: say this"
+    assert [c.choices[0].finish_reason for c in parts if c.choices][-1] == "stop"
+    assert parts[-1].choices == [] and parts[-1].usage.total_tokens == 5
+
+
 def test_sdk_embeddings_base64_default(client):
     r = client.embeddings.create(model="text-embedding-3-small", input=["a b", "c"])
     assert [d.index for d in r.data] == [0, 1]
