@@ -191,6 +191,20 @@ def test_a_connection_error_is_retried_on_the_other_target(gw_std, fake):
     assert resp.json()["choices"][0]["message"]["content"] == "fake: retry me"
 
 
+def test_a_retried_stream_sends_the_client_what_it_asked_not_what_the_first_try_set(client, fake):
+    # gw asks every upstream for usage; that must not leak into the next
+    # target's request as if the client had asked for the usage chunk.
+    fake.reset()
+    chunks = list(
+        client.chat.completions.create(
+            model="dead-then-up", messages=[{"role": "user", "content": "retry me"}], stream=True
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "fake: retry me"
+    assert all(c.usage is None for c in chunks)
+    assert fake.requests()[-1]["body"]["stream_options"] == {"include_usage": True}
+
+
 def test_when_every_target_fails_the_fallback_model_answers(fake, gateway):
     from tests.conftest import FAKE_KEY, free_port
 
