@@ -17,6 +17,9 @@ share core 1.  Order of the measures:
 6. RSS of the gw worker: idle, and with N open slow streams (fresh gw)
 7. start-up time to the first 200 (gw: GET /ready; no-op: its POST), median of 3
 8. failed requests over every gw run (wrk non-2xx + socket errors, bad streams)
+9. one row per backend type (openai pass-through, anthropic, gemini, ollama, each
+   on its own fake): non-streaming req/s and streamed completions/s @32c through
+   one gw, as a ratio to the OpenAI pass-through row (``--no-backends`` skips it)
 
 Every wrk measure is preceded by a warm-up run.  Idle RSS is the median over all
 fresh starts.  Prints Markdown tables and a targets section (PASS/MISS, no
@@ -47,6 +50,14 @@ from loadtests.run_locust import GW_KEY, gw_argv, gw_config
 ROOT = Path(__file__).resolve().parent.parent
 LUA_CHAT = str(ROOT / "loadtests/wrk/bench_chat.lua")
 LUA_STREAM = str(ROOT / "loadtests/wrk/bench_stream.lua")
+LUA_BACKEND = str(ROOT / "loadtests/wrk/bench_backend.lua")
+# backend type -> the module of its fake (tests/fakes) and the base_url path gw is given
+BACKENDS = {
+    "openai": ("tests.fakes.openai_server", "/v1"),
+    "anthropic": ("tests.fakes.anthropic_server", "/v1"),
+    "gemini": ("tests.fakes.gemini_server", "/v1beta"),
+    "ollama": ("tests.fakes.ollama_server", ""),
+}
 SERVER_CPU = "0"
 SIDE_CPU = "1"  # fake upstream + load generator (client_bench.wrk pins wrk to core 1 too)
 CHAT_PATH = "/v1/chat/completions"
@@ -309,6 +320,9 @@ def report(R: dict, args) -> str:
              f"load of steps 3-5: {f(m['gw_after_load_kb'] / MB, 1)} MB. Streams held open: "
              f"{m['opened']} of {m['streams']} (opened in {f(m['open_s'], 2)} s).\n")
 
+    if "backends" in R:
+        L.append(backends_report(R["backends"]))
+
     L.append("### Failed requests through gw\n")
     for k, v in R["failures"].items():
         L.append(f"- {k}: {v}")
@@ -326,6 +340,18 @@ def report(R: dict, args) -> str:
     return "\n".join(L)
 
 
+def backend_targets(rows: dict) -> list[tuple[str, str, bool]]:
+    out = []
+    base = rows["openai"]
+    for kind, r in rows.items():
+        if kind == "openai":
+            continue
+        for what, unit in (("chat", "req/s"), ("stream", "completions/s")):
+            ratio = r[what]["rps"] / base[what]["rps"] if base[what]["rps"] else float("nan")
+            out.append((f"{kind} {unit} >= 75% of the pass-through's", f"{f(100 * ratio, 1)}%", ratio >= 0.75))
+    return out
+
+
 def targets(R: dict) -> list[tuple[str, str, bool]]:
     m = R["memory"]
     idle_diff = (m["gw_idle_kb"] - m["noop_idle_kb"]) / MB
@@ -336,7 +362,65 @@ def targets(R: dict) -> list[tuple[str, str, bool]]:
          R["gw"]["stream"]["rps"] >= 2000),
         ("zero failed requests", str(R["failed_total"]), R["failed_total"] == 0),
         ("gw idle RSS <= no-op idle RSS + 30 MB", f"+{f(idle_diff, 1)} MB", idle_diff <= 30),
+        *(backend_targets(R["backends"]) if "backends" in R else ()),
     ]
+
+
+# --------------------------------------------------------------------------- backends
+def backends_config(urls: dict[str, str]) -> str:
+    """One gw with a model per backend type, each on its own fake (``b-<type>``)."""
+    providers = "".join(
+        f"  {kind}:\n    type: {kind}\n    base_url: {url}\n    api_key: bench-upstream-key\n"
+        "    max_connections: 2048\n"
+        for kind, url in urls.items()
+    )
+    models = "".join(f"  b-{kind}:\n    targets: [{{provider: {kind}, model: bench-{kind}}}]\n" for kind in urls)
+    return (f"auth:\n  keys:\n    - name: load\n      key: {GW_KEY}\n      models: [\"*\"]\n"
+            f"providers:\n{providers}models:\n{models}logging: {{level: warning}}\n")
+
+
+def backend_rows(args, workdir: Path, log: list[str]) -> dict:
+    """Step 9: each backend type's converted throughput through one gw, in one run."""
+    from contextlib import ExitStack
+
+    from tests.fakes.runner import FakeUpstream
+
+    rows: dict = {}
+    with ExitStack() as stack:
+        urls = {}
+        for kind, (module, path) in BACKENDS.items():
+            fake = FakeUpstream(cpu=SIDE_CPU)
+            fake.module = module
+            stack.enter_context(fake)
+            urls[kind] = fake.url + path
+        config = workdir / "backends.yaml"
+        config.write_text(backends_config(urls))
+        server = Server("gw", workdir)
+        server.argv = gw_argv(config, server.port)
+        with server as s:
+            for kind in BACKENDS:
+                os.environ["BENCH_MODEL"] = f"b-{kind}"
+                os.environ["BENCH_STREAM"] = "0"
+                whole = wrk_point(s.base + CHAT_PATH, HI, LUA_BACKEND, args, log)
+                os.environ["BENCH_STREAM"] = "1"
+                streamed = wrk_point(s.base + CHAT_PATH, HI, LUA_BACKEND, args, log)
+                rows[kind] = {"chat": whole, "stream": streamed}
+        os.environ["BENCH_MODEL"] = MODEL
+    return rows
+
+
+def backends_report(rows: dict) -> str:
+    base = rows["openai"]
+    L = [f"### Backends: the same chat request converted per backend type ({HI} connections; "
+         "stream = 20 content chunks + include_usage)\n",
+         "| backend | req/s | % of pass-through | completions/s | % of pass-through | errors |",
+         "|---|---:|---:|---:|---:|---:|"]
+    for kind, r in rows.items():
+        c, s = r["chat"], r["stream"]
+        L.append(f"| {kind}{' (pass-through)' if kind == 'openai' else ''} | {f(c['rps'])} | "
+                 f"{f(100 * c['rps'] / base['chat']['rps'], 1)}% | {f(s['rps'])} | "
+                 f"{f(100 * s['rps'] / base['stream']['rps'], 1)}% | {c['errors'] + s['errors']} |")
+    return "\n".join(L) + "\n"
 
 
 # --------------------------------------------------------------------------- main
@@ -444,6 +528,12 @@ def run(args, workdir: Path) -> dict:
     }
     if held["why"]:
         R["failures"]["open-stream failure reasons"] = "; ".join(held["why"])
+    if args.backends:
+        print("9. backends", file=sys.stderr)
+        R["backends"] = backend_rows(args, workdir, log)
+        R["failures"]["wrk non-2xx + socket errors (backend rows)"] = sum(
+            r["errors"] for row in R["backends"].values() for r in row.values()
+        )
     R["failed_total"] = sum(v for v in R["failures"].values() if isinstance(v, int))
     R["gw_error_lines"] = error_lines(workdir)
     R["held"] = held
@@ -459,6 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--startups", type=int, default=3, help="start-up samples (median)")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 2 s runs, 1 s warm-ups, 100 open streams, 50 TTFT samples")
+    p.add_argument("--no-backends", dest="backends", action="store_false",
+                   help="skip step 9 (one row per backend type)")
+    p.add_argument("--only-backends", action="store_true", help="run step 9 alone")
     p.add_argument("--json", help="also write every number here")
     p.add_argument("--keep", action="store_true", help="keep the work directory (config, logs)")
     args = p.parse_args(argv)
@@ -473,6 +566,14 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="gw-bench-"))
     t0 = time.monotonic()
     try:
+        if args.only_backends:
+            os.sched_setaffinity(0, {int(SIDE_CPU)})
+            os.environ["BENCH_KEY"] = GW_KEY
+            rows = backend_rows(args, workdir, [])
+            print(f"\n`{cmd}`\n\n" + backends_report(rows))
+            for name, value, ok in backend_targets(rows):
+                print(f"- {name}: {value} {'PASS' if ok else 'MISS'}")
+            return 0
         R = run(args, workdir)
     except StartError as e:
         print(f"bench: {e}", file=sys.stderr)

@@ -2,7 +2,10 @@
 
 It needs no key and no network, so every endpoint can be tried at once. It
 streams the answer word by word, honours ``max_tokens`` (a word is a token)
-and reports usage like a real backend. Its embeddings are a deterministic
+and reports usage like a real backend. When the request forces a tool call
+(``tool_choice`` "required" or a named function, and the last message is not a
+tool result) it calls that tool (the first one for "required") with the
+arguments ``{"text": <last user message>}``. Its embeddings are a deterministic
 function of the text (SHA-256 based), ``dimensions`` long (default 16).
 """
 
@@ -65,6 +68,31 @@ def _answer(body: dict[str, Any]) -> tuple[list[str], bool, dict[str, int]]:
     return words, truncated, usage
 
 
+def _forced_tool(body: dict[str, Any]) -> str | None:
+    """The function a request forces echo to call, if any."""
+    tools, choice, messages = body.get("tools"), body.get("tool_choice"), body.get("messages") or []
+    if not isinstance(tools, list) or not tools:
+        return None
+    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool":
+        return None
+    name = None
+    if choice == "required":
+        first = tools[0]
+        name = first.get("function", {}).get("name") if isinstance(first, dict) else None
+    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        name = choice["function"].get("name")
+    return name if isinstance(name, str) else None
+
+
+def _tool_call(body: dict[str, Any], name: str, request_id: str) -> dict[str, Any]:
+    words, _, _ = _answer(body)
+    return {
+        "id": f"call_{request_id[:24]}",
+        "type": "function",
+        "function": {"name": name, "arguments": orjson.dumps({"text": " ".join(words)}).decode()},
+    }
+
+
 ECHO_DIMENSIONS = 16
 
 
@@ -87,6 +115,18 @@ class EchoAdapter:
     async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
         words, truncated, usage = _answer(body)
         ctx.usage = usage
+        tool = _forced_tool(body)
+        if tool is not None:
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": None,
+                "refusal": None,
+                "tool_calls": [_tool_call(body, tool, ctx.request_id)],
+            }
+            finish = "tool_calls"
+        else:
+            message = {"role": "assistant", "content": " ".join(words), "refusal": None}
+            finish = "length" if truncated else "stop"
         return orjson.dumps(
             {
                 "id": f"chatcmpl-{ctx.request_id}",
@@ -96,9 +136,9 @@ class EchoAdapter:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": " ".join(words), "refusal": None},
+                        "message": message,
                         "logprobs": None,
-                        "finish_reason": "length" if truncated else "stop",
+                        "finish_reason": finish,
                     }
                 ],
                 "usage": usage,
@@ -116,10 +156,21 @@ class EchoAdapter:
         created = int(time.time())
         model = target.model
         yield chunk_event(chunk_id, created, model, {"role": "assistant", "content": ""})
-        last = len(words) - 1
-        for i, word in enumerate(words):
-            yield chunk_event(chunk_id, created, model, {"content": word if i == last else word + " "})
-        yield chunk_event(chunk_id, created, model, {}, "length" if truncated else "stop")
+        tool = _forced_tool(body)
+        if tool is not None:
+            call = _tool_call(body, tool, ctx.request_id)
+            function = call["function"]
+            start = {**call, "index": 0, "function": {"name": function["name"], "arguments": ""}}
+            yield chunk_event(chunk_id, created, model, {"tool_calls": [start]})
+            arguments = {"index": 0, "function": {"arguments": function["arguments"]}}
+            yield chunk_event(chunk_id, created, model, {"tool_calls": [arguments]})
+            finish = "tool_calls"
+        else:
+            last = len(words) - 1
+            for i, word in enumerate(words):
+                yield chunk_event(chunk_id, created, model, {"content": word if i == last else word + " "})
+            finish = "length" if truncated else "stop"
+        yield chunk_event(chunk_id, created, model, {}, finish)
         if wants_usage:
             yield usage_event(chunk_id, created, model, usage)
         yield DONE_EVENT

@@ -231,3 +231,36 @@ routing:
     stream = httpx.post(gw.url + "/v1/chat/completions",
                         json={"model": "primary", "stream": True, "messages": [{"role": "user", "content": "s"}]})
     assert stream.status_code == 200 and stream.text.endswith("data: [DONE]\n\n")
+
+
+TOOLS = [
+    {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}},
+    {"type": "function", "function": {"name": "other", "parameters": {"type": "object", "properties": {}}}},
+]
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "name"), [("required", "lookup"), ({"type": "function", "function": {"name": "other"}}, "other")]
+)
+def test_echo_calls_the_tool_a_request_forces(client, tool_choice, name):
+    messages = [{"role": "user", "content": "find this"}]
+    answer = client.chat.completions.create(model="echo", messages=messages, tools=TOOLS, tool_choice=tool_choice)
+    call = answer.choices[0].message.tool_calls[0]
+    assert answer.choices[0].finish_reason == "tool_calls"
+    assert (call.function.name, call.function.arguments) == (name, '{"text":"find this"}')
+    with client.chat.completions.stream(
+        model="echo", messages=messages, tools=TOOLS, tool_choice=tool_choice
+    ) as stream:
+        final = stream.get_final_completion()
+    streamed = final.choices[0].message.tool_calls[0]
+    assert (streamed.function.name, streamed.function.arguments) == (name, '{"text":"find this"}')
+    assert final.choices[0].finish_reason == "tool_calls"
+    # With the tool's result last, echo answers in text again.
+    follow = messages + [
+        {"role": "assistant", "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "42"},
+    ]
+    again = client.chat.completions.create(model="echo", messages=follow, tools=TOOLS, tool_choice=tool_choice)
+    assert again.choices[0].message.content == "find this"
+    auto = client.chat.completions.create(model="echo", messages=messages, tools=TOOLS)
+    assert auto.choices[0].message.tool_calls is None
