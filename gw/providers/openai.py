@@ -48,7 +48,10 @@ class OpenAIAdapter:
     ) -> AsyncIterator[bytes]:
         return self._stream("completions", body, target, ctx)
 
-    async def _whole(self, endpoint: str, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
+    async def _whole(
+        self, endpoint: str, body: dict[str, Any], target: Target, ctx: RequestContext, expect: str = "choices"
+    ) -> bytes:
+        """POST and check the answer is an object with an ``expect`` array."""
         # A copy: the client's body is reused if this target fails and another is tried.
         payload = {**body, "model": target.model}
         status, data = await self.upstream.post(
@@ -60,8 +63,8 @@ class OpenAIAdapter:
             answer = orjson.loads(data)
         except orjson.JSONDecodeError:
             raise invalid_answer(self.provider, "not JSON") from None
-        if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
-            raise invalid_answer(self.provider, "no 'choices' array")
+        if not isinstance(answer, dict) or not isinstance(answer.get(expect), list):
+            raise invalid_answer(self.provider, f"no '{expect}' array")
         usage = answer.get("usage")
         if isinstance(usage, dict):
             ctx.usage = usage
@@ -87,23 +90,7 @@ class OpenAIAdapter:
                 yield out
 
     async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
-        status, data = await self.upstream.post(
-            self.url(target, "embeddings"),
-            (("x-request-id", ctx.request_id),),
-            orjson.dumps({**body, "model": target.model}),
-        )
-        if status != 200:
-            raise status_error(self.provider, status, data)
-        try:
-            answer = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise invalid_answer(self.provider, "not JSON") from None
-        if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
-            raise invalid_answer(self.provider, "not an embeddings list")
-        usage = answer.get("usage")
-        if isinstance(usage, dict):
-            ctx.usage = usage
-        return data
+        return await self._whole("embeddings", body, target, ctx, expect="data")
 
     async def aclose(self) -> None:
         await self.upstream.aclose()

@@ -702,21 +702,14 @@ class FakeProtocol(asyncio.Protocol):
                 self.send(400, error_body("'prompt' is a required property", "invalid_request_error", "prompt"), rid)
                 return
             chat: Chat = Completion(rid, cid, body, model, fake)
-            if fake:
-                self.start(self.run_fake(fake, rid, chat, None))
-            elif chat.stream:
-                self.stream_sync(chat)
-            else:
-                self.send(200, chat.completion(), rid)
-            return
-
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            self.send(400, error_body(
-                "'messages' is a required property and must be a non-empty array",
-                "invalid_request_error", "messages"), rid)
-            return
-        chat = Chat(rid, cid, body, model, fake)
+        else:
+            messages = body.get("messages")
+            if not isinstance(messages, list) or not messages:
+                self.send(400, error_body(
+                    "'messages' is a required property and must be a non-empty array",
+                    "invalid_request_error", "messages"), rid)
+                return
+            chat = Chat(rid, cid, body, model, fake)
         if fake:
             self.start(self.run_fake(fake, rid, chat, None))
         elif chat.stream:
