@@ -1,0 +1,190 @@
+"""Google Gemini (the Generative Language API, ``generativelanguage.googleapis.com/v1beta``).
+
+OpenAI Chat Completions in, ``models/{m}:generateContent`` or
+``:streamGenerateContent?alt=sse`` out, OpenAI answers back; OpenAI embeddings
+go to ``:batchEmbedContents``. The translation itself is ``gw/_fast/gemini.pyx``;
+here are Gemini's URLs, its ``x-goog-api-key`` header and its error bodies.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any, AsyncIterator
+
+import orjson
+
+from .._fast.gemini import (
+    GeminiStream,
+    block_reason,
+    chat_answer,
+    chat_request,
+    embed_answer,
+    embed_request,
+    embedding_inputs,
+    estimate_tokens,
+    model_path,
+)
+from ..config.tables import Provider, Target
+from ..context import RequestContext
+from ..errors import UpstreamError, UpstreamStatus
+from ..upstream import Upstream
+from .base import invalid_answer, pump, status_error
+
+_RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+class _Urls:
+    """A model's three endpoints, built once per model name."""
+
+    __slots__ = ("path", "generate", "stream", "embed")
+
+    def __init__(self, base_url: str, model: str) -> None:
+        self.path = model_path(model)  # "models/gemini-2.5-flash"
+        self.generate = f"{base_url}/{self.path}:generateContent"
+        self.stream = f"{base_url}/{self.path}:streamGenerateContent?alt=sse"
+        self.embed = f"{base_url}/{self.path}:batchEmbedContents"
+
+
+class GeminiAdapter:
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        # Sent with every request, set once on the clients.
+        headers = [("content-type", "application/json")]
+        if provider.api_key:
+            headers.append(("x-goog-api-key", provider.api_key))
+        self.upstream = Upstream(provider, (*headers, *provider.headers))
+        self._urls: dict[str, _Urls] = {}
+
+    def urls(self, target: Target) -> _Urls:
+        urls = self._urls.get(target.model)
+        if urls is None:
+            urls = self._urls[target.model] = _Urls(self.provider.base_url, target.model)
+        return urls
+
+    async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
+        payload = orjson.dumps(chat_request(body))
+        status, data = await self.upstream.post(
+            self.urls(target).generate, (("x-request-id", ctx.request_id),), payload
+        )
+        if status != 200:
+            raise gemini_error(self.provider, status, data)
+        try:
+            answer = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise invalid_answer(self.provider, "not JSON") from None
+        if not isinstance(answer, dict):
+            raise invalid_answer(self.provider, "not a JSON object")
+        if isinstance(answer.get("error"), dict):
+            raise gemini_error(self.provider, 502, data)
+        reason = block_reason(answer)
+        if reason is not None:
+            raise blocked(self.provider, reason)
+        if not isinstance(answer.get("candidates"), list):
+            raise invalid_answer(self.provider, "no 'candidates' array")
+        result = chat_answer(answer, f"chatcmpl-{ctx.request_id}", int(time.time()), target.model)
+        ctx.usage = result["usage"]
+        return orjson.dumps(result)
+
+    async def chat_stream(
+        self, body: dict[str, Any], target: Target, ctx: RequestContext
+    ) -> AsyncIterator[bytes]:
+        payload = orjson.dumps(chat_request(body))  # InvalidInput before any connection
+        options = body.get("stream_options")
+        wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+        converter = GeminiStream(f"chatcmpl-{ctx.request_id}", int(time.time()), target.model, wants_usage)
+        headers = (("x-request-id", ctx.request_id),)
+        async with self.upstream.stream(self.urls(target).stream, headers, payload) as resp:
+            if resp.status != 200:
+                raise gemini_error(self.provider, resp.status, await resp.read_all())
+            started = False
+            try:
+                async for out in pump(resp, converter, self.provider, ctx):
+                    started = True
+                    yield out
+            except UpstreamError:
+                # A blocked prompt before anything went out is the client's 400,
+                # like the non-streaming answer, not a failed stream.
+                if converter.blocked is not None and not started:
+                    raise blocked(self.provider, converter.blocked) from None
+                raise
+
+    async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
+        texts = embedding_inputs(body)
+        urls = self.urls(target)
+        payload = orjson.dumps(embed_request(texts, urls.path, body.get("dimensions")))
+        status, data = await self.upstream.post(urls.embed, (("x-request-id", ctx.request_id),), payload)
+        if status != 200:
+            raise gemini_error(self.provider, status, data)
+        try:
+            answer = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise invalid_answer(self.provider, "not JSON") from None
+        tokens = estimate_tokens(texts)
+        result = (
+            embed_answer(answer, len(texts), target.model, body.get("encoding_format") == "base64", tokens)
+            if isinstance(answer, dict)
+            else None
+        )
+        if result is None:
+            raise invalid_answer(self.provider, f"not {len(texts)} embeddings")
+        ctx.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
+        return orjson.dumps(result)
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+
+
+def blocked(provider: Provider, reason: str) -> UpstreamStatus:
+    """Gemini refused the prompt itself (``promptFeedback.blockReason``): the client's 400."""
+    return UpstreamStatus(
+        f"provider '{provider.name}' blocked the prompt: Gemini blockReason {reason}",
+        provider=provider.name,
+        upstream_status=400,
+        retryable=False,
+        upstream_type="invalid_request_error",
+        code="content_filter",
+    )
+
+
+def gemini_error(provider: Provider, status: int, body: bytes) -> UpstreamStatus:
+    """A Gemini error answer (``{"error": {"code", "message", "status", "details"}}``) as gw's error.
+
+    Gemini says a wrong API key with a 400 (reason ``API_KEY_INVALID``): that is
+    gw's credentials, so it is treated as a 401 (502 to the client, without the
+    text). The error's ``code`` is Gemini's ``status`` (``RESOURCE_EXHAUSTED``);
+    a 429's ``RetryInfo.retryDelay`` becomes ``retry_after``.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return status_error(provider, status, body)
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return status_error(provider, status, body)
+    details = error.get("details") if isinstance(error.get("details"), list) else []
+    reasons = {d.get("reason") for d in details if isinstance(d, dict)}
+    if status in (400, 403) and reasons & {"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED"}:
+        return status_error(provider, 401, b"")
+    message = error.get("message")
+    code = error.get("status")
+    exc = status_error(
+        provider,
+        status,
+        orjson.dumps(
+            {
+                "error": {
+                    "message": message if isinstance(message, str) else None,
+                    "code": code if isinstance(code, str) else None,
+                }
+            }
+        ),
+    )
+    if status == 429:
+        for detail in details:
+            delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+            match = _RETRY_DELAY.match(delay) if isinstance(delay, str) else None
+            if match:
+                exc.retry_after = float(match.group(1))  # type: ignore[attr-defined]
+                break
+    return exc

@@ -1,0 +1,645 @@
+"""A wire-level fake of the Google Gemini API (Generative Language API, ``v1beta``).
+
+Run it as a process::
+
+    python -m tests.fakes.gemini_server --host 127.0.0.1 --port 0 [--api-key KEY]
+
+It prints ``LISTENING <port>`` once it accepts connections. In tests::
+
+    with GeminiFake(api_key="AIza-test") as fake:
+        client = genai.Client(api_key="AIza-test",
+                              http_options=genai.types.HttpOptions(base_url=fake.url))
+        # or a gw provider with base_url: {fake.gemini_base_url}
+
+Routes (``v1beta`` or ``v1``): ``POST /models/{m}:generateContent``,
+``:streamGenerateContent`` (``?alt=sse``: ``data: {...}\\r\\n\\r\\n`` events,
+no ``[DONE]``; without it a JSON array), ``:batchEmbedContents``,
+``:embedContent``, ``GET /models`` and ``/models/{m}``. The key is read from
+``x-goog-api-key`` or ``?key=``: a missing key is Google's 403
+``PERMISSION_DENIED``, a wrong one its 400 ``API_KEY_INVALID``.
+
+Answers: ``fake: <the text of the last user turn>`` (for a turn of function
+responses, ``fake: <name>=<response JSON>``), word by word when streamed,
+``candidateCount`` candidates, ``maxOutputTokens`` words at most
+(``MAX_TOKENS``); usage counts words. Every stream event carries the usage so
+far, the last one the finishReason and the full usage.
+
+Steering: when the last user turn's text starts with ``FAKE {json}``, the fake
+follows that object. The text after it is the prompt; without any, the answer
+is ``fake: ok``, or only the function calls when ``tool_calls`` is given.
+
+``status``, ``message``   answer that error status with Google's error body
+                          (a 429 carries ``RetryInfo`` ``retry_delay``, default "7s")
+``content``, ``chunks``   explicit answer text / N words ``w0 w1 ...``
+``tool_calls``            ``[{"name", "arguments"?: obj, "id"?, "thought_signature"?}]``:
+                          functionCall parts (after any text), in one event, or one
+                          event each with ``tool_events: "separate"``
+``thought_signature``     a ``thoughtSignature`` on the first function call (Gemini 3)
+``thought``               a ``thought: true`` part first (thoughtsTokenCount = its words)
+``finish``                the finishReason (e.g. ``SAFETY``); ``repeat_finish``: one
+                          more event repeating it (empty text), as Gemini sometimes does
+``block``                 ``promptFeedback.blockReason`` and no candidates
+``cached``                cachedContentTokenCount (included in promptTokenCount)
+``fault``                 reset_before_headers | close_before_headers | hang |
+                          reset_mid_stream | stall_mid_stream | garbage_mid_stream |
+                          error_event | truncate (mid-stream ones after ``after``
+                          content events, default 2)
+``split``                 "bytes" | "random" (1..7 bytes, ``seed``)
+``delay_s``, ``chunk_delay_s``
+
+Admin routes as in the OpenAI fake: ``GET /_fake/requests``, ``/_fake/stats``,
+``POST /_fake/reset``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import re
+import signal
+import sys
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import orjson
+
+from tests.fakes.openai_server import (
+    MID_STREAM_FAULTS,
+    RESET_GRACE_S,
+    FakeProtocol,
+    State,
+    Writer,
+    head_bytes,
+    http_chunk,
+)
+from tests.fakes.runner import FakeUpstream
+
+
+class GeminiFake(FakeUpstream):
+    """The Gemini fake as a process: ``with GeminiFake(api_key=K) as fake: fake.gemini_base_url``."""
+
+    module = "tests.fakes.gemini_server"
+
+    @property
+    def gemini_base_url(self) -> str:
+        return self.url + "/v1beta"
+
+
+_WORD_RE = re.compile(r"\S+\s*")
+_DECODER = json.JSONDecoder()
+_PATH_RE = re.compile(r"^/(v1beta|v1)/((?:models|tunedModels)/[^/:]+)(?::([A-Za-z]+))?$")
+EMBED_DIMENSIONS = 8
+LE = b"\r\n"  # Gemini's SSE line end
+
+STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+DEFAULT_MESSAGES = {
+    429: "You exceeded your current quota, please check your plan and billing details.",
+    500: "An internal error has occurred. Please retry or report in "
+    "https://developers.generativeai.google/guide/troubleshooting",
+    503: "The model is overloaded. Please try again later.",
+}
+
+MODELS = [
+    {
+        "name": "models/gemini-2.5-flash",
+        "version": "001",
+        "displayName": "Gemini 2.5 Flash",
+        "description": "Stable version of Gemini 2.5 Flash.",
+        "inputTokenLimit": 1048576,
+        "outputTokenLimit": 65536,
+        "supportedGenerationMethods": ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"],
+        "temperature": 1,
+        "topP": 0.95,
+        "topK": 64,
+        "maxTemperature": 2,
+        "thinking": True,
+    },
+    {
+        "name": "models/gemini-embedding-001",
+        "version": "001",
+        "displayName": "Gemini Embedding 001",
+        "description": "Obtain a distributed representation of a text.",
+        "inputTokenLimit": 2048,
+        "outputTokenLimit": 1,
+        "supportedGenerationMethods": ["embedContent", "countTextTokens", "countTokens"],
+    },
+]
+
+
+def pretty(obj: Any) -> bytes:
+    """Google's JSON answers are indented by two spaces."""
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2)
+
+
+def google_error(code: int, message: str, details: list[dict] | None = None) -> bytes:
+    error: dict[str, Any] = {"code": code, "message": message, "status": STATUS_NAMES.get(code, "UNKNOWN")}
+    if details:
+        error["details"] = details
+    return pretty({"error": error})
+
+
+INVALID_KEY_MESSAGE = "API key not valid. Please pass a valid API key."
+INVALID_KEY_BODY = google_error(
+    400,
+    INVALID_KEY_MESSAGE,
+    [
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "API_KEY_INVALID",
+            "domain": "googleapis.com",
+            "metadata": {"service": "generativelanguage.googleapis.com"},
+        },
+        {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": INVALID_KEY_MESSAGE},
+    ],
+)
+MISSING_KEY_BODY = google_error(
+    403,
+    "Method doesn't allow unregistered callers (callers without established identity). "
+    "Please use API Key or other form of API consumer identity to call this API.",
+)
+MID_STREAM_ERROR = orjson.dumps(
+    {"error": {"code": 500, "message": DEFAULT_MESSAGES[500], "status": "INTERNAL"}}
+)
+
+
+def status_body(status: int, message: str | None, retry_delay: str) -> bytes:
+    details = None
+    if status == 429:
+        details = [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests"}],
+            },
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay},
+        ]
+    return google_error(status, message or DEFAULT_MESSAGES.get(status, f"fake upstream error {status}"), details)
+
+
+# ---------------------------------------------------------------- reading a request
+
+
+def part_texts(content: Any) -> list[str]:
+    parts = content.get("parts") if isinstance(content, dict) else None
+    return [p["text"] for p in parts or () if isinstance(p, dict) and isinstance(p.get("text"), str)]
+
+
+def last_user_text(contents: list) -> str:
+    """The text of the last user turn; for function responses ``name=response``."""
+    for content in reversed(contents):
+        if not isinstance(content, dict) or content.get("role", "user") != "user":
+            continue
+        texts = part_texts(content)
+        if texts:
+            return " ".join(texts)
+        responses = [
+            f"{p['functionResponse'].get('name')}={orjson.dumps(p['functionResponse'].get('response')).decode()}"
+            for p in content.get("parts") or ()
+            if isinstance(p, dict) and isinstance(p.get("functionResponse"), dict)
+        ]
+        return " ".join(responses)
+    return ""
+
+
+def directive(text: str) -> tuple[dict | None, str]:
+    """``FAKE {json} rest`` -> (the object, rest); raises ValueError on a bad object."""
+    if not text.startswith("FAKE "):
+        return None, text
+    raw = text[5:].lstrip()
+    try:
+        obj, end = _DECODER.raw_decode(raw)
+    except json.JSONDecodeError:
+        obj, end = None, 0
+    if not isinstance(obj, dict):
+        raise ValueError("FAKE must be followed by a JSON object")
+    return obj, raw[end:].strip()
+
+
+def count_words(contents: Any, system: Any) -> int:
+    words = 0
+    for content in [system, *(contents if isinstance(contents, list) else ())]:
+        for text in part_texts(content):
+            words += len(text.split())
+    return words
+
+
+class Answer:
+    """What one generateContent request answers, as Gemini response objects."""
+
+    def __init__(self, body: dict, model: str, response_id: str, fake: dict, prompt: str) -> None:
+        self.model = model
+        self.response_id = response_id
+        self.fake = fake
+        config = body.get("generationConfig") or {}
+        self.n = int(config.get("candidateCount") or 1)
+        if fake.get("chunks") is not None:
+            words = [f"w{i} " for i in range(int(fake["chunks"]))]
+            if words:
+                words[-1] = words[-1].rstrip()
+        else:
+            if isinstance(fake.get("content"), str):
+                text = fake["content"]
+            elif prompt or not fake.get("tool_calls"):
+                text = "fake: " + (prompt or "ok")
+            else:
+                text = ""  # only the function calls
+            words = _WORD_RE.findall(text)
+            lead = text[: len(text) - len(text.lstrip())]
+            if lead:
+                words = [lead + words[0], *words[1:]] if words else [lead]
+        self.finish = "STOP"
+        limit = config.get("maxOutputTokens")
+        if isinstance(limit, int) and 0 <= limit < len(words):
+            words = words[:limit]
+            if words:
+                words[-1] = words[-1].rstrip()
+            self.finish = "MAX_TOKENS"
+        if isinstance(fake.get("finish"), str):
+            self.finish = fake["finish"]
+        self.words = words
+        self.thought = fake.get("thought") if isinstance(fake.get("thought"), str) else None
+        self.calls: list[dict] = []
+        for i, call in enumerate(fake.get("tool_calls") or ()):
+            part: dict[str, Any] = {"functionCall": {"name": call["name"]}}
+            if call.get("id"):
+                part["functionCall"]["id"] = call["id"]
+            if "arguments" in call:
+                part["functionCall"]["args"] = call["arguments"]
+            signature = call.get("thought_signature") or (fake.get("thought_signature") if i == 0 else None)
+            if signature:
+                part["thoughtSignature"] = signature
+            self.calls.append(part)
+        cached = int(fake.get("cached") or 0)
+        self.prompt_tokens = count_words(body.get("contents"), body.get("systemInstruction")) + cached
+        self.cached = cached
+        self.thoughts = len(self.thought.split()) if self.thought else 0
+
+    def usage(self, words: int) -> dict:
+        usage: dict[str, Any] = {"promptTokenCount": self.prompt_tokens}
+        if words:
+            usage["candidatesTokenCount"] = words
+        total = self.prompt_tokens + words
+        if self.thoughts:
+            usage["thoughtsTokenCount"] = self.thoughts
+            total += self.thoughts
+        usage["totalTokenCount"] = total
+        if self.cached:
+            usage["cachedContentTokenCount"] = self.cached
+        usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": self.prompt_tokens}]
+        return usage
+
+    def response(self, parts: list[dict] | None, finish: str | None, words: int) -> dict:
+        candidates = []
+        for index in range(self.n):
+            candidate: dict[str, Any] = {}
+            if parts is not None:
+                candidate["content"] = {"parts": parts, "role": "model"}
+            if finish is not None:
+                candidate["finishReason"] = finish
+            candidate["index"] = index
+            candidates.append(candidate)
+        return {
+            "candidates": candidates,
+            "usageMetadata": self.usage(words),
+            "modelVersion": self.model,
+            "responseId": self.response_id,
+        }
+
+    def blocked(self) -> dict:
+        return {
+            "promptFeedback": {
+                "blockReason": self.fake["block"],
+                "safetyRatings": [
+                    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}
+                ],
+            },
+            "usageMetadata": {"promptTokenCount": self.prompt_tokens, "totalTokenCount": self.prompt_tokens},
+            "modelVersion": self.model,
+            "responseId": self.response_id,
+        }
+
+    def whole(self) -> dict:
+        if self.fake.get("block"):
+            return self.blocked()
+        parts: list[dict] = []
+        if self.thought:
+            parts.append({"text": self.thought, "thought": True})
+        if self.words:
+            parts.append({"text": "".join(self.words)})
+        parts.extend(self.calls)
+        return self.response(parts, self.finish, len(self.words))
+
+    def content_events(self) -> list[dict]:
+        """The stream's events before the last one (for ``after``), then the last ones."""
+        if self.fake.get("block"):
+            return [self.blocked()]
+        events = []
+        if self.thought:
+            events.append(self.response([{"text": self.thought, "thought": True}], None, 0))
+        words = self.words or [""]
+        calls = self.calls
+        for i, word in enumerate(words):
+            last = i == len(words) - 1 and not calls
+            events.append(self.response([{"text": word}], self.finish if last else None, i + 1 if word else 0))
+        if calls:
+            groups = [[c] for c in calls] if self.fake.get("tool_events") == "separate" else [calls]
+            for i, group in enumerate(groups):
+                last = i == len(groups) - 1
+                events.append(self.response(group, self.finish if last else None, len(self.words)))
+        if self.fake.get("repeat_finish"):
+            events.append(self.response([{"text": ""}], self.finish, len(self.words)))
+        return events
+
+
+def embedding(text: str, dims: int) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    return [(digest[j % 32] - 128) / 128.0 for j in range(dims)]
+
+
+# ---------------------------------------------------------------- protocol
+
+
+class GeminiProtocol(FakeProtocol):
+    def sse(self, obj: dict | bytes) -> bytes:
+        return b"data: " + (obj if isinstance(obj, bytes) else orjson.dumps(obj)) + LE + LE
+
+    def stream_head(self, rid: str) -> bytes:
+        headers = [
+            ("content-type", "text/event-stream"),
+            ("transfer-encoding", "chunked"),
+            ("vary", "Origin, X-Origin, Referer"),
+            ("server", "scaffolding on HTTPServer2"),
+        ]
+        if not self.keep_alive:
+            headers.append(("connection", "close"))
+        return head_bytes(200, headers)
+
+    def reply(self, status: int, body: bytes) -> None:
+        self.send(status, body, "", [("server", "scaffolding on HTTPServer2")], "application/json; charset=UTF-8")
+
+    def dispatch(self, method: str, target: str, headers: dict, raw: bytes) -> None:
+        path, _, qs = target.partition("?")
+        state = self.state
+        if path.startswith("/_fake/"):
+            if method == "GET" and path == "/_fake/requests":
+                self.send(200, orjson.dumps(list(state.recorded)), "")
+            elif method == "GET" and path == "/_fake/stats":
+                self.send(200, orjson.dumps(state.stats), "")
+            elif method == "POST" and path == "/_fake/reset":
+                state.reset()
+                self.send(200, b'{"ok":true}', "")
+            else:
+                self.reply(404, google_error(404, f"no admin route {path}"))
+            return
+
+        body: Any = None
+        if raw:
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                body = None
+        query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
+        state.recorded.append({"method": method, "path": path, "query": query, "headers": headers, "body": body})
+        state.stats["requests"] += 1
+        rid, _ = state.next_ids()
+
+        key = headers.get("x-goog-api-key") or query.get("key")
+        if state.api_key is not None:
+            if not key:
+                self.reply(403, MISSING_KEY_BODY)
+                return
+            if key != state.api_key:
+                self.reply(400, INVALID_KEY_BODY)
+                return
+
+        match = _PATH_RE.match(unquote(path))
+        if match is None:
+            if method == "GET" and path in ("/v1beta/models", "/v1/models"):
+                self.reply(200, pretty({"models": MODELS}))
+            else:
+                self.reply(404, google_error(404, f"Method not found: {method} {path}"))
+            return
+        resource, operation = match.group(2), match.group(3)
+        model = resource.split("/", 1)[1]
+        if operation is None:
+            if method == "GET":
+                found = [m for m in MODELS if m["name"] == resource]
+                base = found[0] if found else {**MODELS[0], "name": resource}
+                self.reply(200, pretty(base))
+            else:
+                self.reply(404, google_error(404, f"Method not found: {method} {path}"))
+            return
+        if method != "POST":
+            self.reply(404, google_error(404, f"Method not found: {method} {path}"))
+            return
+        if not isinstance(body, dict):
+            self.reply(400, google_error(400, "Invalid JSON payload received. Unexpected token."))
+            return
+        if operation in ("batchEmbedContents", "embedContent"):
+            self.embed(operation, resource, body)
+            return
+        if operation not in ("generateContent", "streamGenerateContent"):
+            self.reply(404, google_error(404, f"Method not found: {operation}"))
+            return
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            self.reply(400, google_error(400, "* GenerateContentRequest.contents: contents is not specified\n"))
+            return
+        try:
+            fake, prompt = directive(last_user_text(contents))
+        except ValueError as exc:
+            self.reply(400, google_error(400, f"fake: {exc}"))
+            return
+        answer = Answer(body, model, "fake" + rid[-20:], fake or {}, prompt)
+        sse = query.get("alt") == "sse"
+        streaming = operation == "streamGenerateContent"
+        if fake:
+            self.start(self.run_fake(fake, answer, streaming, sse))
+        elif streaming and sse:
+            self.stream_sync(answer)
+        elif streaming:
+            self.reply(200, pretty(answer.content_events()))
+        else:
+            self.reply(200, pretty(answer.whole()))
+
+    # -- embeddings
+
+    def embed(self, operation: str, resource: str, body: dict) -> None:
+        requests = body.get("requests") if operation == "batchEmbedContents" else [{**body, "model": resource}]
+        if not isinstance(requests, list) or not requests:
+            self.reply(400, google_error(400, "* BatchEmbedContentsRequest.requests: requests is not specified\n"))
+            return
+        vectors = []
+        for i, request in enumerate(requests):
+            if not isinstance(request, dict) or request.get("model") != resource:
+                self.reply(
+                    400,
+                    google_error(400, f"* BatchEmbedContentsRequest.requests[{i}].model: the model of each request "
+                                 f"must be the batch's model ({resource})\n"),
+                )
+                return
+            texts = part_texts(request.get("content"))
+            if not texts:
+                self.reply(400, google_error(400, f"* requests[{i}].content: contents is not specified\n"))
+                return
+            text = " ".join(texts)
+            fake, _ = directive(text) if text.startswith("FAKE ") else (None, text)
+            if fake and isinstance(fake.get("status"), int):
+                self.reply(fake["status"], status_body(fake["status"], fake.get("message"), "7s"))
+                return
+            dims = request.get("outputDimensionality") or EMBED_DIMENSIONS
+            vectors.append({"values": embedding(text, int(dims))})
+        if operation == "embedContent":
+            self.reply(200, pretty({"embedding": vectors[0]}))
+        else:
+            self.reply(200, pretty({"embeddings": vectors}))
+
+    # -- fast stream (no directive): every event its own write, no awaits
+
+    def stream_sync(self, answer: Answer) -> None:
+        st = self.state.stats
+        w = self.transport.write
+        w(self.stream_head(""))
+        st["streams_started"] += 1
+        for event in answer.content_events():
+            w(http_chunk(self.sse(event)))
+        w(b"0\r\n\r\n")
+        st["streams_completed"] += 1
+
+    # -- directed answers
+
+    async def run_fake(self, fake: dict, answer: Answer, streaming: bool, sse: bool) -> None:
+        try:
+            delay = float(fake.get("delay_s") or 0)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            status = fake.get("status")
+            if isinstance(status, int) and status >= 400:
+                self.reply(status, status_body(status, fake.get("message"), fake.get("retry_delay", "7s")))
+                return
+            fault = fake.get("fault")
+            if fault == "reset_before_headers":
+                self.reset_now()
+                return
+            if fault == "close_before_headers":
+                self.close_now()
+                return
+            if fault == "hang":
+                await asyncio.get_running_loop().create_future()
+                return
+            if fault is not None and fault not in MID_STREAM_FAULTS:
+                self.reply(400, google_error(400, f"unknown fake fault {fault!r}"))
+                return
+            if streaming and sse:
+                await self.stream_async(answer, fake, fault)
+            elif streaming:
+                self.reply(200, pretty(answer.content_events()))
+            else:
+                await self.whole_async(pretty(answer.whole()), fault)
+        except asyncio.CancelledError:
+            if not self.self_closed:
+                self.state.stats["client_disconnects"] += 1
+
+    async def whole_async(self, body: bytes, fault: str | None) -> None:
+        if fault is None:
+            self.reply(200, body)
+            return
+        if fault == "garbage_mid_stream":
+            self.reply(200, b"{not json")
+            return
+        if fault == "error_event":
+            self.reply(200, pretty({"error": orjson.loads(MID_STREAM_ERROR)["error"]}))
+            return
+        head = head_bytes(200, [("content-type", "application/json; charset=UTF-8"), ("content-length", str(len(body)))])
+        self.transport.write(head + body[: len(body) // 2])
+        if fault == "reset_mid_stream":
+            await asyncio.sleep(RESET_GRACE_S)
+            self.reset_now()
+        elif fault == "stall_mid_stream":
+            await asyncio.get_running_loop().create_future()
+        elif fault == "truncate":
+            self.close_now()
+
+    async def stream_async(self, answer: Answer, fake: dict, fault: str | None) -> None:
+        out = Writer(self.transport, fake)
+        after = int(fake.get("after", 2)) if fault else -1
+        chunk_delay = float(fake.get("chunk_delay_s") or 0)
+        st = self.state.stats
+        self.transport.write(self.stream_head(""))
+        st["streams_started"] += 1
+        events = answer.content_events()
+        for i, event in enumerate(events):
+            if i == after:
+                break
+            if chunk_delay > 0 and i:
+                await out.flush()
+                await asyncio.sleep(chunk_delay)
+            await out.send(self.sse(event))
+        else:
+            fault = None  # the stream was shorter than ``after``: it ends normally
+        if fault == "reset_mid_stream":
+            await out.flush()
+            await asyncio.sleep(RESET_GRACE_S)
+            self.reset_now()
+            return
+        if fault == "stall_mid_stream":
+            await out.flush()
+            await asyncio.get_running_loop().create_future()
+            return
+        if fault == "error_event":
+            await out.send(self.sse(MID_STREAM_ERROR))
+        elif fault == "garbage_mid_stream":
+            await out.send(b"data: {not json" + LE + LE)
+            for event in events[after:]:
+                await out.send(self.sse(event))
+        await out.end()
+        st["streams_completed"] += 1
+
+
+# ---------------------------------------------------------------- main
+
+
+async def serve(host: str, port: int, api_key: str | None) -> None:
+    loop = asyncio.get_running_loop()
+    state = State(api_key)
+    server = await loop.create_server(lambda: GeminiProtocol(state), host, port, reuse_address=True, backlog=2048)
+    sys.stdout.write(f"LISTENING {server.sockets[0].getsockname()[1]}\n")
+    sys.stdout.flush()
+    stop = loop.create_future()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+    try:
+        await stop
+    finally:
+        server.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="fake Google Gemini upstream")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--api-key", default=None)
+    args = p.parse_args(argv)
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(args.host, args.port, args.api_key))
+    else:
+        uvloop.run(serve(args.host, args.port, args.api_key))
+
+
+if __name__ == "__main__":
+    main()
