@@ -183,5 +183,19 @@ def openai_error_body(exc: GatewayError) -> bytes:
     )
 
 
+# gw's error types as Anthropic names them (its API's documented set).
+_ANTHROPIC_TYPES = {
+    "upstream_error": "api_error",
+    "api_error": "api_error",
+    "service_unavailable": "overloaded_error",
+}
+
+
+def anthropic_type(exc: GatewayError) -> str:
+    if exc.status == 413:
+        return "request_too_large"
+    return _ANTHROPIC_TYPES.get(exc.type, exc.type)
+
+
 def anthropic_error_body(exc: GatewayError) -> bytes:
-    return orjson.dumps({"type": "error", "error": {"type": exc.type, "message": exc.message}})
+    return orjson.dumps({"type": "error", "error": {"type": anthropic_type(exc), "message": exc.message}})

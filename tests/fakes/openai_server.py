@@ -8,7 +8,8 @@ It prints one line ``LISTENING <port>`` once it accepts connections.
 
 It is a raw asyncio ``Protocol`` HTTP/1.1 server (uvloop when importable), fast
 enough to be the upstream of load tests. Tests steer it with an optional body
-field ``"fake": {...}`` (gw passes unknown body fields through unchanged):
+field ``"fake": {...}`` (gw passes unknown body fields through unchanged), or,
+for requests gw converts, a last user message whose text is ``FAKE {...}``:
 
 ``status``         4xx/5xx: answer that status with an OpenAI error body
 ``message``        overrides that error's message
@@ -168,6 +169,23 @@ def message_text(content: Any) -> str:
                 parts.append(part)
         return " ".join(parts)
     return ""
+
+
+def text_directive(messages: list) -> dict | None:
+    """``FAKE {...}`` opening the last user message's text steers like ``fake``:
+    the way to steer requests gw converts (``/v1/messages``), whose own body
+    fields never reach this fake."""
+    for m in reversed(messages):
+        if isinstance(m, dict) and m.get("role") == "user":
+            text = message_text(m.get("content"))
+            if not text.startswith("FAKE "):
+                return None
+            try:
+                value = orjson.loads(text[5:])
+            except orjson.JSONDecodeError:
+                return None
+            return value if isinstance(value, dict) else None
+    return None
 
 
 def decode_chunked(buf: bytes) -> tuple[bytes, int] | None:
@@ -681,6 +699,8 @@ class FakeProtocol(asyncio.Protocol):
                 return
 
         fake = body.get("fake")
+        if fake is None and isinstance(body.get("messages"), list):
+            fake = text_directive(body["messages"])
         if fake is not None and not isinstance(fake, dict):
             self.send(400, error_body("fake must be an object", "invalid_request_error", "fake"), rid)
             return
