@@ -12,7 +12,7 @@
     + RateLimited             429     rate_limit_error (retry_after)
     + NoHealthyTarget         503     service_unavailable
     + UpstreamError           (provider, retryable)
-      - UpstreamStatus        400/404/422 kept; 401/403 -> 502; 429; 5xx -> 502
+      - UpstreamStatus        400/404/413/422 kept; 401/403 -> 502; 429; 5xx -> 502
       - UpstreamUnavailable   502 connect, reset, garbage
       - UpstreamTimeout       504
     ConfigError               start-up and reload only; `gw check` exits 1
@@ -131,7 +131,7 @@ class UpstreamStatus(UpstreamError):
         self.upstream_status = upstream_status
         self.reason = f"status_{upstream_status}"
         self.retry_key = upstream_status
-        if upstream_status in (400, 404, 422):
+        if upstream_status in (400, 404, 413, 422):
             self.status = upstream_status
             self.type = upstream_type or "invalid_request_error"
         elif upstream_status == 429:

@@ -153,7 +153,7 @@ def status_error(provider: Provider, status: int, body: bytes) -> UpstreamStatus
         provider=provider.name,
         upstream_status=status,
         retryable=status == 429 or status >= 500,
-        upstream_type=err_type if status in (400, 404, 422) else None,
+        upstream_type=err_type if status in (400, 404, 413, 422) else None,
         param=param,
         code=code,
     )

@@ -414,14 +414,14 @@ def test_an_image_anthropic_cannot_take_is_a_400(http):
 
 @pytest.mark.parametrize(
     ("status", "expected", "attempts"),
-    [(400, 400, 1), (404, 404, 1), (413, 502, 1), (429, 429, 2), (500, 502, 2), (529, 502, 2)],
+    [(400, 400, 1), (404, 404, 1), (413, 413, 1), (429, 429, 2), (500, 502, 2), (529, 502, 2)],
 )
 def test_anthropic_error_statuses_map_per_spec(http, fake, status, expected, attempts):
     fake.reset()
     resp = http.post(CHAT, json={"model": "claude", "messages": fake_says(status=status, message=f"upstream says {status}")})
     assert resp.status_code == expected, resp.text
     error = resp.json()["error"]
-    if status in (400, 404):
+    if status in (400, 404, 413):
         assert f"upstream says {status}" in error["message"]
         assert error["type"] == ("invalid_request_error" if status == 400 else "not_found_error")
     if status == 429:

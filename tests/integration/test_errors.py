@@ -238,7 +238,7 @@ def test_a_chunked_body_under_max_body_bytes_is_accepted(http):
 # ---------------------------------------------------------------- upstream errors
 
 
-@pytest.mark.parametrize("status", [400, 404, 422])
+@pytest.mark.parametrize("status", [400, 404, 413, 422])
 def test_an_upstream_client_error_keeps_its_status_and_message_and_is_not_retried(http, fake, status):
     fake.reset()
     message = f"upstream refuses this request ({status})"
