@@ -423,7 +423,7 @@ def test_anthropic_error_statuses_map_per_spec(http, fake, status, expected, att
     error = resp.json()["error"]
     if status in (400, 404, 413):
         assert f"upstream says {status}" in error["message"]
-        assert error["type"] == ("invalid_request_error" if status == 400 else "not_found_error")
+        assert error["type"] == {400: "invalid_request_error", 404: "not_found_error", 413: "request_too_large"}[status]
     if status == 429:
         assert int(resp.headers["retry-after"]) >= 1
     # retries: 1 in the config — 429, 500 and 529 (overloaded) are retried, the rest not
