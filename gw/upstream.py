@@ -106,6 +106,15 @@ class StreamResponse:
             raise translate(exc, self._provider, self._idle_message) from None
         return chunk or None
 
+    def __aiter__(self) -> "StreamResponse":
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self.read()
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
+
     async def read_all(self, limit: int = 1 << 20) -> bytes:
         """The rest of the body (for error responses), at most ``limit`` bytes."""
         try:

@@ -16,8 +16,8 @@ from blacksheep import Request, Response
 
 from .._fast.messages import InvalidAnswer, MessageStream, chat_to_message, error_event, message_id, to_openai
 from ..config.tables import Provider, ProviderType
-from ..errors import BadRequest, GatewayError, UpstreamUnavailable, anthropic_error_body
-from ..providers.base import invalid_answer, invalid_stream, stream_error
+from ..errors import BadRequest, GatewayError, anthropic_error_body
+from ..providers.base import invalid_answer, pump
 from ..context import RequestContext
 from ..routing import Bound
 from ..wire import require
@@ -63,39 +63,19 @@ def stream_error_event(exc: GatewayError) -> bytes:
     return error_event(anthropic_error_body(exc))
 
 
-async def _as_messages(provider: Provider, events: AsyncIterator[bytes], converter: MessageStream) -> AsyncIterator[bytes]:
+async def _as_messages(
+    provider: Provider, events: AsyncIterator[bytes], converter: MessageStream, ctx: RequestContext
+) -> AsyncIterator[bytes]:
     """An adapter's OpenAI chunk stream as Anthropic events.
 
     Nothing is yielded before the adapter's first chunk, so ``message_start``
     is the commit point a real answer would be.
     """
     try:
-        async for chunk in events:
-            out = converter.feed(chunk)
-            if out:
-                yield out
-            _raise_if_failed(converter, provider)
-            if converter.done:
-                return
-        out = converter.close()
-        if out:
+        async for out in pump(events, converter, provider, ctx):
             yield out
-        _raise_if_failed(converter, provider)
-        if not converter.done:
-            raise UpstreamUnavailable(
-                f"provider '{provider.name}' ended the stream before it finished",
-                provider=provider.name,
-                retryable=True,
-            )
     finally:
         await events.aclose()  # type: ignore[attr-defined]
-
-
-def _raise_if_failed(converter: MessageStream, provider: Provider) -> None:
-    if converter.error is not None:
-        raise stream_error(provider, converter.error)
-    if converter.invalid is not None:
-        raise invalid_stream(provider, converter.invalid)
 
 
 def plan_messages(body: dict[str, Any]) -> Call:
@@ -123,7 +103,7 @@ def plan_messages(body: dict[str, Any]) -> Call:
         if bound.provider.type is ProviderType.ANTHROPIC:
             return bound.adapter.messages_stream(body, bound.target, ctx)  # type: ignore[attr-defined, no-any-return]
         events = bound.adapter.chat_stream(chat_body(), bound.target, ctx)
-        return _as_messages(bound.provider, events, MessageStream(message_id(), model, stops))
+        return _as_messages(bound.provider, events, MessageStream(message_id(), model, stops), ctx)
 
     return Call(model, stream, whole, start, stream_error_event)
 

@@ -62,16 +62,20 @@ class StreamConverter(Protocol):
 
 
 async def pump(
-    resp: StreamResponse, converter: StreamConverter, provider: Provider, ctx: RequestContext
+    source: StreamResponse | AsyncIterator[bytes],
+    converter: StreamConverter,
+    provider: Provider,
+    ctx: RequestContext,
 ) -> AsyncIterator[bytes]:
-    """Relay a streamed upstream response through ``converter``.
+    """Relay a stream through ``converter``: an upstream response, or another
+    adapter's stream when converting for the client (``/v1/messages``).
 
     Whatever the converter produced before a failure is yielded first; then the
     failure is raised as an ``UpstreamError`` (error event after HTTP 200,
     invalid bytes, or an end before the stream finished).
     """
     try:
-        while (chunk := await resp.read()) is not None:
+        async for chunk in source:
             out = converter.feed(chunk)
             if out:
                 yield out
