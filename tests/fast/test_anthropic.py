@@ -973,9 +973,9 @@ def test_500_and_529_overloaded_are_502_and_retryable(status, kind):
     assert exc.reason == f"status_{status}"
 
 
-def test_413_request_too_large_is_502_and_not_retried():
+def test_413_request_too_large_keeps_its_status_and_type_and_is_not_retried():
     exc = anthropic_error(provider(), 413, error("request_too_large", "Request exceeds the maximum allowed number of bytes."))
-    assert exc.status == 502 and not exc.retryable
+    assert exc.status == 413 and exc.type == "request_too_large" and not exc.retryable
     assert "maximum allowed" in exc.message
 
 
