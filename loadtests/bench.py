@@ -86,14 +86,15 @@ class StartError(RuntimeError):
 class Server:
     """gw serve or the no-op app on Granian, pinned to core 0; start-up time and RSS."""
 
-    def __init__(self, kind: str, workdir: Path, upstream_url: str | None = None) -> None:
+    def __init__(self, kind: str, workdir: Path, upstream_url: str | None = None,
+                 config_text: str | None = None) -> None:
         self.kind = kind
         self.port = _procs.free_port()
         self.log = workdir / f"{kind}-{self.port}.log"
         if kind == "gw":
-            config = workdir / "gw.yaml"
+            config = workdir / f"gw-{self.port}.yaml"
             # no upstream key (the fake runs without one); a pool big enough for the open streams
-            config.write_text(gw_config(upstream_url + "/v1", None, max_connections=2048))
+            config.write_text(config_text or gw_config(f"{upstream_url}/v1", None, max_connections=2048))
             self.argv = gw_argv(config, self.port)
             self.ready = dict(url=f"http://127.0.0.1:{self.port}/ready", method="GET", body=None, headers=None)
         else:  # the exact Granian command gw serve runs, on the no-op app
@@ -393,26 +394,35 @@ def backend_rows(args, workdir: Path, log: list[str]) -> dict:
             fake.module = module
             stack.enter_context(fake)
             urls[kind] = fake.url + path
-        config = workdir / "backends.yaml"
-        config.write_text(backends_config(urls))
-        server = Server("gw", workdir)
-        server.argv = gw_argv(config, server.port)
-        with server as s:
-            for kind in BACKENDS:
-                os.environ["BENCH_MODEL"] = f"b-{kind}"
-                os.environ["BENCH_STREAM"] = "0"
-                whole = wrk_point(s.base + CHAT_PATH, HI, LUA_BACKEND, args, log)
-                os.environ["BENCH_STREAM"] = "1"
-                streamed = wrk_point(s.base + CHAT_PATH, HI, LUA_BACKEND, args, log)
-                rows[kind] = {"chat": whole, "stream": streamed}
+        runs: dict[str, dict[str, list[dict]]] = {kind: {"chat": [], "stream": []} for kind in BACKENDS}
+        with Server("gw", workdir, config_text=backends_config(urls)) as s:
+            # This machine drifts by ±20% within minutes: rounds in alternating
+            # order, each backend's median kept, so no backend always runs last.
+            for round_ in range(args.backend_rounds):
+                order = list(BACKENDS) if round_ % 2 == 0 else list(reversed(BACKENDS))
+                for kind in order:
+                    os.environ["BENCH_MODEL"] = f"b-{kind}"
+                    for what, flag in (("chat", "0"), ("stream", "1")):
+                        os.environ["BENCH_STREAM"] = flag
+                        runs[kind][what].append(wrk_point(s.base + CHAT_PATH, HI, LUA_BACKEND, args, log))
         os.environ["BENCH_MODEL"] = MODEL
+    for kind, by_what in runs.items():
+        rows[kind] = {}
+        for what, points in by_what.items():
+            rates = sorted(p["rps"] for p in points)
+            rows[kind][what] = {
+                "rps": statistics.median(rates),
+                "rounds": rates,
+                "errors": sum(p["errors"] for p in points),
+                "warm_errors": sum(p["warm_errors"] for p in points),
+            }
     return rows
 
 
 def backends_report(rows: dict) -> str:
     base = rows["openai"]
     L = [f"### Backends: the same chat request converted per backend type ({HI} connections; "
-         "stream = 20 content chunks + include_usage)\n",
+         "stream = 20 content chunks + include_usage; median of the rounds)\n",
          "| backend | req/s | % of pass-through | completions/s | % of pass-through | errors |",
          "|---|---:|---:|---:|---:|---:|"]
     for kind, r in rows.items():
@@ -552,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-backends", dest="backends", action="store_false",
                    help="skip step 9 (one row per backend type)")
     p.add_argument("--only-backends", action="store_true", help="run step 9 alone")
+    p.add_argument("--backend-rounds", type=int, default=3, help="rounds of step 9 (alternating order)")
     p.add_argument("--json", help="also write every number here")
     p.add_argument("--keep", action="store_true", help="keep the work directory (config, logs)")
     args = p.parse_args(argv)
