@@ -68,26 +68,22 @@ Admin routes as in the OpenAI fake: ``GET /_fake/requests``, ``/_fake/stats``,
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import re
-import signal
-import sys
 from typing import Any
 
 import orjson
 
-from tests.fakes.openai_server import (
+from tests.fakes.openai_server import FakeProtocol
+from tests.fakes.runner import FakeUpstream
+from tests.fakes.server import (
     MID_STREAM_FAULTS,
-    RESET_GRACE_S,
-    FakeProtocol,
-    State,
+    WORD_RE,
     Writer,
+    directive,
     head_bytes,
     http_chunk,
+    run,
 )
-from tests.fakes.runner import FakeUpstream
 
 
 class AnthropicFake(FakeUpstream):
@@ -99,9 +95,6 @@ class AnthropicFake(FakeUpstream):
     def anthropic_base_url(self) -> str:
         return self.url + "/v1"
 
-
-_WORD_RE = re.compile(r"\S+\s*")
-_DECODER = json.JSONDecoder()
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -349,22 +342,8 @@ def count_input_words(body: dict) -> int:
     return words
 
 
-def directive(text: str) -> tuple[dict | None, str]:
-    """``FAKE {json} rest`` -> (the object, rest); raises ValueError on a bad object."""
-    if not text.startswith("FAKE "):
-        return None, text
-    raw = text[5:].lstrip()
-    try:
-        obj, end = _DECODER.raw_decode(raw)
-    except json.JSONDecodeError:
-        obj, end = None, 0
-    if not isinstance(obj, dict):
-        raise ValueError("FAKE must be followed by a JSON object")
-    return obj, raw[end:].strip()
-
-
 def _words(text: str) -> list[str]:
-    words = _WORD_RE.findall(text)
+    words = WORD_RE.findall(text)
     lead = text[: len(text) - len(text.lstrip())]
     if lead:
         words = [lead + words[0], *words[1:]] if words else [lead]
@@ -526,25 +505,11 @@ class AnthropicProtocol(FakeProtocol):
         path, _, _qs = target.partition("?")
         state = self.state
         if path.startswith("/_fake/"):
-            if method == "GET" and path == "/_fake/requests":
-                self.send(200, orjson.dumps(list(state.recorded)), "")
-            elif method == "GET" and path == "/_fake/stats":
-                self.send(200, orjson.dumps(state.stats), "")
-            elif method == "POST" and path == "/_fake/reset":
-                state.reset()
-                self.send(200, b'{"ok":true}', "")
-            else:
+            if not self.admin(method, path):
                 self.send(404, error_body(404, None, ""), "")
             return
 
-        body: Any = None
-        if raw:
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                body = None
-        state.recorded.append({"method": method, "path": path, "query": {}, "headers": headers, "body": body})
-        state.stats["requests"] += 1
+        body = self.record(method, path, {}, headers, raw)
         rid, cid = state.next_ids()
         message_id = "msg_01" + cid[-22:]
 
@@ -594,22 +559,13 @@ class AnthropicProtocol(FakeProtocol):
 
     async def run_fake(self, fake: dict, answer: Answer, streaming: bool, rid: str) -> None:
         try:
-            delay = float(fake.get("delay_s") or 0)
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await self.delay(fake)
             status = fake.get("status")
             if isinstance(status, int) and status >= 400:
                 self.fail_with(status, fake.get("message"), rid)
                 return
             fault = fake.get("fault")
-            if fault == "reset_before_headers":
-                self.reset_now()
-                return
-            if fault == "close_before_headers":
-                self.close_now()
-                return
-            if fault == "hang":
-                await asyncio.get_running_loop().create_future()
+            if await self.fault_before_headers(fault):
                 return
             if fault is not None and fault not in MID_STREAM_FAULTS:
                 self.fail_with(400, f"unknown fake fault {fault!r}", rid)
@@ -619,8 +575,7 @@ class AnthropicProtocol(FakeProtocol):
             else:
                 await self.whole_async(orjson.dumps(answer.message()), fault, rid)
         except asyncio.CancelledError:
-            if not self.self_closed:
-                self.state.stats["client_disconnects"] += 1
+            self.count_disconnect()
 
     async def whole_async(self, body: bytes, fault: str | None, rid: str) -> None:
         if fault is None:
@@ -633,20 +588,12 @@ class AnthropicProtocol(FakeProtocol):
             self.reply(200, orjson.dumps(OVERLOADED), rid)
             return
         head = head_bytes(200, [("content-type", "application/json"), ("content-length", str(len(body))), ("request-id", rid)])
-        self.transport.write(head + body[: len(body) // 2])
-        if fault == "reset_mid_stream":
-            await asyncio.sleep(RESET_GRACE_S)
-            self.reset_now()
-        elif fault == "stall_mid_stream":
-            await asyncio.get_running_loop().create_future()
-        elif fault == "truncate":
-            self.close_now()
+        await self.cut_body(head, body, fault)
 
     async def stream_async(self, answer: Answer, fake: dict, fault: str | None, rid: str) -> None:
         out = Writer(self.transport, fake)
         after = int(fake.get("after", 2)) if fault else -1
         at_start = bool(fake.get("at_start"))
-        chunk_delay = float(fake.get("chunk_delay_s") or 0)
         st = self.state.stats
         self.transport.write(self.stream_head(rid))
         st["streams_started"] += 1
@@ -659,19 +606,11 @@ class AnthropicProtocol(FakeProtocol):
             ):
                 at = i
                 break
-            if chunk_delay > 0 and i:
-                await out.flush()
-                await asyncio.sleep(chunk_delay)
+            if i:
+                await out.pause()
             await out.send(sse(name, obj))
             deltas += name == "content_block_delta"
-        if fault == "reset_mid_stream":
-            await out.flush()
-            await asyncio.sleep(RESET_GRACE_S)
-            self.reset_now()
-            return
-        if fault == "stall_mid_stream":
-            await out.flush()
-            await asyncio.get_running_loop().create_future()
+        if await self.break_stream(out, fault):
             return
         if fault == "error_event":
             await out.send(sse("error", OVERLOADED))
@@ -686,33 +625,8 @@ class AnthropicProtocol(FakeProtocol):
 # ---------------------------------------------------------------- main
 
 
-async def serve(host: str, port: int, api_key: str | None) -> None:
-    loop = asyncio.get_running_loop()
-    state = State(api_key)
-    server = await loop.create_server(lambda: AnthropicProtocol(state), host, port, reuse_address=True, backlog=2048)
-    sys.stdout.write(f"LISTENING {server.sockets[0].getsockname()[1]}\n")
-    sys.stdout.flush()
-    stop = loop.create_future()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-    try:
-        await stop
-    finally:
-        server.close()
-
-
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="fake Anthropic Messages upstream")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--api-key", default=None)
-    args = p.parse_args(argv)
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(args.host, args.port, args.api_key))
-    else:
-        uvloop.run(serve(args.host, args.port, args.api_key))
+    run(AnthropicProtocol, "fake Anthropic Messages upstream", argv)
 
 
 if __name__ == "__main__":

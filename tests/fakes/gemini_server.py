@@ -53,28 +53,25 @@ Admin routes as in the OpenAI fake: ``GET /_fake/requests``, ``/_fake/stats``,
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
-import json
 import re
-import signal
-import sys
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import orjson
 
-from tests.fakes.openai_server import (
+from tests.fakes.openai_server import FakeProtocol
+from tests.fakes.runner import FakeUpstream
+from tests.fakes.server import (
     MID_STREAM_FAULTS,
-    RESET_GRACE_S,
-    FakeProtocol,
-    State,
+    WORD_RE,
     Writer,
+    directive,
     head_bytes,
     http_chunk,
+    run,
 )
-from tests.fakes.runner import FakeUpstream
 
 
 class GeminiFake(FakeUpstream):
@@ -87,8 +84,6 @@ class GeminiFake(FakeUpstream):
         return self.url + "/v1beta"
 
 
-_WORD_RE = re.compile(r"\S+\s*")
-_DECODER = json.JSONDecoder()
 _PATH_RE = re.compile(r"^/(v1beta|v1)/((?:models|tunedModels)/[^/:]+)(?::([A-Za-z]+))?$")
 EMBED_DIMENSIONS = 8
 LE = b"\r\n"  # Gemini's SSE line end
@@ -214,20 +209,6 @@ def last_user_text(contents: list) -> str:
     return ""
 
 
-def directive(text: str) -> tuple[dict | None, str]:
-    """``FAKE {json} rest`` -> (the object, rest); raises ValueError on a bad object."""
-    if not text.startswith("FAKE "):
-        return None, text
-    raw = text[5:].lstrip()
-    try:
-        obj, end = _DECODER.raw_decode(raw)
-    except json.JSONDecodeError:
-        obj, end = None, 0
-    if not isinstance(obj, dict):
-        raise ValueError("FAKE must be followed by a JSON object")
-    return obj, raw[end:].strip()
-
-
 def count_words(contents: Any, system: Any) -> int:
     words = 0
     for content in [system, *(contents if isinstance(contents, list) else ())]:
@@ -256,7 +237,7 @@ class Answer:
                 text = "fake: " + (prompt or "ok")
             else:
                 text = ""  # only the function calls
-            words = _WORD_RE.findall(text)
+            words = WORD_RE.findall(text)
             lead = text[: len(text) - len(text.lstrip())]
             if lead:
                 words = [lead + words[0], *words[1:]] if words else [lead]
@@ -394,26 +375,12 @@ class GeminiProtocol(FakeProtocol):
         path, _, qs = target.partition("?")
         state = self.state
         if path.startswith("/_fake/"):
-            if method == "GET" and path == "/_fake/requests":
-                self.send(200, orjson.dumps(list(state.recorded)), "")
-            elif method == "GET" and path == "/_fake/stats":
-                self.send(200, orjson.dumps(state.stats), "")
-            elif method == "POST" and path == "/_fake/reset":
-                state.reset()
-                self.send(200, b'{"ok":true}', "")
-            else:
+            if not self.admin(method, path):
                 self.reply(404, google_error(404, f"no admin route {path}"))
             return
 
-        body: Any = None
-        if raw:
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                body = None
         query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
-        state.recorded.append({"method": method, "path": path, "query": query, "headers": headers, "body": body})
-        state.stats["requests"] += 1
+        body = self.record(method, path, query, headers, raw)
         rid, _ = state.next_ids()
 
         key = headers.get("x-goog-api-key") or query.get("key")
@@ -523,22 +490,13 @@ class GeminiProtocol(FakeProtocol):
 
     async def run_fake(self, fake: dict, answer: Answer, streaming: bool, sse: bool) -> None:
         try:
-            delay = float(fake.get("delay_s") or 0)
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await self.delay(fake)
             status = fake.get("status")
             if isinstance(status, int) and status >= 400:
                 self.reply(status, status_body(status, fake.get("message"), fake.get("retry_delay", "7s")))
                 return
             fault = fake.get("fault")
-            if fault == "reset_before_headers":
-                self.reset_now()
-                return
-            if fault == "close_before_headers":
-                self.close_now()
-                return
-            if fault == "hang":
-                await asyncio.get_running_loop().create_future()
+            if await self.fault_before_headers(fault):
                 return
             if fault is not None and fault not in MID_STREAM_FAULTS:
                 self.reply(400, google_error(400, f"unknown fake fault {fault!r}"))
@@ -550,8 +508,7 @@ class GeminiProtocol(FakeProtocol):
             else:
                 await self.whole_async(pretty(answer.whole()), fault)
         except asyncio.CancelledError:
-            if not self.self_closed:
-                self.state.stats["client_disconnects"] += 1
+            self.count_disconnect()
 
     async def whole_async(self, body: bytes, fault: str | None) -> None:
         if fault is None:
@@ -564,19 +521,11 @@ class GeminiProtocol(FakeProtocol):
             self.reply(200, pretty({"error": orjson.loads(MID_STREAM_ERROR)["error"]}))
             return
         head = head_bytes(200, [("content-type", "application/json; charset=UTF-8"), ("content-length", str(len(body)))])
-        self.transport.write(head + body[: len(body) // 2])
-        if fault == "reset_mid_stream":
-            await asyncio.sleep(RESET_GRACE_S)
-            self.reset_now()
-        elif fault == "stall_mid_stream":
-            await asyncio.get_running_loop().create_future()
-        elif fault == "truncate":
-            self.close_now()
+        await self.cut_body(head, body, fault)
 
     async def stream_async(self, answer: Answer, fake: dict, fault: str | None) -> None:
         out = Writer(self.transport, fake)
         after = int(fake.get("after", 2)) if fault else -1
-        chunk_delay = float(fake.get("chunk_delay_s") or 0)
         st = self.state.stats
         self.transport.write(self.stream_head(""))
         st["streams_started"] += 1
@@ -584,20 +533,12 @@ class GeminiProtocol(FakeProtocol):
         for i, event in enumerate(events):
             if i == after:
                 break
-            if chunk_delay > 0 and i:
-                await out.flush()
-                await asyncio.sleep(chunk_delay)
+            if i:
+                await out.pause()
             await out.send(self.sse(event))
         else:
             fault = None  # the stream was shorter than ``after``: it ends normally
-        if fault == "reset_mid_stream":
-            await out.flush()
-            await asyncio.sleep(RESET_GRACE_S)
-            self.reset_now()
-            return
-        if fault == "stall_mid_stream":
-            await out.flush()
-            await asyncio.get_running_loop().create_future()
+        if await self.break_stream(out, fault):
             return
         if fault == "error_event":
             await out.send(self.sse(MID_STREAM_ERROR))
@@ -612,33 +553,8 @@ class GeminiProtocol(FakeProtocol):
 # ---------------------------------------------------------------- main
 
 
-async def serve(host: str, port: int, api_key: str | None) -> None:
-    loop = asyncio.get_running_loop()
-    state = State(api_key)
-    server = await loop.create_server(lambda: GeminiProtocol(state), host, port, reuse_address=True, backlog=2048)
-    sys.stdout.write(f"LISTENING {server.sockets[0].getsockname()[1]}\n")
-    sys.stdout.flush()
-    stop = loop.create_future()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-    try:
-        await stop
-    finally:
-        server.close()
-
-
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="fake Google Gemini upstream")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--api-key", default=None)
-    args = p.parse_args(argv)
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(args.host, args.port, args.api_key))
-    else:
-        uvloop.run(serve(args.host, args.port, args.api_key))
+    run(GeminiProtocol, "fake Google Gemini upstream", argv)
 
 
 if __name__ == "__main__":

@@ -40,27 +40,30 @@ progress: during ``delay_s``, a ``hang``/``stall``, or a slow stream).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
-import collections
 import hashlib
-import os
-import random
-import re
-import signal
 import socket
 import struct
 import sys
 import time
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
+from tests.fakes.server import (
+    MID_STREAM_FAULTS,
+    RESET_GRACE_S,
+    WORD_RE,
+    State,
+    Writer,
+    head_bytes,
+    http_chunk,
+    run,
+)
+
 MAX_HEAD = 64 * 1024
-RESET_GRACE_S = 0.05  # let already-sent bytes reach the client before a RST
 
 MODELS = [
     {"id": "gpt-4o-mini", "object": "model", "created": 1721172741, "owned_by": "system"},
@@ -70,18 +73,6 @@ MODELS = [
 MODELS_BODY = orjson.dumps({"object": "list", "data": MODELS})
 
 AZURE_404 = orjson.dumps({"error": {"code": "404", "message": "Resource not found"}})
-
-_REASONS = {s.value: s.phrase for s in HTTPStatus}
-_WORD_RE = re.compile(r"\S+\s*")
-
-BEFORE_HEADER_FAULTS = {"reset_before_headers", "close_before_headers", "hang"}
-MID_STREAM_FAULTS = {
-    "reset_mid_stream",
-    "stall_mid_stream",
-    "garbage_mid_stream",
-    "error_event",
-    "truncate",
-}
 
 
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> bytes:
@@ -125,36 +116,7 @@ BAD_JSON_BODY = error_body(
 )
 
 
-class State:
-    def __init__(self, api_key: str | None) -> None:
-        self.api_key = api_key
-        self.bearer = f"Bearer {api_key}" if api_key else None
-        self.recorded: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
-        self.stats = self._zero()
-        self._prefix = os.urandom(4).hex()
-        self._n = 0
-
-    @staticmethod
-    def _zero() -> dict[str, int]:
-        return {"requests": 0, "streams_started": 0, "streams_completed": 0, "client_disconnects": 0}
-
-    def reset(self) -> None:
-        self.recorded.clear()
-        self.stats = self._zero()
-
-    def next_ids(self) -> tuple[str, str]:
-        self._n += 1
-        n = self._n
-        return f"req_{self._prefix}{n:024x}", f"chatcmpl-fake{self._prefix}{n:016x}"
-
-
 # ---------------------------------------------------------------- helpers
-
-
-def head_bytes(status: int, headers: list[tuple[str, str]]) -> bytes:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
-    lines.extend(f"{k}: {v}" for k, v in headers)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def message_text(content: Any) -> str:
@@ -250,7 +212,7 @@ class Chat:
                 content = fake["content"]
             else:
                 content = "fake: " + last_user
-            chunks = _WORD_RE.findall(content)
+            chunks = WORD_RE.findall(content)
             lead = content[: len(content) - len(content.lstrip())]
             if lead:
                 if chunks:
@@ -460,10 +422,6 @@ class SSE:
 PLAIN_SSE = SSE(None)
 
 
-def http_chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
 # ---------------------------------------------------------------- protocol
 
 
@@ -615,19 +573,38 @@ class FakeProtocol(asyncio.Protocol):
 
     # -- routing
 
+    def admin(self, method: str, path: str) -> bool:
+        """Answer a ``/_fake/`` admin route; False when there is none by that name."""
+        state = self.state
+        if method == "GET" and path == "/_fake/requests":
+            self.send(200, orjson.dumps(list(state.recorded)), "")
+        elif method == "GET" and path == "/_fake/stats":
+            self.send(200, orjson.dumps(state.stats), "")
+        elif method == "POST" and path == "/_fake/reset":
+            state.reset()
+            self.send(200, b'{"ok":true}', "")
+        else:
+            return False
+        return True
+
+    def record(self, method: str, path: str, query: dict, headers: dict, raw: bytes) -> Any:
+        """Record and count a request; its JSON body (None when it is not JSON)."""
+        body: Any = None
+        if raw:
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                body = None
+        self.state.recorded.append({"method": method, "path": path, "query": query, "headers": headers, "body": body})
+        self.state.stats["requests"] += 1
+        return body
+
     def dispatch(self, method: str, target: str, headers: dict, raw: bytes) -> None:
         path, _, qs = target.partition("?")
         state = self.state
 
         if path.startswith("/_fake/"):
-            if method == "GET" and path == "/_fake/requests":
-                self.send(200, orjson.dumps(list(state.recorded)), "")
-            elif method == "GET" and path == "/_fake/stats":
-                self.send(200, orjson.dumps(state.stats), "")
-            elif method == "POST" and path == "/_fake/reset":
-                state.reset()
-                self.send(200, b'{"ok":true}', "")
-            else:
+            if not self.admin(method, path):
                 self.send(404, error_body(f"Invalid URL ({method} {path})", "invalid_request_error"), "")
             return
 
@@ -791,24 +768,63 @@ class FakeProtocol(asyncio.Protocol):
         self.self_closed = True
         self.transport.close()
 
+    # -- the directive's timing and faults, shared by every fake
+
+    async def delay(self, fake: dict) -> None:
+        delay = float(fake.get("delay_s") or 0)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def fault_before_headers(self, fault: str | None) -> bool:
+        """Act out a fault that comes before any byte of the answer; True when there was one."""
+        if fault == "reset_before_headers":
+            self.reset_now()
+        elif fault == "close_before_headers":
+            self.close_now()
+        elif fault == "hang":
+            await asyncio.get_running_loop().create_future()  # until the client leaves
+        else:
+            return False
+        return True
+
+    def count_disconnect(self) -> None:
+        """In ``except asyncio.CancelledError``: the client left, unless the fake ended it."""
+        if not self.self_closed:
+            self.state.stats["client_disconnects"] += 1
+
+    async def cut_body(self, head: bytes, body: bytes, fault: str) -> None:
+        """A head promising the whole body, then half of it, then the fault."""
+        self.transport.write(head + body[: len(body) // 2])
+        if fault == "reset_mid_stream":
+            await asyncio.sleep(RESET_GRACE_S)
+            self.reset_now()
+        elif fault == "stall_mid_stream":
+            await asyncio.get_running_loop().create_future()
+        elif fault == "truncate":
+            self.close_now()
+
+    async def break_stream(self, out: Writer, fault: str | None) -> bool:
+        """Reset or stall a started stream after what was sent; True when it did."""
+        if fault == "reset_mid_stream":
+            await out.flush()
+            await asyncio.sleep(RESET_GRACE_S)
+            self.reset_now()
+        elif fault == "stall_mid_stream":
+            await out.flush()
+            await asyncio.get_running_loop().create_future()
+        else:
+            return False
+        return True
+
     async def run_fake(self, fake: dict, rid: str, chat: Chat | None, plain: bytes | None) -> None:
         try:
-            delay = float(fake.get("delay_s") or 0)
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await self.delay(fake)
             status = fake.get("status")
             if isinstance(status, int) and status >= 400:
                 self.send_error(status, rid, fake.get("message"))
                 return
             fault = fake.get("fault")
-            if fault == "reset_before_headers":
-                self.reset_now()
-                return
-            if fault == "close_before_headers":
-                self.close_now()
-                return
-            if fault == "hang":
-                await asyncio.get_running_loop().create_future()  # until the client leaves
+            if await self.fault_before_headers(fault):
                 return
             if fault is not None and fault not in MID_STREAM_FAULTS:
                 self.send(400, error_body(f"unknown fake fault {fault!r}", "invalid_request_error", "fake"), rid)
@@ -818,8 +834,7 @@ class FakeProtocol(asyncio.Protocol):
             else:
                 await self.plain_async(rid, chat.completion() if chat else plain, fault)
         except asyncio.CancelledError:
-            if not self.self_closed:
-                self.state.stats["client_disconnects"] += 1
+            self.count_disconnect()
             # swallow: the connection is gone, nobody awaits this task
 
     async def plain_async(self, rid: str, body: bytes, fault: str | None) -> None:
@@ -832,23 +847,14 @@ class FakeProtocol(asyncio.Protocol):
         if fault == "error_event":
             self.send(200, error_body("fake mid-stream error", "server_error"), rid)
             return
-        # a head promising the whole body, then half of it
         head = head_bytes(200, [("content-type", "application/json"),
                                ("content-length", str(len(body))), ("x-request-id", rid)])
-        self.transport.write(head + body[: len(body) // 2])
-        if fault == "reset_mid_stream":
-            await asyncio.sleep(RESET_GRACE_S)
-            self.reset_now()
-        elif fault == "stall_mid_stream":
-            await asyncio.get_running_loop().create_future()
-        elif fault == "truncate":
-            self.close_now()
+        await self.cut_body(head, body, fault)
 
     async def stream_async(self, chat: Chat, fake: dict, fault: str | None) -> None:
         sse = SSE(fake)
         out = Writer(self.transport, fake)
         after = int(fake.get("after", 2)) if fault else -1
-        chunk_delay = float(fake.get("chunk_delay_s") or 0)
         st = self.state.stats
 
         self.transport.write(self.stream_head(chat.rid))
@@ -857,9 +863,8 @@ class FakeProtocol(asyncio.Protocol):
 
         async def event(payload: bytes) -> None:
             nonlocal first
-            if chunk_delay > 0 and not first:
-                await out.flush()
-                await asyncio.sleep(chunk_delay)
+            if not first:
+                await out.pause()
             first = False
             if sse.comments:
                 await out.send(sse.comment())
@@ -870,14 +875,7 @@ class FakeProtocol(asyncio.Protocol):
             if i == after:
                 break
             await event(payload)
-        if fault == "reset_mid_stream":
-            await out.flush()
-            await asyncio.sleep(RESET_GRACE_S)
-            self.reset_now()
-            return
-        if fault == "stall_mid_stream":
-            await out.flush()
-            await asyncio.get_running_loop().create_future()
+        if await self.break_stream(out, fault):
             return
         if fault == "error_event":
             await out.send(sse.event(error_body("fake mid-stream error", "server_error")))
@@ -902,74 +900,11 @@ class FakeProtocol(asyncio.Protocol):
         st["streams_completed"] += 1
 
 
-class Writer:
-    """Writes SSE bytes as HTTP chunks: one per event, or split into pieces."""
-
-    def __init__(self, transport: asyncio.Transport, fake: dict) -> None:
-        self.t = transport
-        self.split = fake.get("split")
-        self.rng = random.Random(fake.get("seed", 0))
-        self.pending = b""
-        self.next = self.rng.randint(1, 7)
-
-    async def send(self, data: bytes) -> None:
-        if self.split == "bytes":
-            for i in range(len(data)):
-                self.t.write(http_chunk(data[i : i + 1]))
-                await asyncio.sleep(0)
-        elif self.split == "random":
-            # cuts run across event boundaries, like real network reads
-            self.pending += data
-            while len(self.pending) >= self.next:
-                piece, self.pending = self.pending[: self.next], self.pending[self.next :]
-                self.t.write(http_chunk(piece))
-                self.next = self.rng.randint(1, 7)
-                await asyncio.sleep(0)
-        else:
-            self.t.write(http_chunk(data))
-
-    async def flush(self) -> None:
-        if self.pending:
-            piece, self.pending = self.pending, b""
-            self.t.write(http_chunk(piece))
-            await asyncio.sleep(0)
-
-    async def end(self) -> None:
-        await self.flush()
-        self.t.write(b"0\r\n\r\n")
-
-
 # ---------------------------------------------------------------- main
 
 
-async def serve(host: str, port: int, api_key: str | None) -> None:
-    loop = asyncio.get_running_loop()
-    state = State(api_key)
-    server = await loop.create_server(lambda: FakeProtocol(state), host, port, reuse_address=True, backlog=2048)
-    bound = server.sockets[0].getsockname()[1]
-    sys.stdout.write(f"LISTENING {bound}\n")
-    sys.stdout.flush()
-    stop = loop.create_future()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-    try:
-        await stop
-    finally:
-        server.close()
-
-
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="fake OpenAI / Azure OpenAI upstream")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--api-key", default=None)
-    args = p.parse_args(argv)
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(args.host, args.port, args.api_key))
-    else:
-        uvloop.run(serve(args.host, args.port, args.api_key))
+    run(FakeProtocol, "fake OpenAI / Azure OpenAI upstream", argv)
 
 
 if __name__ == "__main__":
