@@ -62,14 +62,24 @@ follows that object; the text after it is the prompt. Without any (and without
 ``split``                 "bytes" (one byte per write) | "random" (1..7 bytes, ``seed``)
 ``delay_s``, ``chunk_delay_s``
 
+``retry_after``           the ``retry-after`` header of a 429 (default "7")
+
+``GET /v1/models`` lists models in Anthropic's shape (``{"data": [{"type":
+"model", "id", "display_name", "created_at"}], "has_more", "first_id",
+"last_id"}``; ``limit``, ``after_id``, ``before_id``), ``GET /v1/models/{id}``
+one; both need the key and ``anthropic-version`` as ``/v1/messages`` does.
+
 Admin routes as in the OpenAI fake: ``GET /_fake/requests``, ``/_fake/stats``,
-``POST /_fake/reset``.
+``POST /_fake/reset``, and the process-wide mode ``GET``/``POST /_fake/mode``
+(a directive for every request without its own, ``times`` N or until
+changed; also on the models routes: see ``tests.fakes.openai_server``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -117,6 +127,14 @@ DEFAULT_MESSAGES = {
     500: "Internal server error",
     529: "Overloaded",
 }
+MODELS = [
+    {"type": "model", "id": "claude-sonnet-4-5-20250929", "display_name": "Claude Sonnet 4.5",
+     "created_at": "2025-09-29T00:00:00Z"},
+    {"type": "model", "id": "claude-haiku-4-5-20251001", "display_name": "Claude Haiku 4.5",
+     "created_at": "2025-10-15T00:00:00Z"},
+    {"type": "model", "id": "claude-3-5-haiku-20241022", "display_name": "Claude Haiku 3.5",
+     "created_at": "2024-10-22T00:00:00Z"},
+]  # newest first, as Anthropic lists them
 OVERLOADED = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
 
 TOP_LEVEL = frozenset({
@@ -138,6 +156,31 @@ def error_type(status: int) -> str:
 def error_body(status: int, message: str | None, request_id: str) -> bytes:
     text = message or DEFAULT_MESSAGES.get(status, f"fake upstream error {status}")
     return orjson.dumps({"type": "error", "error": {"type": error_type(status), "message": text}, "request_id": request_id})
+
+
+def models_page(query: dict[str, str]) -> bytes | None:
+    """``GET /v1/models``: a page after ``after_id`` / before ``before_id``, ``limit`` long (1..1000, default 20)."""
+    try:
+        limit = int(query.get("limit", "20"))
+    except ValueError:
+        return None
+    if not 1 <= limit <= 1000:
+        return None
+    ids = [m["id"] for m in MODELS]
+    start, end = 0, len(MODELS)
+    backwards = query.get("before_id") in ids
+    if query.get("after_id") in ids:
+        start = ids.index(query["after_id"]) + 1
+    if backwards:
+        end = ids.index(query["before_id"])
+        start = max(start, end - limit)
+    page = MODELS[start:end][:limit]
+    return orjson.dumps({
+        "data": page,
+        "has_more": start > 0 if backwards else start + len(page) < end,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+    })
 
 
 def sse(name: str, obj: dict) -> bytes:
@@ -490,10 +533,10 @@ class AnthropicProtocol(FakeProtocol):
             headers.append(("connection", "close"))
         return head_bytes(200, headers)
 
-    def reply(self, status: int, body: bytes, rid: str) -> None:
+    def reply(self, status: int, body: bytes, rid: str, retry_after: str | None = None) -> None:
         extra = [("request-id", rid)]
         if status == 429:
-            extra.append(("retry-after", "7"))
+            extra.append(("retry-after", retry_after or "7"))
         if status == 529:
             extra.append(("x-should-retry", "true"))
         self.send(status, body, "", extra)
@@ -501,15 +544,19 @@ class AnthropicProtocol(FakeProtocol):
     def fail_with(self, status: int, message: str | None, rid: str) -> None:
         self.reply(status, error_body(status, message, rid), rid)
 
+    def status_reply(self, status: int, fake: dict, rid: str) -> None:
+        self.reply(status, error_body(status, fake.get("message"), rid), rid, fake.get("retry_after"))
+
     def dispatch(self, method: str, target: str, headers: dict, raw: bytes) -> None:
-        path, _, _qs = target.partition("?")
+        path, _, qs = target.partition("?")
         state = self.state
         if path.startswith("/_fake/"):
-            if not self.admin(method, path):
+            if not self.admin(method, path, raw):
                 self.send(404, error_body(404, None, ""), "")
             return
 
-        body = self.record(method, path, {}, headers, raw)
+        query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
+        body = self.record(method, path, query, headers, raw)
         rid, cid = state.next_ids()
         message_id = "msg_01" + cid[-22:]
 
@@ -522,11 +569,15 @@ class AnthropicProtocol(FakeProtocol):
             if key != state.api_key:
                 self.fail_with(401, "invalid x-api-key", rid)
                 return
-        if not (method == "POST" and path == "/v1/messages"):
+        models = method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/"))
+        if not (method == "POST" and path == "/v1/messages" or models):
             self.fail_with(404, f"Not Found: {method} {path}", rid)
             return
         if not headers.get("anthropic-version"):
             self.fail_with(400, "anthropic-version: header is required", rid)
+            return
+        if models:
+            self.models(path, query, rid)
             return
         try:
             check_request(body)
@@ -534,6 +585,8 @@ class AnthropicProtocol(FakeProtocol):
         except (Invalid, ValueError) as exc:
             self.fail_with(400, str(exc), rid)
             return
+        if fake is None:
+            fake = state.take_mode()
         answer = Answer(body, message_id, fake or {}, prompt)
         streaming = body.get("stream") is True
         if fake:
@@ -542,6 +595,22 @@ class AnthropicProtocol(FakeProtocol):
             self.stream_sync(answer, rid)
         else:
             self.reply(200, orjson.dumps(answer.message()), rid)
+
+    def models(self, path: str, query: dict[str, str], rid: str) -> None:
+        if path == "/v1/models":
+            page = models_page(query)
+            if page is None:
+                self.fail_with(400, "limit: Input should be between 1 and 1000", rid)
+                return
+            self.answer(self.state.take_mode(), lambda: self.reply(200, page, rid), rid)
+            return
+        model_id = path[len("/v1/models/") :]
+        found = [m for m in MODELS if m["id"] == model_id]
+        if not found:
+            self.fail_with(404, f"model: {model_id}", rid)
+            return
+        one = orjson.dumps(found[0])
+        self.answer(self.state.take_mode(), lambda: self.reply(200, one, rid), rid)
 
     # -- fast stream (no directive): every event its own write, no awaits
 
@@ -562,7 +631,7 @@ class AnthropicProtocol(FakeProtocol):
             await self.delay(fake)
             status = fake.get("status")
             if isinstance(status, int) and status >= 400:
-                self.fail_with(status, fake.get("message"), rid)
+                self.status_reply(status, fake, rid)
                 return
             fault = fake.get("fault")
             if await self.fault_before_headers(fault):

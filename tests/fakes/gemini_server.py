@@ -29,7 +29,9 @@ follows that object. The text after it is the prompt; without any, the answer
 is ``fake: ok``, or only the function calls when ``tool_calls`` is given.
 
 ``status``, ``message``   answer that error status with Google's error body
-                          (a 429 carries ``RetryInfo`` ``retry_delay``, default "7s")
+                          (a 429 carries ``RetryInfo`` ``retry_delay``, default "7s",
+                          and a ``retry-after`` header: ``retry_after``, default "7";
+                          a ``retry_after`` alone sets both)
 ``content``, ``chunks``   explicit answer text / N words ``w0 w1 ...``
 ``tool_calls``            ``[{"name", "arguments"?: obj, "id"?, "thought_signature"?}]``:
                           functionCall parts (after any text), in one event, or one
@@ -48,7 +50,10 @@ is ``fake: ok``, or only the function calls when ``tool_calls`` is given.
 ``delay_s``, ``chunk_delay_s``
 
 Admin routes as in the OpenAI fake: ``GET /_fake/requests``, ``/_fake/stats``,
-``POST /_fake/reset``.
+``POST /_fake/reset``, and the process-wide mode ``GET``/``POST /_fake/mode``
+(a directive for every request without its own, ``times`` N or until
+changed; also on ``GET /models``, ``/models/{m}`` and the embedding routes:
+see ``tests.fakes.openai_server``).
 """
 
 from __future__ import annotations
@@ -368,14 +373,22 @@ class GeminiProtocol(FakeProtocol):
             headers.append(("connection", "close"))
         return head_bytes(200, headers)
 
-    def reply(self, status: int, body: bytes) -> None:
-        self.send(status, body, "", [("server", "scaffolding on HTTPServer2")], "application/json; charset=UTF-8")
+    def reply(self, status: int, body: bytes, retry_after: str | None = None) -> None:
+        extra = [("server", "scaffolding on HTTPServer2")]
+        if status == 429:
+            extra.append(("retry-after", retry_after or "7"))
+        self.send(status, body, "", extra, "application/json; charset=UTF-8")
+
+    def status_reply(self, status: int, fake: dict, rid: str) -> None:
+        retry_after = fake.get("retry_after")
+        retry_delay = fake.get("retry_delay") or (f"{retry_after}s" if retry_after else "7s")
+        self.reply(status, status_body(status, fake.get("message"), retry_delay), retry_after)
 
     def dispatch(self, method: str, target: str, headers: dict, raw: bytes) -> None:
         path, _, qs = target.partition("?")
         state = self.state
         if path.startswith("/_fake/"):
-            if not self.admin(method, path):
+            if not self.admin(method, path, raw):
                 self.reply(404, google_error(404, f"no admin route {path}"))
             return
 
@@ -395,7 +408,7 @@ class GeminiProtocol(FakeProtocol):
         match = _PATH_RE.match(unquote(path))
         if match is None:
             if method == "GET" and path in ("/v1beta/models", "/v1/models"):
-                self.reply(200, pretty({"models": MODELS}))
+                self.answer(state.take_mode(), lambda: self.reply(200, pretty({"models": MODELS})), rid)
             else:
                 self.reply(404, google_error(404, f"Method not found: {method} {path}"))
             return
@@ -405,7 +418,7 @@ class GeminiProtocol(FakeProtocol):
             if method == "GET":
                 found = [m for m in MODELS if m["name"] == resource]
                 base = found[0] if found else {**MODELS[0], "name": resource}
-                self.reply(200, pretty(base))
+                self.answer(state.take_mode(), lambda: self.reply(200, pretty(base)), rid)
             else:
                 self.reply(404, google_error(404, f"Method not found: {method} {path}"))
             return
@@ -416,7 +429,7 @@ class GeminiProtocol(FakeProtocol):
             self.reply(400, google_error(400, "Invalid JSON payload received. Unexpected token."))
             return
         if operation in ("batchEmbedContents", "embedContent"):
-            self.embed(operation, resource, body)
+            self.embed(operation, resource, body, rid)
             return
         if operation not in ("generateContent", "streamGenerateContent"):
             self.reply(404, google_error(404, f"Method not found: {operation}"))
@@ -430,6 +443,8 @@ class GeminiProtocol(FakeProtocol):
         except ValueError as exc:
             self.reply(400, google_error(400, f"fake: {exc}"))
             return
+        if fake is None:
+            fake = state.take_mode()
         answer = Answer(body, model, "fake" + rid[-20:], fake or {}, prompt)
         sse = query.get("alt") == "sse"
         streaming = operation == "streamGenerateContent"
@@ -444,12 +459,13 @@ class GeminiProtocol(FakeProtocol):
 
     # -- embeddings
 
-    def embed(self, operation: str, resource: str, body: dict) -> None:
+    def embed(self, operation: str, resource: str, body: dict, rid: str) -> None:
         requests = body.get("requests") if operation == "batchEmbedContents" else [{**body, "model": resource}]
         if not isinstance(requests, list) or not requests:
             self.reply(400, google_error(400, "* BatchEmbedContentsRequest.requests: requests is not specified\n"))
             return
         vectors = []
+        steered = False
         for i, request in enumerate(requests):
             if not isinstance(request, dict) or request.get("model") != resource:
                 self.reply(
@@ -464,15 +480,14 @@ class GeminiProtocol(FakeProtocol):
                 return
             text = " ".join(texts)
             fake, _ = directive(text) if text.startswith("FAKE ") else (None, text)
+            steered = steered or fake is not None
             if fake and isinstance(fake.get("status"), int):
-                self.reply(fake["status"], status_body(fake["status"], fake.get("message"), "7s"))
+                self.status_reply(fake["status"], fake, rid)
                 return
             dims = request.get("outputDimensionality") or EMBED_DIMENSIONS
             vectors.append({"values": embedding(text, int(dims))})
-        if operation == "embedContent":
-            self.reply(200, pretty({"embedding": vectors[0]}))
-        else:
-            self.reply(200, pretty({"embeddings": vectors}))
+        out = pretty({"embedding": vectors[0]} if operation == "embedContent" else {"embeddings": vectors})
+        self.answer(None if steered else self.state.take_mode(), lambda: self.reply(200, out), rid)
 
     # -- fast stream (no directive): every event its own write, no awaits
 
@@ -493,7 +508,7 @@ class GeminiProtocol(FakeProtocol):
             await self.delay(fake)
             status = fake.get("status")
             if isinstance(status, int) and status >= 400:
-                self.reply(status, status_body(status, fake.get("message"), fake.get("retry_delay", "7s")))
+                self.status_reply(status, fake, "")
                 return
             fault = fake.get("fault")
             if await self.fault_before_headers(fault):

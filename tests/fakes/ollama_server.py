@@ -32,6 +32,7 @@ fake follows that object. The text after it is the prompt; without any, the
 answer is ``fake: ok``, or only the tool calls when ``tool_calls`` is given.
 
 ``status``, ``message``   answer that error status with Ollama's body ``{"error": message}``
+                          (a 429 has ``retry-after``: ``retry_after``, default "1")
 ``content``, ``chunks``   explicit answer text / N words ``w0 w1 ...``
 ``tool_calls``            ``[{"name", "arguments"?: obj}]``: ``message.tool_calls``
                           (``arguments`` ``{}`` when not given), after any text, in one
@@ -48,7 +49,10 @@ answer is ``fake: ok``, or only the tool calls when ``tool_calls`` is given.
 ``delay_s``, ``chunk_delay_s``
 
 Admin routes as in the OpenAI fake: ``GET /_fake/requests``, ``/_fake/stats``,
-``POST /_fake/reset``.
+``POST /_fake/reset``, and the process-wide mode ``GET``/``POST /_fake/mode``
+(a directive for every request without its own, ``times`` N or until
+changed; also on ``GET /``, ``/api/version``, ``/api/tags`` and
+``/api/embed``: see ``tests.fakes.openai_server``).
 """
 
 from __future__ import annotations
@@ -314,14 +318,22 @@ class OllamaProtocol(FakeProtocol):
             headers.append(("connection", "close"))
         return head_bytes(200, headers)
 
-    def reply(self, status: int, body: bytes, content_type: str = "application/json; charset=utf-8") -> None:
-        self.send(status, body, "", [("date", "Wed, 01 Oct 2025 12:00:00 GMT")], content_type)
+    def reply(self, status: int, body: bytes, content_type: str = "application/json; charset=utf-8",
+              retry_after: str | None = None) -> None:
+        extra = [("date", "Wed, 01 Oct 2025 12:00:00 GMT")]
+        if status == 429:
+            extra.append(("retry-after", retry_after or "1"))
+        self.send(status, body, "", extra, content_type)
+
+    def status_reply(self, status: int, fake: dict, rid: str) -> None:
+        message = fake.get("message") or DEFAULT_MESSAGES.get(status, f"fake upstream error {status}")
+        self.reply(status, error(message), retry_after=fake.get("retry_after"))
 
     def dispatch(self, method: str, target: str, headers: dict, raw: bytes) -> None:
         path, _, qs = target.partition("?")
         state = self.state
         if path.startswith("/_fake/"):
-            if not self.admin(method, path):
+            if not self.admin(method, path, raw):
                 self.reply(404, b"404 page not found", "text/plain")
             return
 
@@ -334,11 +346,11 @@ class OllamaProtocol(FakeProtocol):
             return
         route = (method, path)
         if route in (("GET", "/"), ("HEAD", "/")):
-            self.reply(200, b"Ollama is running", "text/plain; charset=utf-8")
+            self.answer(state.take_mode(), lambda: self.reply(200, b"Ollama is running", "text/plain; charset=utf-8"), "")
         elif route == ("GET", "/api/version"):
-            self.reply(200, orjson.dumps({"version": VERSION}))
+            self.answer(state.take_mode(), lambda: self.reply(200, orjson.dumps({"version": VERSION})), "")
         elif route == ("GET", "/api/tags"):
-            self.reply(200, TAGS_BODY)
+            self.answer(state.take_mode(), lambda: self.reply(200, TAGS_BODY), "")
         elif route in (("POST", "/api/chat"), ("POST", "/api/embed")):
             if not isinstance(body, dict):
                 self.reply(400, json_error(raw) if body is None else error("json: cannot unmarshal into request"))
@@ -366,10 +378,11 @@ class OllamaProtocol(FakeProtocol):
         messages = body.get("messages")
         if messages is None or messages == []:
             # An empty chat loads the model; one JSON object, streamed or not.
-            self.reply(200, orjson.dumps({
+            loaded = orjson.dumps({
                 "model": model, "created_at": now(), "message": {"role": "assistant", "content": ""},
                 "done_reason": "load", "done": True,
-            }))
+            })
+            self.answer(self.state.take_mode(), lambda: self.reply(200, loaded), "")
             return
         if not isinstance(messages, list):
             self.reply(400, error("json: cannot unmarshal into Go struct field ChatRequest.messages"))
@@ -384,6 +397,8 @@ class OllamaProtocol(FakeProtocol):
         except ValueError as exc:
             self.reply(400, error(f"fake: {exc}"))
             return
+        if fake is None:
+            fake = self.state.take_mode()
         answer = Answer(body, model, fake or {}, prompt)
         streaming = body.get("stream") is not False  # Ollama streams unless told not to
         if fake:
@@ -408,8 +423,7 @@ class OllamaProtocol(FakeProtocol):
             await self.delay(fake)
             status = fake.get("status")
             if isinstance(status, int) and status >= 400:
-                message = fake.get("message") or DEFAULT_MESSAGES.get(status, f"fake upstream error {status}")
-                self.reply(status, error(message))
+                self.status_reply(status, fake, "")
                 return
             fault = fake.get("fault")
             if await self.fault_before_headers(fault):
@@ -478,20 +492,22 @@ class OllamaProtocol(FakeProtocol):
         else:
             self.reply(400, error("invalid input type"))
             return
+        steered = False
         for text in texts:
             fake, _ = directive(text) if text.startswith("FAKE ") else (None, text)
+            steered = steered or fake is not None
             if fake and isinstance(fake.get("status"), int):
-                status = fake["status"]
-                self.reply(status, error(fake.get("message") or DEFAULT_MESSAGES.get(status, f"fake upstream error {status}")))
+                self.status_reply(fake["status"], fake, "")
                 return
         dims = body.get("dimensions") if isinstance(body.get("dimensions"), int) else EMBED_DIMENSIONS
-        self.reply(200, orjson.dumps({
+        out = orjson.dumps({
             "model": model,
             "embeddings": [embedding(text, dims) for text in texts],
             "total_duration": 14143917,
             "load_duration": 1019500,
             "prompt_eval_count": sum(len(t.split()) for t in texts),
-        }))
+        })
+        self.answer(None if steered else self.state.take_mode(), lambda: self.reply(200, out), "")
 
 
 # ---------------------------------------------------------------- main

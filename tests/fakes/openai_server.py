@@ -28,8 +28,33 @@ for requests gw converts, a last user message whose text is ``FAKE {...}``:
                    calls (after any content; finish_reason ``tool_calls``); streamed
                    as a first delta with id and name, then the arguments in two halves
 
+``retry_after``    the ``retry-after`` header of a 429 answer (default "1")
+
+Routes: ``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``,
+``GET /v1/models``; Azure: ``POST /openai/deployments/{d}/chat/completions``,
+``.../completions``, ``.../embeddings`` and ``GET /openai/models`` (Azure's
+models list), each with ``?api-version=`` and the ``api-key`` header.
+
 Admin routes (not recorded): ``GET /_fake/requests``, ``GET /_fake/stats``,
-``POST /_fake/reset``.
+``POST /_fake/reset`` (also clears the mode), ``GET``/``POST /_fake/mode``.
+
+The mode: a process-wide directive for the requests that carry none of their
+own, so a test can make one backend fail whatever it is sent::
+
+    POST /_fake/mode  {"status": 503}                       every request: 503
+    POST /_fake/mode  {"fault": "hang", "times": 2}         the next two hang
+    POST /_fake/mode  {"status": 429, "retry_after": "1"}   429, retry-after: 1
+    POST /_fake/mode  {}                                    cleared
+    GET  /_fake/mode  -> the mode, ``times`` = how many are left; {} when none
+
+Its keys are the directive's (above), plus ``times`` (the next N requests,
+then it clears itself; absent: until changed). A request's own directive
+(``fake``, even ``{}``, or ``FAKE {...}``) wins. Requests under the mode are
+recorded and counted as usual. On the routes that answer without a stream
+(``GET /v1/models``, ``GET /openai/models``, and the other fakes' model lists,
+version and embeddings), the mode acts with ``status``, ``delay_s`` and the
+faults before the headers; other faults give the normal answer there.
+``FakeUpstream.set_mode(**directive)`` / ``clear_mode()`` post it.
 
 Counters: ``requests`` (recorded requests), ``streams_started`` (stream
 headers sent), ``streams_completed`` (the fake wrote the whole stream it
@@ -47,6 +72,7 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -71,6 +97,29 @@ MODELS = [
     {"id": "text-embedding-3-small", "object": "model", "created": 1705948997, "owned_by": "system"},
 ]
 MODELS_BODY = orjson.dumps({"object": "list", "data": MODELS})
+
+
+def _azure_model(id_: str, created_at: int, chat: bool) -> dict:
+    return {
+        "status": "succeeded",
+        "capabilities": {
+            "fine_tune": False, "inference": True, "completion": False,
+            "chat_completion": chat, "embeddings": not chat,
+        },
+        "lifecycle_status": "generally-available",
+        "deprecation": {"inference": created_at + 2 * 365 * 86400},
+        "id": id_,
+        "created_at": created_at,
+        "object": "model",
+    }  # fmt: skip
+
+
+# Azure's data-plane models list (``GET /openai/models?api-version=...``)
+AZURE_MODELS_BODY = orjson.dumps({"object": "list", "data": [
+    _azure_model("gpt-4o-mini-2024-07-18", 1721260800, True),
+    _azure_model("gpt-4o-2024-08-06", 1722902400, True),
+    _azure_model("text-embedding-3-small", 1705948800, False),
+]})  # fmt: skip
 
 AZURE_404 = orjson.dumps({"error": {"code": "404", "message": "Resource not found"}})
 
@@ -555,10 +604,14 @@ class FakeProtocol(asyncio.Protocol):
             headers.append(("connection", "close"))
         self.transport.write(head_bytes(status, headers) + body)
 
-    def send_error(self, status: int, rid: str, message: str | None = None) -> None:
+    def send_error(self, status: int, rid: str, message: str | None = None, retry_after: str | None = None) -> None:
         type_, code = error_type_for(status)
-        extra = [("retry-after", "1")] if status == 429 else None
+        extra = [("retry-after", retry_after or "1")] if status == 429 else None
         self.send(status, error_body(message or f"fake upstream error {status}", type_, None, code), rid, extra)
+
+    def status_reply(self, status: int, fake: dict, rid: str) -> None:
+        """The error answer for a directive's ``status`` (``message``, ``retry_after``); each fake its own."""
+        self.send_error(status, rid, fake.get("message"), fake.get("retry_after"))
 
     def stream_head(self, rid: str) -> bytes:
         headers = [
@@ -573,7 +626,7 @@ class FakeProtocol(asyncio.Protocol):
 
     # -- routing
 
-    def admin(self, method: str, path: str) -> bool:
+    def admin(self, method: str, path: str, raw: bytes = b"") -> bool:
         """Answer a ``/_fake/`` admin route; False when there is none by that name."""
         state = self.state
         if method == "GET" and path == "/_fake/requests":
@@ -583,6 +636,18 @@ class FakeProtocol(asyncio.Protocol):
         elif method == "POST" and path == "/_fake/reset":
             state.reset()
             self.send(200, b'{"ok":true}', "")
+        elif method == "GET" and path == "/_fake/mode":
+            self.send(200, orjson.dumps(state.mode_view()), "")
+        elif method == "POST" and path == "/_fake/mode":
+            try:
+                obj = orjson.loads(raw or b"{}")
+                if not isinstance(obj, dict):
+                    raise ValueError("the mode must be a JSON object")
+                state.set_mode(obj)
+            except ValueError as exc:  # orjson.JSONDecodeError is one
+                self.send(400, orjson.dumps({"error": str(exc)}), "")
+            else:
+                self.send(200, orjson.dumps(state.mode_view()), "")
         else:
             return False
         return True
@@ -604,7 +669,7 @@ class FakeProtocol(asyncio.Protocol):
         state = self.state
 
         if path.startswith("/_fake/"):
-            if not self.admin(method, path):
+            if not self.admin(method, path, raw):
                 self.send(404, error_body(f"Invalid URL ({method} {path})", "invalid_request_error"), "")
             return
 
@@ -634,6 +699,9 @@ class FakeProtocol(asyncio.Protocol):
             kind = "embeddings"
         elif path == "/v1/models" and method == "GET":
             kind = "models"
+        elif path == "/openai/models" and method == "GET":
+            kind = "models"
+            azure = True
         elif path.startswith("/openai/deployments/") and method == "POST":
             rest = path[len("/openai/deployments/") :]
             deployment, _, op = rest.partition("/")
@@ -661,7 +729,8 @@ class FakeProtocol(asyncio.Protocol):
                 return
 
         if kind == "models":
-            self.send(200, MODELS_BODY, rid)
+            models = AZURE_MODELS_BODY if azure else MODELS_BODY
+            self.answer(state.take_mode(), lambda: self.send(200, models, rid), rid)
             return
 
         if not isinstance(body, dict):
@@ -681,6 +750,8 @@ class FakeProtocol(asyncio.Protocol):
         if fake is not None and not isinstance(fake, dict):
             self.send(400, error_body("fake must be an object", "invalid_request_error", "fake"), rid)
             return
+        if fake is None:
+            fake = state.take_mode()
 
         if kind == "embeddings":
             out = embeddings_body(body, model)
@@ -787,6 +858,26 @@ class FakeProtocol(asyncio.Protocol):
             return False
         return True
 
+    def answer(self, fake: dict | None, ok: Callable[[], None], rid: str) -> None:
+        """A route answered in one piece (model lists, version, embeddings): ``ok()``
+        sends it; under a directive, after its ``delay_s``, its error ``status`` or
+        fault before the headers instead."""
+        if fake:
+            self.start(self._answer(fake, ok, rid))
+        else:
+            ok()
+
+    async def _answer(self, fake: dict, ok: Callable[[], None], rid: str) -> None:
+        try:
+            await self.delay(fake)
+            status = fake.get("status")
+            if isinstance(status, int) and status >= 400:
+                self.status_reply(status, fake, rid)
+            elif not await self.fault_before_headers(fake.get("fault")):
+                ok()
+        except asyncio.CancelledError:
+            self.count_disconnect()
+
     def count_disconnect(self) -> None:
         """In ``except asyncio.CancelledError``: the client left, unless the fake ended it."""
         if not self.self_closed:
@@ -821,7 +912,7 @@ class FakeProtocol(asyncio.Protocol):
             await self.delay(fake)
             status = fake.get("status")
             if isinstance(status, int) and status >= 400:
-                self.send_error(status, rid, fake.get("message"))
+                self.status_reply(status, fake, rid)
                 return
             fault = fake.get("fault")
             if await self.fault_before_headers(fault):

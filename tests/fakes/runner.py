@@ -4,6 +4,9 @@
         client = openai.OpenAI(base_url=fake.openai_base_url, api_key="sk-test")
         ...
         fake.wait_for(lambda s: s["client_disconnects"] >= 1)
+
+    with FakeUpstream() as fake:
+        fake.set_mode(status=503, times=2)   # the next two requests fail
 """
 
 from __future__ import annotations
@@ -151,7 +154,28 @@ class FakeUpstream:
         return self._get("/_fake/stats")
 
     def reset(self) -> None:
+        """Forget the recorded requests, zero the counters, clear the mode."""
         httpx.post(self.url + "/_fake/reset", timeout=5.0).raise_for_status()
+
+    def set_mode(self, **directive: Any) -> dict:
+        """Steer every request without a directive of its own; the mode as set.
+
+            fake.set_mode(status=503)                       # until changed
+            fake.set_mode(fault="hang", times=2)            # the next two requests
+            fake.set_mode(status=429, retry_after="1")
+        """
+        r = httpx.post(self.url + "/_fake/mode", json=directive, timeout=5.0)
+        if r.status_code == 400:
+            raise ValueError(r.json()["error"])
+        r.raise_for_status()
+        return r.json()
+
+    def clear_mode(self) -> None:
+        self.set_mode()
+
+    def mode(self) -> dict:
+        """The current mode (``times``: how many requests it has left); ``{}`` when none."""
+        return self._get("/_fake/mode")
 
     def wait_for(self, predicate: Callable[[dict], bool], timeout: float = 5.0) -> dict:
         """Poll stats until ``predicate(stats)`` holds; return those stats."""

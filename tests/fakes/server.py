@@ -2,6 +2,10 @@
 head and chunk bytes, the split/paced stream ``Writer``, the ``FAKE {json}``
 directive and the process entry point (``LISTENING <port>``, SIGTERM).
 
+The process-wide fault mode (``POST /_fake/mode``) lives in ``State``: a
+directive every request without its own follows, for ``times`` requests or
+until changed (see ``tests.fakes.openai_server``).
+
 The protocol base (``FakeProtocol``) lives in ``tests.fakes.openai_server``,
 the first fake; the Anthropic, Gemini and Ollama fakes subclass it.
 """
@@ -30,6 +34,7 @@ MID_STREAM_FAULTS = {
     "error_event",
     "truncate",
 }
+BEFORE_HEADERS_FAULTS = {"reset_before_headers", "close_before_headers", "hang"}
 
 WORD_RE = re.compile(r"\S+\s*")
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
@@ -44,6 +49,8 @@ class State:
         self.stats = self._zero()
         self._prefix = os.urandom(4).hex()
         self._n = 0
+        self.mode: dict[str, Any] = {}
+        self.mode_left: int | None = None  # None: until changed
 
     @staticmethod
     def _zero() -> dict[str, int]:
@@ -52,6 +59,49 @@ class State:
     def reset(self) -> None:
         self.recorded.clear()
         self.stats = self._zero()
+        self.set_mode({})
+
+    def set_mode(self, obj: dict[str, Any]) -> None:
+        """``{...directive, "times"?: N}`` from ``POST /_fake/mode``; ``{}`` clears.
+
+        Raises ValueError on a mode the fakes cannot act out."""
+        mode = dict(obj)
+        times = mode.pop("times", None)
+        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
+            raise ValueError(f"times: expected a positive integer, got {times!r}")
+        status = mode.get("status")
+        if status is not None and (not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599):
+            raise ValueError(f"status: expected an error status 400..599, got {status!r}")
+        fault = mode.get("fault")
+        if fault is not None and fault not in BEFORE_HEADERS_FAULTS and fault not in MID_STREAM_FAULTS:
+            raise ValueError(f"fault: unknown fault {fault!r}")
+        for key in ("delay_s", "chunk_delay_s"):
+            value = mode.get(key)
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+                raise ValueError(f"{key}: expected a number >= 0, got {value!r}")
+        if "retry_after" in mode:
+            if not isinstance(mode["retry_after"], (str, int)) or isinstance(mode["retry_after"], bool):
+                raise ValueError(f"retry_after: expected a string, got {mode['retry_after']!r}")
+            mode["retry_after"] = str(mode["retry_after"])
+        self.mode = mode
+        self.mode_left = times if mode else None
+
+    def mode_view(self) -> dict[str, Any]:
+        """The mode as ``GET /_fake/mode`` shows it: ``times`` is what is left."""
+        if not self.mode:
+            return {}
+        return {**self.mode, "times": self.mode_left} if self.mode_left is not None else dict(self.mode)
+
+    def take_mode(self) -> dict[str, Any] | None:
+        """The directive for a request without its own; counts down ``times``."""
+        mode = self.mode
+        if not mode:
+            return None
+        if self.mode_left is not None:
+            self.mode_left -= 1
+            if self.mode_left <= 0:
+                self.mode, self.mode_left = {}, None
+        return mode
 
     def next_ids(self) -> tuple[str, str]:
         self._n += 1

@@ -288,3 +288,82 @@ def test_error_event_and_truncate_faults(http):
 def test_an_error_event_at_start_comes_right_after_message_start(http):
     got = events(http.post("/messages", json=body(directive("a b", fault="error_event", at_start=True), stream=True)).text)
     assert [n for n, _ in got] == ["message_start", "error"]
+
+
+# ------------------------------------------------------------------ models list and the mode
+
+
+@pytest.fixture
+def mode(fake: AnthropicFake) -> Iterator[AnthropicFake]:
+    """The fake, its mode cleared afterwards whatever the test did."""
+    yield fake
+    fake.clear_mode()
+
+
+def test_sdk_lists_models_in_anthropics_shape(client, http):
+    page = client.models.list()
+    ids = [m.id for m in page.data]
+    assert ids and all(m.type == "model" and m.display_name and m.created_at for m in page.data)
+    assert page.has_more is False and page.first_id == ids[0] and page.last_id == ids[-1]
+    assert [m.id for m in client.models.list()] == ids  # auto-paging stops
+    assert client.models.retrieve(ids[1]).display_name == page.data[1].display_name
+    raw = http.get("/models", params={"limit": 1}).json()
+    assert set(raw) == {"data", "has_more", "first_id", "last_id"}
+    assert [m["id"] for m in raw["data"]] == ids[:1] and raw["has_more"] is True
+    nxt = http.get("/models", params={"limit": 5, "after_id": ids[0]}).json()
+    assert [m["id"] for m in nxt["data"]] == ids[1:] and nxt["has_more"] is False
+
+
+def test_models_list_needs_the_key(fake):
+    with anthropic.Anthropic(base_url=fake.url, api_key="sk-ant-wrong", max_retries=0) as bad:
+        with pytest.raises(anthropic.AuthenticationError):
+            bad.models.list()
+
+
+def test_mode_503_fails_messages_and_the_models_probe_with_anthropics_error(mode, client, http):
+    mode.set_mode(status=503, message="down for a test")
+    for r in (http.post("/messages", json=body("hi")), http.get("/models")):
+        assert r.status_code == 503
+        err = r.json()
+        assert err["type"] == "error" and err["error"] == {"type": "api_error", "message": "down for a test"}
+        assert err["request_id"] == r.headers["request-id"]
+    with pytest.raises(anthropic.InternalServerError):
+        client.models.list()
+
+
+def test_mode_times_fails_exactly_that_many_requests(mode, http):
+    mode.reset()
+    mode.set_mode(status=529, times=2)
+    codes = [http.post("/messages", json=body("hi")).status_code, http.get("/models").status_code]
+    codes += [http.post("/messages", json=body("hi", stream=True)).status_code, http.get("/models").status_code]
+    assert codes == [529, 529, 200, 200]
+    assert mode.mode() == {} and mode.stats()["requests"] == 4
+
+
+def test_a_requests_own_directive_beats_the_mode_and_reset_clears_it(mode, http):
+    mode.set_mode(status=503)
+    own = http.post("/messages", json=body(directive("x", content="mine")))
+    assert own.status_code == 200 and own.json()["content"][0]["text"] == "mine"
+    assert http.post("/messages", json=body("plain")).status_code == 503
+    mode.reset()
+    assert mode.mode() == {}
+    assert http.post("/messages", json=body("plain")).status_code == 200
+
+
+def test_mode_429_carries_the_given_retry_after(mode, http):
+    mode.set_mode(status=429, retry_after="2")
+    for r in (http.post("/messages", json=body("hi")), http.get("/models")):
+        assert r.status_code == 429 and r.headers["retry-after"] == "2"
+        assert r.json()["error"]["type"] == "rate_limit_error"
+    mode.clear_mode()
+    assert http.post("/messages", json=body(directive(status=429))).headers["retry-after"] == "7"
+
+
+def test_mode_faults_before_the_headers_on_the_models_probe(mode, http):
+    mode.set_mode(fault="reset_before_headers", times=1)
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        http.get("/models")
+    mode.set_mode(fault="hang", times=1)
+    with pytest.raises(httpx.ReadTimeout):
+        http.get("/models", timeout=0.3)
+    assert http.get("/models").status_code == 200

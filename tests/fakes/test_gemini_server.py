@@ -216,3 +216,61 @@ def test_function_response_turn_is_echoed(http):
     }
     answer = http.post(f"/models/{MODEL}:generateContent", json=body).json()
     assert answer["candidates"][0]["content"]["parts"] == [{"text": 'fake: w={"t":1}'}]
+
+
+# ------------------------------------------------------------------ the mode (POST /_fake/mode)
+
+
+@pytest.fixture
+def mode(fake: GeminiFake) -> Iterator[GeminiFake]:
+    """The fake, its mode cleared afterwards whatever the test did."""
+    yield fake
+    fake.clear_mode()
+
+
+def test_mode_503_fails_generate_and_the_models_probe_with_googles_error(mode, client, http):
+    mode.set_mode(status=503)
+    for r in (http.post(f"/models/{MODEL}:generateContent", json=user("hi")), http.get("/models")):
+        assert r.status_code == 503
+        assert r.json()["error"] == {"code": 503, "message": "The model is overloaded. Please try again later.",
+                                     "status": "UNAVAILABLE"}
+    with pytest.raises(errors.ServerError):
+        client.models.generate_content(model=MODEL, contents="hi")
+
+
+def test_mode_times_fails_exactly_that_many_requests(mode, http):
+    mode.reset()
+    mode.set_mode(status=500, times=2)
+    codes = [http.get("/models").status_code, http.post(f"/models/{MODEL}:generateContent", json=user("a")).status_code]
+    resp, events = stream_events(http, "b c")
+    codes += [resp.status_code, http.get(f"/models/{MODEL}").status_code]
+    assert codes == [500, 500, 200, 200] and events
+    assert mode.mode() == {} and mode.stats()["requests"] == 4
+
+
+def test_a_requests_own_directive_beats_the_mode_and_reset_clears_it(mode, http):
+    mode.set_mode(status=503)
+    own = http.post(f"/models/{MODEL}:generateContent", json=user('FAKE {"content": "mine"}'))
+    assert own.status_code == 200 and own.json()["candidates"][0]["content"]["parts"][0]["text"] == "mine"
+    mode.reset()
+    assert http.post(f"/models/{MODEL}:generateContent", json=user("a")).status_code == 200
+
+
+def test_mode_429_carries_the_given_retry_after(mode, http):
+    mode.set_mode(status=429, retry_after="2")
+    for r in (http.post(f"/models/{MODEL}:generateContent", json=user("a")), http.get("/models")):
+        assert r.status_code == 429 and r.headers["retry-after"] == "2"
+        assert r.json()["error"]["details"][1]["retryDelay"] == "2s"
+    mode.clear_mode()
+    r = http.post(f"/models/{MODEL}:generateContent", json=user('FAKE {"status": 429}'))
+    assert r.headers["retry-after"] == "7" and r.json()["error"]["details"][1]["retryDelay"] == "7s"
+
+
+def test_mode_faults_on_the_models_probe_and_embeddings(mode, http):
+    mode.set_mode(fault="close_before_headers", times=1)
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        http.get("/models")
+    mode.set_mode(status=503, times=1)
+    embed = {"requests": [{"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "x"}]}}]}
+    assert http.post("/models/gemini-embedding-001:batchEmbedContents", json=embed).status_code == 503
+    assert http.post("/models/gemini-embedding-001:batchEmbedContents", json=embed).status_code == 200

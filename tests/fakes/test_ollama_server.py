@@ -212,3 +212,59 @@ def test_a_key_is_required_when_the_fake_has_one():
         authed = ollama.Client(host=locked.url, headers={"authorization": f"Bearer {KEY}"})
         assert authed.list().models
         authed.close()
+
+
+# ------------------------------------------------------------------ the mode (POST /_fake/mode)
+
+
+@pytest.fixture
+def mode(fake: OllamaFake) -> Iterator[OllamaFake]:
+    """The fake, its mode cleared afterwards whatever the test did."""
+    yield fake
+    fake.clear_mode()
+
+
+def test_mode_503_fails_chat_and_the_probes_with_ollamas_error(mode, client, http):
+    mode.set_mode(status=503)
+    for r in (http.post("/api/chat", json={"model": MODEL, "messages": user("a")}),
+              http.get("/api/tags"), http.get("/api/version")):
+        assert r.status_code == 503
+        assert r.json() == {"error": "server busy, please try again.  maximum pending requests exceeded"}
+    with pytest.raises(ollama.ResponseError) as info:
+        client.list()
+    assert info.value.status_code == 503
+
+
+def test_mode_times_fails_exactly_that_many_requests(mode, http):
+    mode.reset()
+    mode.set_mode(status=500, times=2)
+    chat = {"model": MODEL, "messages": user("a"), "stream": False}
+    codes = [http.get("/api/tags").status_code, http.post("/api/chat", json=chat).status_code]
+    codes += [http.post("/api/chat", json=chat).status_code, http.get("/api/version").status_code]
+    assert codes == [500, 500, 200, 200]
+    assert mode.mode() == {} and mode.stats()["requests"] == 4
+
+
+def test_a_requests_own_directive_beats_the_mode_and_reset_clears_it(mode, http):
+    mode.set_mode(status=503)
+    own = http.post("/api/chat", json={"model": MODEL, "messages": user('FAKE {"content": "mine"}'), "stream": False})
+    assert own.status_code == 200 and own.json()["message"]["content"] == "mine"
+    mode.reset()
+    assert http.get("/api/tags").status_code == 200
+
+
+def test_mode_429_carries_the_given_retry_after(mode, http):
+    mode.set_mode(status=429, retry_after="4")
+    for r in (http.post("/api/chat", json={"model": MODEL, "messages": user("a")}), http.get("/api/tags")):
+        assert r.status_code == 429 and r.headers["retry-after"] == "4"
+        assert r.json() == {"error": "too many requests"}
+
+
+def test_mode_faults_on_the_probes(mode, http):
+    mode.set_mode(fault="reset_before_headers", times=1)
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        http.get("/api/version")
+    mode.set_mode(fault="hang", times=1)
+    with pytest.raises(httpx.ReadTimeout):
+        http.get("/api/tags", timeout=0.3)
+    assert http.get("/api/tags").status_code == 200

@@ -463,3 +463,117 @@ def test_non_stream_garbage_is_a_200_that_is_not_json(http):
     assert r.status_code == 200
     with pytest.raises(ValueError):
         r.json()
+
+
+# ------------------------------------------------------------------ the mode (POST /_fake/mode)
+
+
+@pytest.fixture
+def mode(fake):
+    """The fake, its mode cleared afterwards whatever the test did."""
+    yield fake
+    fake.clear_mode()
+
+
+def chat_body(**extra) -> dict:
+    return {"model": "gpt-4o-mini", "messages": MSGS, **extra}
+
+
+def test_mode_503_fails_chat_and_the_models_probe_with_openais_error(mode, http):
+    assert mode.set_mode(status=503) == {"status": 503}
+    assert mode.mode() == {"status": 503}
+    for r in (http.post("/v1/chat/completions", json=chat_body()), http.get("/v1/models")):
+        assert r.status_code == 503
+        assert r.json()["error"]["type"] == "server_error"
+    with openai.OpenAI(base_url=mode.openai_base_url, api_key=KEY, max_retries=0, timeout=5) as c:
+        with pytest.raises(openai.InternalServerError):
+            c.models.list()
+    azure = http.get("/openai/models", params={"api-version": "2024-10-21"}, headers={"api-key": KEY})
+    assert azure.status_code == 503
+
+
+def test_mode_times_fails_exactly_that_many_requests(mode, http):
+    mode.reset()
+    mode.set_mode(status=500, times=2)
+    assert mode.mode() == {"status": 500, "times": 2}
+    codes = [http.post("/v1/chat/completions", json=chat_body()).status_code for _ in range(2)]
+    codes.append(http.get("/v1/models").status_code)
+    codes.append(http.post("/v1/chat/completions", json=chat_body(stream=True)).status_code)
+    assert codes == [500, 500, 200, 200]
+    assert mode.mode() == {}
+    assert mode.stats()["requests"] == 4 and len(mode.requests()) == 4  # admin routes are not recorded
+
+
+def test_a_requests_own_directive_beats_the_mode(mode, http):
+    mode.set_mode(status=503)
+    own = http.post("/v1/chat/completions", json=chat_body(fake={"content": "mine"}))
+    assert own.status_code == 200 and own.json()["choices"][0]["message"]["content"] == "mine"
+    assert http.post("/v1/chat/completions", json=chat_body(fake={})).status_code == 200
+    text = [{"role": "user", "content": 'FAKE {"status": 418}'}]
+    assert http.post("/v1/chat/completions", json={"model": "m", "messages": text}).status_code == 418
+    assert mode.mode() == {"status": 503}  # untouched by requests that brought their own
+
+
+def test_reset_clears_the_mode(mode, http):
+    mode.set_mode(fault="reset_before_headers")
+    mode.reset()
+    assert mode.mode() == {}
+    assert http.post("/v1/chat/completions", json=chat_body()).status_code == 200
+
+
+def test_mode_429_carries_the_given_retry_after(mode, http):
+    mode.set_mode(status=429, retry_after="3")
+    for r in (http.post("/v1/chat/completions", json=chat_body()), http.get("/v1/models")):
+        assert r.status_code == 429 and r.headers["retry-after"] == "3"
+        assert r.json()["error"]["code"] == "rate_limit_exceeded"
+    mode.clear_mode()
+    own = http.post("/v1/chat/completions", json=chat_body(fake={"status": 429}))
+    assert own.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize("fault", ["reset_before_headers", "close_before_headers"])
+def test_mode_faults_before_the_headers_on_chat_and_the_probe(mode, http, fault):
+    mode.set_mode(fault=fault)
+    for send in (lambda: http.get("/v1/models"), lambda: http.post("/v1/chat/completions", json=chat_body())):
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+            send()
+
+
+def test_mode_hang_and_delay_on_the_probe(mode, http):
+    mode.set_mode(fault="hang", times=1)
+    with pytest.raises(httpx.ReadTimeout):
+        http.get("/v1/models", timeout=0.3)
+    mode.set_mode(delay_s=0.3, times=1)
+    t0 = time.monotonic()
+    assert http.get("/v1/models").status_code == 200
+    assert time.monotonic() - t0 >= 0.3
+
+
+def test_mode_mid_stream_fault_breaks_a_stream(mode, http):
+    mode.set_mode(fault="error_event", after=1)
+    r, raw = stream_raw(http)
+    events = sse_events(raw)
+    assert r.status_code == 200 and "[DONE]" not in events
+    assert json.loads(events[-1])["error"]["type"] == "server_error"
+
+
+def test_a_bad_mode_is_refused(mode, http):
+    for bad in ({"fault": "explode"}, {"times": 0}, {"status": 200}):
+        r = http.post("/_fake/mode", json=bad)
+        assert r.status_code == 400, bad
+    assert http.post("/_fake/mode", content=b"[1]").status_code == 400
+    assert mode.mode() == {}
+
+
+def test_sdk_azure_lists_models(fake):
+    with openai.AzureOpenAI(azure_endpoint=fake.url, api_version="2024-10-21", api_key=KEY, max_retries=0) as c:
+        models = c.models.list()
+        ids = [m.id for m in models]
+    assert "gpt-4o-mini-2024-07-18" in ids
+    sent = fake.requests()[-1]
+    assert sent["path"] == "/openai/models" and sent["query"] == {"api-version": "2024-10-21"}
+    first = models.data[0].model_dump()
+    assert first["object"] == "model" and first["status"] == "succeeded" and "capabilities" in first
+    with openai.AzureOpenAI(azure_endpoint=fake.url, api_version="2024-10-21", api_key="bad", max_retries=0) as c:
+        with pytest.raises(openai.AuthenticationError):
+            c.models.list()
