@@ -20,9 +20,9 @@ from .config import load_tables
 from .config.tables import Tables
 from .context import RequestContext, client_request_id
 from .errors import GatewayError, MethodNotAllowed, NotFound
-from .endpoints import chat, completions, embeddings, health, messages, models
-from .runtime import Runtime, current
+from .endpoints import admin, chat, completions, embeddings, health, messages, models
 from .wire import error_response
+from .worker import WORKER
 
 log = logging.getLogger("gw.app")
 
@@ -43,6 +43,7 @@ _ROUTES: dict[str, str] = {
     "/health": "GET",
     "/health/detailed": "GET",
     "/ready": "GET",
+    "/admin/reload": "POST",
 }
 
 
@@ -61,7 +62,7 @@ def _no_route(request: Request) -> Response:
     return response
 
 
-def create_app(tables: Tables) -> GatewayApp:
+def create_app(tables: Tables, config_path: str = "config.yaml") -> GatewayApp:
     logs.setup(tables.logging.level, tables.logging.format)
     app = GatewayApp(show_error_details=False)
     metrics_path = tables.metrics.path if tables.metrics.enabled else None
@@ -75,6 +76,7 @@ def create_app(tables: Tables) -> GatewayApp:
         "/health": health.health,
         "/health/detailed": health.detailed,
         "/ready": health.ready,
+        "/admin/reload": admin.reload,
     }
     for path, handler in handlers.items():
         app.router.add(_ROUTES[path], path, handler)
@@ -102,19 +104,17 @@ def create_app(tables: Tables) -> GatewayApp:
         )
 
     async def start(application: Application) -> None:
-        current.runtime = Runtime(tables)
+        runtime = WORKER.start(tables, config_path)
         metrics.BATCH.start()
         # Everything built so far lives as long as the worker: keep the cyclic
         # GC from walking it again and again, and collect young objects less often.
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
-        logs.event("worker started", pid=os.getpid(), models=len(current.runtime.routes), config=tables.source)
+        logs.event("worker started", pid=os.getpid(), models=len(runtime.routes), config=tables.source)
 
     async def stop(application: Application) -> None:
-        runtime, current.runtime = current.runtime, None
-        if runtime is not None:
-            await runtime.aclose()
+        await WORKER.stop()
         metrics.BATCH.stop()
         logs.event("worker stopped", pid=os.getpid())
         logs.OUTPUT.flush()
@@ -125,4 +125,5 @@ def create_app(tables: Tables) -> GatewayApp:
     return app
 
 
-app = create_app(load_tables(os.environ.get("GW_CONFIG", "config.yaml")))
+_CONFIG = os.environ.get("GW_CONFIG", "config.yaml")
+app = create_app(load_tables(_CONFIG), _CONFIG)

@@ -7,8 +7,10 @@ owns the signals:
 - SIGTERM/SIGINT: drain. ``/ready`` answers 503 while connections are still
   accepted; once no request is in flight (or after ``server.drain_timeout_s``)
   Granian is stopped and gw exits 0.
-- SIGHUP: the config is checked; if valid, Granian restarts its workers on it,
-  otherwise the old config stays and the problems are logged.
+- SIGHUP: the config is checked; if valid, every worker is told to reload
+  (``gw.worker``: a byte appended to the file in ``GW_RELOAD_FILE``) and swaps
+  the new tables in without dropping a request; otherwise the old config
+  stays and the problems are logged.
 """
 
 from __future__ import annotations
@@ -70,10 +72,13 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
     metrics_dir = state / "metrics"
     metrics_dir.mkdir()
     drain_file = state / "draining"
+    reload_file = state / "reload"
+    reload_file.touch()
     env = dict(os.environ)
     env.update(
         GW_CONFIG=str(Path(config).resolve()),
         GW_DRAIN_FILE=str(drain_file),
+        GW_RELOAD_FILE=str(reload_file),
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
     )
     server = tables.server
@@ -115,8 +120,9 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
                 except ConfigError as exc:
                     log("reload refused: config invalid, keeping the old one", problems=list(exc.problems))
                     continue
-                log("reloading: restarting workers on the new config")
-                child.send_signal(signal.SIGHUP)
+                with open(reload_file, "ab") as signal_file:
+                    signal_file.write(b".")
+                log("reloading: every worker swaps in the new config")
                 continue
             _drain(child, drain_file, metrics_dir, server.drain_timeout_s, log)
             return 0

@@ -43,6 +43,10 @@ class RequestContext:
         "cache_hit",
         "error",
         "upstream_s",
+        "bound",
+        "runtime",
+        "request_body",
+        "response_body",
     )
 
     def __init__(self, request_id: str, endpoint: str) -> None:
@@ -61,6 +65,11 @@ class RequestContext:
         self.error: str | None = None
         # Time spent waiting on the backend until its answer (or first event) arrived.
         self.upstream_s = 0.0
+        self.bound: Any = None  # routing.Bound of the last attempt: its breaker, its price
+        self.runtime: Any = None  # the runtime.Runtime the request started on
+        # Only with `logging.bodies: true`: what the client sent and got.
+        self.request_body: Any = None
+        self.response_body: bytes | None = None
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

@@ -107,6 +107,8 @@ class UpstreamError(GatewayError):
     reason = "error"  # the metric label: status_503, connect_error, timeout, ...
     # What `routing.retry_on` names this failure by: an upstream status, or a word.
     retry_key: int | str = "connect_error"
+    # Seconds the backend asked not to be called again (its Retry-After), if it said.
+    retry_after: float | None = None
 
     def __init__(self, message: str, *, provider: str, retryable: bool, **kw: str | None) -> None:
         super().__init__(message, **kw)

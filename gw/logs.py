@@ -110,25 +110,28 @@ def request_line(ctx: RequestContext, duration_s: float) -> None:
     if OUTPUT.level > logging.INFO:
         return
     usage = ctx.usage or {}
-    OUTPUT.write(
-        {
-            "ts": round(time.time(), 3),
-            "level": "info" if ctx.status < 500 else "error",
-            "event": "request",
-            "worker": _PID,
-            "request_id": ctx.request_id,
-            "endpoint": ctx.endpoint,
-            "key": ctx.key_name,
-            "model": ctx.model,
-            "provider": ctx.provider,
-            "status": ctx.status,
-            "stream": ctx.stream,
-            "duration_ms": round(duration_s * 1000, 3),
-            "ttft_ms": None if ctx.ttft_s is None else round(ctx.ttft_s * 1000, 3),
-            "prompt_tokens": usage.get("prompt_tokens"),
-            "completion_tokens": usage.get("completion_tokens"),
-            "retries": ctx.retries,
-            "cache_hit": ctx.cache_hit,
-            "error": ctx.error,
-        }
-    )
+    line: dict[str, Any] = {
+        "ts": round(time.time(), 3),
+        "level": "info" if ctx.status < 500 else "error",
+        "event": "request",
+        "worker": _PID,
+        "request_id": ctx.request_id,
+        "endpoint": ctx.endpoint,
+        "key": ctx.key_name,
+        "model": ctx.model,
+        "provider": ctx.provider,
+        "status": ctx.status,
+        "stream": ctx.stream,
+        "duration_ms": round(duration_s * 1000, 3),
+        "ttft_ms": None if ctx.ttft_s is None else round(ctx.ttft_s * 1000, 3),
+        "prompt_tokens": usage.get("prompt_tokens"),
+        "completion_tokens": usage.get("completion_tokens"),
+        "retries": ctx.retries,
+        "cache_hit": ctx.cache_hit,
+        "error": ctx.error,
+    }
+    if ctx.request_body is not None:  # logging.bodies: true
+        line["request_body"] = ctx.request_body
+        body = ctx.response_body
+        line["response_body"] = body.decode("utf-8", "replace") if body is not None else None
+    OUTPUT.write(line)

@@ -48,6 +48,13 @@ TOKENS = Counter("gw_tokens_total", "Tokens reported by backends", ("key", "mode
 UPSTREAM_ERRORS = Counter("gw_upstream_errors_total", "Failed upstream attempts", ("provider", "reason"))
 RETRIES = Counter("gw_retries_total", "Extra attempts after a failure", ("model",))
 ACTIVE = Gauge("gw_active_requests", "Requests in flight", multiprocess_mode="livesum")
+COST = Counter("gw_cost_usd_total", "Cost of the tokens at models.*.price", ("key", "model", "provider"))
+# 1 while the provider is enabled and not every one of its targets is ejected;
+# with several workers, the lowest: 0 as soon as one worker has ejected it.
+PROVIDER_UP = Gauge("gw_provider_up", "Provider reachable (circuit not open)", ("provider",), multiprocess_mode="livemin")
+RATE_LIMITED = Counter("gw_rate_limited_total", "Requests refused by gw's own rate limits", ("key", "model"))
+CACHE_HITS = Counter("gw_cache_hits_total", "Answers served from the cache", ("model",))
+CACHE_MISSES = Counter("gw_cache_misses_total", "Cacheable requests not in the cache", ("model",))
 
 
 def status_class(status: int) -> str:
@@ -147,14 +154,35 @@ def record(ctx: RequestContext, duration_s: float) -> None:
     if usage:
         prompt = usage.get("prompt_tokens")
         completion = usage.get("completion_tokens")
-        if isinstance(prompt, int) and prompt > 0:
+        prompt = prompt if isinstance(prompt, int) and prompt > 0 else 0
+        completion = completion if isinstance(completion, int) and completion > 0 else 0
+        if prompt:
             batch.add(TOKENS, (key, model, provider, "prompt"), prompt)
-        if isinstance(completion, int) and completion > 0:
+        if completion:
             batch.add(TOKENS, (key, model, provider, "completion"), completion)
+        # The price of the model that answered: a fallback's, when one did.
+        price = ctx.bound.price if ctx.bound is not None else None
+        if price is not None and (prompt or completion):
+            cost = (prompt * price.input_per_mtok + completion * price.output_per_mtok) / 1e6
+            if cost:
+                batch.add(COST, (key, model, provider), cost)
 
 
 def upstream_failed(provider: str, reason: str) -> None:
     BATCH.add(UPSTREAM_ERRORS, (provider, reason))
+
+
+def provider_up(provider: str, up: bool) -> None:
+    """Set at once, not batched: it changes only when a circuit does."""
+    PROVIDER_UP.labels(provider).set(1 if up else 0)
+
+
+def forget_provider(provider: str) -> None:
+    """A reload removed the provider: drop its series rather than report it down."""
+    try:
+        PROVIDER_UP.remove(provider)
+    except KeyError:
+        pass
 
 
 def exposition() -> tuple[bytes, str]:

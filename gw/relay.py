@@ -24,6 +24,7 @@ from .routing import Bound, Route, attempt
 from .runtime import Runtime
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
+_KEEP_LIMIT = 64 * 1024
 
 
 async def open_stream(
@@ -103,19 +104,28 @@ def relay(
     watch: ClientWatch | None,
     done: Callable[[RequestContext], None],
     error_body: Callable[[GatewayError], bytes] | None = None,
+    keep: bool = False,
 ) -> Callable[[], AsyncIterator[bytes]]:
-    """The body generator of a committed stream (BlackSheep wants the function)."""
+    """The body generator of a committed stream (BlackSheep wants the function).
+
+    ``keep`` (``logging.bodies``) keeps what was sent, up to 64 KiB, for the log line.
+    """
 
     async def body() -> AsyncIterator[bytes]:
+        kept = bytearray(first) if keep else None
         try:
             yield first
             async for chunk in events:
+                if kept is not None and len(kept) < _KEEP_LIMIT:
+                    kept += chunk
                 yield chunk
         except GatewayError as exc:
             ctx.error = exc.message
             if isinstance(exc, UpstreamError):
                 metrics.upstream_failed(exc.provider, exc.reason)
                 ctx.status = exc.status  # for logs and metrics; the client already has 200
+                if ctx.bound is not None and exc.retryable:
+                    ctx.bound.breaker.failed(exc.message, exc.retry_after)
             yield error_body(exc) if error_body else openai_stream_error(exc)
         except asyncio.CancelledError:
             if watch is None or not watch.left:
@@ -125,6 +135,8 @@ def relay(
             if watch is not None:
                 watch.stop()
             await events.aclose()
+            if kept is not None:
+                ctx.response_body = bytes(kept[:_KEEP_LIMIT])
             done(ctx)
 
     return body

@@ -1,44 +1,77 @@
-"""What a worker serves with: the compiled tables bound to live adapters.
+"""What a worker serves with: the compiled tables bound to live adapters and breakers.
 
-Built once at start-up (and again on reload) from ``Tables``; handlers read
-``runtime.current`` once per request, so a swap never changes a request midway.
+Built once at start-up and again on each reload from ``Tables``; handlers read
+``current.runtime`` once per request, so a swap never changes a request midway::
+
+    runtime = Runtime(new_tables, previous=current.runtime)   # keeps unchanged providers
+    current.runtime, old = runtime, current.runtime
+    old.retire()          # its own upstream clients close once its last request ends
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from types import MappingProxyType
 from typing import Mapping
 
+from . import logs, metrics
+from .breaker import Health
 from .config.tables import ApiKey, Tables
 from .errors import Forbidden, ModelNotFound
 from .providers import Adapter, build_adapter
 from .routing import Bound, Route
 
 
-
 class Runtime:
-    def __init__(self, tables: Tables) -> None:
+    def __init__(self, tables: Tables, previous: "Runtime | None" = None) -> None:
         self.tables = tables
+        # Providers whose record is unchanged keep their adapter (connection
+        # pools) and breakers; the rest are built anew.
+        kept = set()
+        if previous is not None:
+            kept = {
+                name
+                for name, provider in tables.providers.items()
+                if provider.enabled and previous.tables.providers.get(name) == provider
+            }
+        self.kept_providers = frozenset(kept)
+        self.health = previous.health.carried_over(kept) if previous is not None else Health()
         self.adapters: dict[str, Adapter] = {}
         for name, provider in tables.providers.items():
+            self.health.provider(name, provider.enabled)
             if not provider.enabled:
                 continue
-            self.adapters[name] = build_adapter(provider)
+            self.adapters[name] = previous.adapters[name] if name in kept else build_adapter(provider)  # type: ignore[union-attr]
 
+        routing = tables.routing
         routes = {
             name: Route(
                 model,
-                tuple(Bound(t, tables.providers[t.provider], self.adapters[t.provider]) for t in model.targets),
+                tuple(
+                    Bound(
+                        t,
+                        tables.providers[t.provider],
+                        self.adapters[t.provider],
+                        self.health.breaker(t.provider, t.model, routing.breaker_failures, routing.breaker_cooldown_s),
+                        model.price,
+                    )
+                    for t in model.targets
+                ),
             )
             for name, model in tables.models.items()
         }
         for route in routes.values():
             route.fallbacks = tuple(routes[f] for f in route.model.fallbacks if f in routes)
+        for health in self.health.providers.values():
+            health.refresh()
         self.routes: Mapping[str, Route] = MappingProxyType(routes)
         self.model_names: tuple[str, ...] = tuple(routes)
-        routing = tables.routing
         self.retries = routing.retries
         self.retry_on = routing.retry_on
+        # Requests started on this runtime and not finished yet.
+        self.active = 0
+        self._retired: list[Adapter] | None = None
 
     def resolve(self, name: str, caller: ApiKey | None) -> Route:
         """The route of a public model the caller may use (404 unknown, 403 not allowed)."""
@@ -54,9 +87,42 @@ class Runtime:
             return self.model_names
         return tuple(n for n in self.model_names if n in caller.allowed_models)
 
+    def leave(self) -> None:
+        """A request that started on this runtime ended."""
+        self.active -= 1
+        if self._retired is not None and self.active == 0:
+            self._close_retired()
+
+    def retire(self, successor: "Runtime") -> None:
+        """Replaced by ``successor``: close the adapters it does not keep, once idle."""
+        self._retired = [a for name, a in self.adapters.items() if name not in successor.kept_providers]
+        for name in self.tables.providers:
+            if name not in successor.tables.providers:
+                metrics.forget_provider(name)
+        if self.active == 0:
+            self._close_retired()
+
+    def _close_retired(self) -> None:
+        adapters, self._retired = self._retired or [], []
+        if adapters:
+            task = asyncio.get_running_loop().create_task(_close(adapters))
+            _CLOSING.add(task)
+            task.add_done_callback(_CLOSING.discard)
+
     async def aclose(self) -> None:
         for adapter in self.adapters.values():
             await adapter.aclose()
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+async def _close(adapters: list[Adapter]) -> None:
+    for adapter in adapters:
+        try:
+            await adapter.aclose()
+        except Exception:  # a pool that fails to close must not stop the others
+            logs.event("closing an upstream client failed", level=logging.WARNING)
 
 
 class _Holder:

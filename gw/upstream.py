@@ -1,7 +1,7 @@
 """The one place gw talks HTTP to backends: pools, timeouts, error mapping.
 
     upstream = Upstream(provider)          # at start-up, one per provider
-    status, body = await upstream.post(url, headers, payload)
+    status, body, retry_after = await upstream.post(url, headers, payload)
     async with upstream.stream(url, headers, payload) as resp:
         while (chunk := await resp.read()) is not None: ...
     await upstream.aclose()                # at shutdown
@@ -39,6 +39,26 @@ from .config.tables import Provider
 from .errors import UpstreamTimeout, UpstreamUnavailable, redact
 
 Headers = Sequence[tuple[str, str]]
+
+# How long a backend asks not to be called again: its Retry-After, on these answers.
+_RETRY_AFTER_STATUSES = frozenset({429, 503, 529})
+_MAX_RETRY_AFTER_S = 3600.0
+
+
+def retry_after(status: int, value: str | None) -> float | None:
+    """Seconds from a ``Retry-After: <seconds>`` header of a 429/503 answer, capped at an hour.
+
+    The HTTP-date form is rare from LLM APIs and read as absent.
+    """
+    if value is None or status not in _RETRY_AFTER_STATUSES:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    if seconds != seconds or seconds < 0:  # NaN, negative
+        return None
+    return min(seconds, _MAX_RETRY_AFTER_S)
 
 
 # Everything the clients raise for a failed exchange (timeouts included).
@@ -83,12 +103,13 @@ def _describe(exc: BaseException, provider: Provider) -> str:
 class StreamResponse:
     """A streamed response: each read waits at most the idle timeout."""
 
-    __slots__ = ("status", "_content", "_provider", "_idle", "_idle_message")
+    __slots__ = ("status", "retry_after", "_content", "_provider", "_idle", "_idle_message")
 
     def __init__(
         self, resp: aiohttp.ClientResponse, provider: Provider, idle: float | None, idle_message: str
     ) -> None:
         self.status = resp.status
+        self.retry_after = retry_after(resp.status, resp.headers.get("retry-after"))
         self._content = resp.content
         self._provider = provider
         self._idle = idle
@@ -164,8 +185,11 @@ class Upstream:
         self._idle_message = f"no data for {idle:g}s (idle_timeout_s)"
         self._total_message = f"no complete answer within {provider.timeout_s:g}s (timeout_s)"
 
-    async def post(self, url: str, headers: Headers, body: bytes) -> tuple[int, bytes]:
-        """POST and read the whole answer: the non-streaming path."""
+    async def post(self, url: str, headers: Headers, body: bytes) -> tuple[int, bytes, float | None]:
+        """POST and read the whole answer: the non-streaming path.
+
+        Returns the status, the body and the answer's Retry-After in seconds (or None).
+        """
         builder = self._client.post(url).headers(headers).body_bytes(body)
         provider = self.provider
         if self._first_byte is None:
@@ -173,9 +197,13 @@ class Upstream:
             # first-byte one; its total is timeout_s. One call, one thread hop.
             try:
                 resp = await builder.build().send()
-                return resp.status, bytes(await resp.bytes())
+                data = bytes(await resp.bytes())
             except CLIENT_ERRORS as exc:
                 raise translate(exc, provider, self._total_message) from None
+            status = resp.status
+            if status < 400:
+                return status, data, None
+            return status, data, retry_after(status, resp.get_header("retry-after"))
         # A shorter first-byte deadline needs the headers on their own.
         request = builder.streamed_read_buffer_limit(0).build_streamed()
         try:
@@ -189,15 +217,23 @@ class Upstream:
             raise translate(exc, provider, self._total_message) from None
         finally:
             await request.__aexit__(None, None, None)
-        return resp.status, bytes(data)
+        status = resp.status
+        return status, bytes(data), retry_after(status, resp.get_header("retry-after"))
 
-    async def get(self, url: str, headers: Headers) -> tuple[int, bytes]:
+    async def get(self, url: str, headers: Headers = ()) -> int:
+        """GET and drop the body: the status of a health probe.
+
+        Bounded by ``first_byte_timeout_s`` as a whole, not ``timeout_s``: a
+        probe is small, and one that hangs must not hold a health check up.
+        """
         request = self._client.get(url).headers(headers).build()
         try:
-            resp = await request.send()
-            return resp.status, bytes(await resp.bytes())
+            async with asyncio.timeout(self.provider.first_byte_timeout_s):
+                resp = await request.send()
+                await resp.bytes()
         except CLIENT_ERRORS as exc:
-            raise translate(exc, self.provider, self._total_message) from None
+            raise translate(exc, self.provider, self._first_byte_message) from None
+        return resp.status
 
     @asynccontextmanager
     async def stream(self, url: str, headers: Headers, body: bytes) -> AsyncIterator[StreamResponse]:

@@ -90,7 +90,7 @@ def error_response(exc: GatewayError, ctx: RequestContext, anthropic: bool = Fal
     ctx.error = exc.message
     headers = headers_for(ctx)
     if isinstance(exc, RateLimited) or exc.status == 429:
-        retry_after = max(1, int(getattr(exc, "retry_after", 1) + 0.999))
+        retry_after = max(1, int((getattr(exc, "retry_after", None) or 1) + 0.999))
         headers.append((b"retry-after", str(retry_after).encode()))
     body = anthropic_error_body(exc) if anthropic else openai_error_body(exc)
     return Response(exc.status, headers, Content(JSON, body))

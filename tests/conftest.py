@@ -167,6 +167,8 @@ models:
     targets: [{{provider: demo, model: echo}}]
 routing:
   retries: 1
+  # Many tests here make the same target fail on purpose: keep its breaker shut.
+  circuit_breaker: {{failures: 1000, cooldown_s: 1}}
 """
     for key, value in overrides.items():
         text += f"{key}: {value}\n"

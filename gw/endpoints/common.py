@@ -36,6 +36,8 @@ def finish(ctx: RequestContext) -> None:
         ctx.status = 500
     metrics.record(ctx, duration)
     logs.request_line(ctx, duration)
+    if ctx.runtime is not None:
+        ctx.runtime.leave()
 
 
 def receive_of(request: Request) -> Receive | None:
@@ -83,12 +85,17 @@ async def proxy(
     ctx = begin(request, endpoint)
     runtime = current.runtime
     assert runtime is not None
+    runtime.active += 1  # until finish(): a reload closes this runtime's clients only after
+    ctx.runtime = runtime
+    bodies = runtime.tables.logging.bodies
     streaming = False
     try:
         caller = authenticate(runtime.tables.auth, request)
         if caller is not None:
             ctx.key_name = caller.name
         body = parse_object(await read_body(request, runtime.tables.server.max_body_bytes))
+        if bodies:
+            ctx.request_body = body
         try:
             call = plan(body)
         except InvalidInput as exc:
@@ -111,7 +118,7 @@ async def proxy(
                     raise BadRequest(exc.message, param=exc.param) from None
                 raise
             streaming = True  # from here the relay finishes the request
-            return stream_response(ctx, relay(first, events, ctx, watch, finish, call.stream_error))
+            return stream_response(ctx, relay(first, events, ctx, watch, finish, call.stream_error, bodies))
 
         async def whole(bound: Bound) -> bytes:
             started = time.perf_counter()
@@ -124,6 +131,8 @@ async def proxy(
             data = await attempt(route, runtime.retries, runtime.retry_on, ctx, whole)
         except InvalidInput as exc:
             raise BadRequest(exc.message, param=exc.param) from None
+        if bodies:
+            ctx.response_body = data
         response = json_response(data, ctx)
     except GatewayError as exc:
         response = error_response(exc, ctx, anthropic)

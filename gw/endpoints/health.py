@@ -2,6 +2,7 @@
 
 
 import os
+import time
 
 import orjson
 from blacksheep import Content, Request, Response
@@ -43,28 +44,40 @@ async def detailed(request: Request) -> Response:
             401,
             {"error": {"message": "admin key required", "type": "authentication_error", "param": None, "code": None}},
         )
-    providers = {
-        name: {
+    health = runtime.health
+    providers = {}
+    for name, p in runtime.tables.providers.items():
+        seen = health.providers[name]
+        providers[name] = {
             "type": str(p.type),
             "enabled": p.enabled,
-            "up": p.enabled and name in runtime.adapters,
-            # No breaker or error tracking yet (issue 5): nothing is ejected,
-            # and what is not measured is null rather than a made-up zero.
-            "circuit": "closed",
-            "error_rate": None,
-            "latency_ms": None,
-            "last_error": p.disabled_reason,
+            "up": seen.up,
+            "circuit": str(seen.circuit),
+            "failures": seen.failures,
+            # This worker's view; null until it has tried the provider.
+            "error_rate": None if seen.error_rate is None else round(seen.error_rate, 4),
+            "latency_ms": None if seen.latency_ms is None else round(seen.latency_ms, 3),
+            "last_error": seen.last_error if p.enabled else p.disabled_reason,
         }
-        for name, p in runtime.tables.providers.items()
-    }
+    now = time.monotonic()
     models = {
         name: {
             "targets": [
-                {"provider": b.target.provider, "model": b.target.model, "weight": b.target.weight, "circuit": "closed"}
+                {
+                    "provider": b.target.provider,
+                    "model": b.target.model,
+                    "weight": b.target.weight,
+                    "circuit": str(b.breaker.state),
+                    "failures": b.breaker.failures,
+                    "retry_in_s": round(b.breaker.retry_in(now), 3),
+                }
                 for b in route.bound
             ],
             "fallbacks": [f.model.name for f in route.fallbacks],
         }
         for name, route in runtime.routes.items()
     }
-    return _json(200, {"status": "draining" if draining() else "ok", "providers": providers, "models": models})
+    return _json(
+        200,
+        {"status": "draining" if draining() else "ok", "pid": os.getpid(), "providers": providers, "models": models},
+    )

@@ -26,7 +26,7 @@ from ..config.tables import Provider, Target
 from ..context import RequestContext
 from ..errors import UpstreamStatus
 from ..upstream import Upstream
-from .base import invalid_answer, pump, status_error, unsupported
+from .base import invalid_answer, probe, pump, status_error, unsupported
 
 DEFAULT_API_VERSION = "2023-06-01"
 
@@ -43,6 +43,7 @@ class AnthropicAdapter:
             headers.append(("x-api-key", provider.api_key))
         self.upstream = Upstream(provider, (*headers, *provider.headers))
         self.url = f"{provider.base_url}/messages"
+        self.probe_url = f"{provider.base_url}/models"
 
     # -- OpenAI Chat Completions in
 
@@ -82,6 +83,9 @@ class AnthropicAdapter:
     async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
         raise unsupported(self.provider, "embeddings")
 
+    async def probe(self) -> None:
+        await probe(self.upstream, self.probe_url)
+
     async def aclose(self) -> None:
         await self.upstream.aclose()
 
@@ -89,9 +93,9 @@ class AnthropicAdapter:
 
     async def _post(self, payload: bytes, ctx: RequestContext) -> tuple[dict[str, Any], bytes]:
         """POST one request: the answer, checked to be an Anthropic message, and its bytes."""
-        status, data = await self.upstream.post(self.url, (("x-request-id", ctx.request_id),), payload)
+        status, data, retry_after = await self.upstream.post(self.url, (("x-request-id", ctx.request_id),), payload)
         if status != 200:
-            raise anthropic_error(self.provider, status, data)
+            raise anthropic_error(self.provider, status, data, retry_after)
         try:
             answer = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -111,7 +115,7 @@ class AnthropicAdapter:
         headers = (("accept", "text/event-stream"), ("x-request-id", ctx.request_id))
         async with self.upstream.stream(self.url, headers, payload) as resp:
             if resp.status != 200:
-                raise anthropic_error(self.provider, resp.status, await resp.read_all())
+                raise anthropic_error(self.provider, resp.status, await resp.read_all(), resp.retry_after)
             async for out in pump(resp, converter, self.provider, ctx):
                 yield out
 
@@ -132,13 +136,15 @@ def native_request(body: dict[str, Any], target: Target) -> dict[str, Any]:
     return payload
 
 
-def anthropic_error(provider: Provider, status: int, body: bytes) -> UpstreamStatus:
+def anthropic_error(
+    provider: Provider, status: int, body: bytes, retry_after: float | None = None
+) -> UpstreamStatus:
     """An Anthropic error answer (``{"type": "error", "error": {"type", "message"}}``) as gw's error.
 
     The SPEC mapping is ``status_error``'s. Anthropic's 529 (``overloaded_error``)
     is a 503 by another number: it is retried where ``routing.retry_on`` has 503.
     """
-    exc = status_error(provider, status, body)
+    exc = status_error(provider, status, body, retry_after)
     if status == 529:
         exc.retry_key = 503
     return exc

@@ -19,6 +19,7 @@ class AzureAdapter(OpenAIAdapter):
         super().__init__(provider)
         version = quote(provider.api_version or DEFAULT_API_VERSION, safe="")
         self._query = f"?api-version={version}"
+        self.probe_url = f"{provider.base_url}/openai/models{self._query}"
         self._urls: dict[tuple[str, str], str] = {}
 
     def auth_headers(self) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ import orjson
 from ..config.tables import Provider, Target
 from ..context import RequestContext
 from ..errors import UnsupportedEndpoint, UpstreamStatus, UpstreamUnavailable, redact
-from ..upstream import StreamResponse
+from ..upstream import StreamResponse, Upstream
 
 
 class Adapter(Protocol):
@@ -37,6 +37,9 @@ class Adapter(Protocol):
     ) -> AsyncIterator[bytes]: ...
 
     async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes: ...
+
+    async def probe(self) -> None:
+        """A cheap request that raises ``UpstreamError`` when the backend is down (health checks)."""
 
     async def aclose(self) -> None: ...
 
@@ -133,11 +136,21 @@ def invalid_answer(provider: Provider, what: str) -> UpstreamUnavailable:
     )
 
 
+async def probe(upstream: Upstream, url: str) -> None:
+    """GET ``url`` (a models list): down on a connection failure, a timeout, 5xx or 401/403.
+
+    Any other answer (404 from a server without that route, 429) means it is up.
+    """
+    status = await upstream.get(url)
+    if status >= 500 or status in (401, 403):
+        raise status_error(upstream.provider, status, b"")
+
+
 def unsupported(provider: Provider, what: str) -> UnsupportedEndpoint:
     return UnsupportedEndpoint(f"provider '{provider.name}' (type {provider.type}) does not support {what}")
 
 
-def status_error(provider: Provider, status: int, body: bytes) -> UpstreamStatus:
+def status_error(provider: Provider, status: int, body: bytes, retry_after: float | None = None) -> UpstreamStatus:
     """An upstream error status as gw's error, keeping the upstream's message.
 
     401/403 mean gw's own credentials are wrong: the client gets 502 and not
@@ -161,6 +174,7 @@ def status_error(provider: Provider, status: int, body: bytes) -> UpstreamStatus
         param=param,
         code=code,
     )
+    exc.retry_after = retry_after
     return exc
 
 

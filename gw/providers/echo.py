@@ -198,5 +198,8 @@ class EchoAdapter:
             }
         )
 
+    async def probe(self) -> None:
+        return None  # built in: always up
+
     async def aclose(self) -> None:
         return None

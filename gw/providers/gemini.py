@@ -29,7 +29,7 @@ from ..config.tables import Provider, Target
 from ..context import RequestContext
 from ..errors import UpstreamError, UpstreamStatus
 from ..upstream import Upstream
-from .base import invalid_answer, pump, status_error
+from .base import invalid_answer, probe, pump, status_error
 
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
@@ -55,6 +55,7 @@ class GeminiAdapter:
             headers.append(("x-goog-api-key", provider.api_key))
         self.upstream = Upstream(provider, (*headers, *provider.headers))
         self._urls: dict[str, _Urls] = {}
+        self.probe_url = f"{provider.base_url}/models"
 
     def urls(self, target: Target) -> _Urls:
         urls = self._urls.get(target.model)
@@ -64,11 +65,11 @@ class GeminiAdapter:
 
     async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
         payload = orjson.dumps(chat_request(body))
-        status, data = await self.upstream.post(
+        status, data, retry_after = await self.upstream.post(
             self.urls(target).generate, (("x-request-id", ctx.request_id),), payload
         )
         if status != 200:
-            raise gemini_error(self.provider, status, data)
+            raise gemini_error(self.provider, status, data, retry_after)
         try:
             answer = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -96,7 +97,7 @@ class GeminiAdapter:
         headers = (("x-request-id", ctx.request_id),)
         async with self.upstream.stream(self.urls(target).stream, headers, payload) as resp:
             if resp.status != 200:
-                raise gemini_error(self.provider, resp.status, await resp.read_all())
+                raise gemini_error(self.provider, resp.status, await resp.read_all(), resp.retry_after)
             started = False
             try:
                 async for out in pump(resp, converter, self.provider, ctx):
@@ -113,9 +114,9 @@ class GeminiAdapter:
         texts = embedding_inputs(body)
         urls = self.urls(target)
         payload = orjson.dumps(embed_request(texts, urls.path, body.get("dimensions")))
-        status, data = await self.upstream.post(urls.embed, (("x-request-id", ctx.request_id),), payload)
+        status, data, retry_after = await self.upstream.post(urls.embed, (("x-request-id", ctx.request_id),), payload)
         if status != 200:
-            raise gemini_error(self.provider, status, data)
+            raise gemini_error(self.provider, status, data, retry_after)
         try:
             answer = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -130,6 +131,9 @@ class GeminiAdapter:
             raise invalid_answer(self.provider, f"not {len(texts)} embeddings")
         ctx.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
         return orjson.dumps(result)
+
+    async def probe(self) -> None:
+        await probe(self.upstream, self.probe_url)
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
@@ -147,7 +151,7 @@ def blocked(provider: Provider, reason: str) -> UpstreamStatus:
     )
 
 
-def gemini_error(provider: Provider, status: int, body: bytes) -> UpstreamStatus:
+def gemini_error(provider: Provider, status: int, body: bytes, retry_after: float | None = None) -> UpstreamStatus:
     """A Gemini error answer (``{"error": {"code", "message", "status", "details"}}``) as gw's error.
 
     Gemini says a wrong API key with a 400 (reason ``API_KEY_INVALID``): that is
@@ -158,10 +162,10 @@ def gemini_error(provider: Provider, status: int, body: bytes) -> UpstreamStatus
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return status_error(provider, status, body)
+        return status_error(provider, status, body, retry_after)
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict):
-        return status_error(provider, status, body)
+        return status_error(provider, status, body, retry_after)
     details = error.get("details") if isinstance(error.get("details"), list) else []
     reasons = {d.get("reason") for d in details if isinstance(d, dict)}
     if status in (400, 403) and reasons & {"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED"}:
@@ -179,12 +183,13 @@ def gemini_error(provider: Provider, status: int, body: bytes) -> UpstreamStatus
                 }
             }
         ),
+        retry_after,
     )
     if status == 429:
         for detail in details:
             delay = detail.get("retryDelay") if isinstance(detail, dict) else None
             match = _RETRY_DELAY.match(delay) if isinstance(delay, str) else None
             if match:
-                exc.retry_after = float(match.group(1))  # type: ignore[attr-defined]
+                exc.retry_after = float(match.group(1))
                 break
     return exc

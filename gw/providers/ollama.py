@@ -29,7 +29,7 @@ from ..config.tables import Provider, Target
 from ..context import RequestContext
 from ..errors import UpstreamStatus
 from ..upstream import Upstream
-from .base import invalid_answer, pump, status_error
+from .base import invalid_answer, probe, pump, status_error
 
 
 class OllamaAdapter:
@@ -42,11 +42,12 @@ class OllamaAdapter:
         self.upstream = Upstream(provider, (*headers, *provider.headers))
         self.chat_url = f"{provider.base_url}/api/chat"
         self.embed_url = f"{provider.base_url}/api/embed"
+        self.probe_url = f"{provider.base_url}/api/tags"
 
     async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
         payload = orjson.dumps(chat_request(body, target.model, False))
-        status, data = await self.upstream.post(self.chat_url, (("x-request-id", ctx.request_id),), payload)
-        answer = self._answer(status, data)
+        status, data, retry_after = await self.upstream.post(self.chat_url, (("x-request-id", ctx.request_id),), payload)
+        answer = self._answer(status, data, retry_after)
         if not isinstance(answer.get("message"), dict):
             raise invalid_answer(self.provider, "no 'message' object")
         result = chat_answer(answer, f"chatcmpl-{ctx.request_id}", int(time.time()), target.model)
@@ -63,15 +64,15 @@ class OllamaAdapter:
         headers = (("accept", "application/x-ndjson"), ("x-request-id", ctx.request_id))
         async with self.upstream.stream(self.chat_url, headers, payload) as resp:
             if resp.status != 200:
-                raise status_error(self.provider, resp.status, await resp.read_all())
+                raise status_error(self.provider, resp.status, await resp.read_all(), resp.retry_after)
             async for out in pump(resp, converter, self.provider, ctx):
                 yield out
 
     async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
         texts = embedding_inputs(body)
         payload = orjson.dumps(embed_request(body, target.model))
-        status, data = await self.upstream.post(self.embed_url, (("x-request-id", ctx.request_id),), payload)
-        answer = self._answer(status, data)
+        status, data, retry_after = await self.upstream.post(self.embed_url, (("x-request-id", ctx.request_id),), payload)
+        answer = self._answer(status, data, retry_after)
         result = embed_answer(answer, len(texts), target.model, body.get("encoding_format") == "base64")
         if result is None:
             raise invalid_answer(self.provider, f"not {len(texts)} embeddings")
@@ -79,10 +80,10 @@ class OllamaAdapter:
         ctx.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
         return orjson.dumps(result)
 
-    def _answer(self, status: int, data: bytes) -> dict[str, Any]:
+    def _answer(self, status: int, data: bytes, retry_after: float | None = None) -> dict[str, Any]:
         """A whole answer's JSON object, or the error it is."""
         if status != 200:
-            raise status_error(self.provider, status, data)
+            raise status_error(self.provider, status, data, retry_after)
         try:
             answer = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -92,6 +93,9 @@ class OllamaAdapter:
         if answer.get("error") is not None:
             raise failed(self.provider, data)
         return answer
+
+    async def probe(self) -> None:
+        await probe(self.upstream, self.probe_url)
 
     async def aclose(self) -> None:
         await self.upstream.aclose()

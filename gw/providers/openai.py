@@ -15,7 +15,7 @@ from .._fast.convert import OpenAIStream
 from ..config.tables import Provider, Target
 from ..context import RequestContext
 from ..upstream import Upstream
-from .base import invalid_answer, pump, status_error
+from .base import invalid_answer, probe, pump, status_error
 
 
 class OpenAIAdapter:
@@ -24,6 +24,8 @@ class OpenAIAdapter:
         # Sent with every request, set once on the clients.
         headers = [("content-type", "application/json"), *self.auth_headers(), *provider.headers]
         self.upstream = Upstream(provider, tuple(headers))
+        # A cheap GET that tells whether the backend is up (routing.health_check).
+        self.probe_url = f"{provider.base_url}/models"
 
     def auth_headers(self) -> list[tuple[str, str]]:
         key = self.provider.api_key
@@ -54,11 +56,11 @@ class OpenAIAdapter:
         """POST and check the answer is an object with an ``expect`` array."""
         # A copy: the client's body is reused if this target fails and another is tried.
         payload = {**body, "model": target.model}
-        status, data = await self.upstream.post(
+        status, data, retry_after = await self.upstream.post(
             self.url(target, endpoint), (("x-request-id", ctx.request_id),), orjson.dumps(payload)
         )
         if status != 200:
-            raise status_error(self.provider, status, data)
+            raise status_error(self.provider, status, data, retry_after)
         try:
             answer = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -85,12 +87,15 @@ class OpenAIAdapter:
         headers = (("accept", "text/event-stream"), ("x-request-id", ctx.request_id))
         async with self.upstream.stream(self.url(target, endpoint), headers, orjson.dumps(payload)) as resp:
             if resp.status != 200:
-                raise status_error(self.provider, resp.status, await resp.read_all())
+                raise status_error(self.provider, resp.status, await resp.read_all(), resp.retry_after)
             async for out in pump(resp, OpenAIStream(client_wants_usage), self.provider, ctx):
                 yield out
 
     async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
         return await self._whole("embeddings", body, target, ctx, expect="data")
+
+    async def probe(self) -> None:
+        await probe(self.upstream, self.probe_url)
 
     async def aclose(self) -> None:
         await self.upstream.aclose()

@@ -6,6 +6,7 @@ import base64
 import json
 import re
 import struct
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -58,6 +59,8 @@ models:
     targets: [{{provider: gem, model: gemini-embedding-001}}]
 routing:
   retries: 0
+  # These tests fail one target on purpose, over and over: keep its breaker shut.
+  circuit_breaker: {{failures: 1000, cooldown_s: 1}}
 """
 
 
@@ -431,16 +434,19 @@ def test_response_format_json_schema_is_a_cleaned_response_schema(client, fake):
 )
 def test_gemini_error_statuses_map_per_spec_with_the_upstream_message(http, status, expected, kind):
     for streamed in (False, True):
-        resp = http.post(CHAT, json={"model": "gemini", "stream": streamed,
-                                     "messages": fake_says({"status": status, "message": f"gemini says {status}"})})
+        fake = {"status": status, "message": f"gemini says {status}"}
+        if status == 429:
+            fake["retry_after"] = "1"  # the fake's RetryInfo.retryDelay and header
+        resp = http.post(CHAT, json={"model": "gemini", "stream": streamed, "messages": fake_says(fake)})
         assert resp.status_code == expected, resp.text
         error = resp.json()["error"]
         assert f"gemini says {status}" in error["message"]
         assert error["type"] == kind
         assert GEMINI_KEY not in resp.text
         if status == 429:
-            assert resp.headers["retry-after"] == "7"  # Gemini's RetryInfo.retryDelay
+            assert resp.headers["retry-after"] == "1"  # Gemini's RetryInfo.retryDelay
             assert error["code"] == "RESOURCE_EXHAUSTED"
+            time.sleep(1.05)  # gw keeps the target out for that long
 
 
 def test_a_wrong_provider_key_is_a_502_without_googles_text_or_the_key(http, gw):

@@ -59,6 +59,8 @@ models:
     targets: [{{provider: local, model: all-minilm}}]
 routing:
   retries: 0
+  # These tests fail one target on purpose, over and over: keep its breaker shut.
+  circuit_breaker: {{failures: 1000, cooldown_s: 1}}
 """
 
 
@@ -415,8 +417,9 @@ def test_an_unknown_model_is_ollamas_404_with_its_message(client):
 )
 def test_ollama_error_statuses_map_per_spec_with_the_upstream_message(http, status, expected, kind):
     for streamed in (False, True):
-        resp = http.post(CHAT, json={"model": "ollama", "stream": streamed,
-                                     "messages": fake_says({"status": status, "message": f"ollama says {status}"})})
+        # retry_after 0: a 429 that asks for no wait, so the next request may use the target.
+        fake = {"status": status, "message": f"ollama says {status}", "retry_after": "0"}
+        resp = http.post(CHAT, json={"model": "ollama", "stream": streamed, "messages": fake_says(fake)})
         assert resp.status_code == expected, resp.text
         error = resp.json()["error"]
         assert f"ollama says {status}" in error["message"]

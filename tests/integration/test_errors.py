@@ -276,14 +276,16 @@ def test_an_upstream_5xx_is_retried_then_a_502(http, fake, status):
     assert upstream_attempts(fake) == 2  # routing.retries: 1
 
 
-def test_an_upstream_429_is_retried_then_a_429_with_retry_after_in_whole_seconds(http, fake):
+def test_an_upstream_429_is_a_429_with_its_retry_after_and_that_target_is_not_asked_again_meanwhile(http, fake):
+    """The fake's 429 says `retry-after: 1`: the model's only target is not retried
+    within that second, and the client is told when to come back."""
     fake.reset()
     resp = chat(http, {"model": "gpt", "messages": HI, "fake": {"status": 429}})
     error = envelope(resp, 429)
     assert error["type"] == "rate_limit_error"
-    assert re.fullmatch(r"[0-9]+", resp.headers["retry-after"]), resp.headers["retry-after"]
-    assert int(resp.headers["retry-after"]) >= 1
-    assert upstream_attempts(fake) == 2
+    assert resp.headers["retry-after"] == "1"
+    assert upstream_attempts(fake) == 1
+    time.sleep(1.1)  # the target takes requests again after its Retry-After
 
 
 def test_a_refused_connection_is_a_502(http):
@@ -362,9 +364,11 @@ def test_the_openai_sdk_maps_gateway_errors_to_its_exception_classes(gw_std):
             (openai.PermissionDeniedError, 403, lambda: create(echo_only, "gpt")),
             (openai.NotFoundError, 404, lambda: create(client, "no-such-model")),
             (openai.UnprocessableEntityError, 422, lambda: create(client, "gpt", {"status": 422})),
-            (openai.RateLimitError, 429, lambda: create(client, "gpt", {"status": 429})),
             (openai.InternalServerError, 502, lambda: create(client, "dead-only")),
             (openai.InternalServerError, 504, lambda: create(client, "gpt", {"fault": "hang"})),
+            (openai.RateLimitError, 429, lambda: create(client, "gpt", {"status": 429})),
+            # Within that 429's Retry-After (1 s) the model's only target is out: fail fast.
+            (openai.InternalServerError, 503, lambda: create(client, "gpt")),
         ]
         for exc_class, status, call in cases:
             with pytest.raises(exc_class) as info:
@@ -374,6 +378,7 @@ def test_the_openai_sdk_maps_gateway_errors_to_its_exception_classes(gw_std):
             assert exc.request_id, "x-request-id reaches the SDK's exception"
             assert isinstance(exc.body, dict) and exc.body["message"] in exc.message
             assert exc.type == exc.body["type"]
+        time.sleep(1.1)
         bad = pytest.raises(openai.BadRequestError, create, client, "gpt", {"status": 400, "message": "bad things"})
         assert "bad things" in bad.value.message
 

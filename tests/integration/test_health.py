@@ -37,10 +37,10 @@ def test_detailed_health_needs_the_admin_key_and_lists_providers_and_models(gate
         body = detail.json()
         assert body["providers"]["demo"]["enabled"] is True and body["providers"]["demo"]["up"] is True
         assert body["providers"]["unused"] == {
-            "type": "openai", "enabled": False, "up": False, "circuit": "closed",
+            "type": "openai", "enabled": False, "up": False, "circuit": "closed", "failures": 0,
             "error_rate": None, "latency_ms": None, "last_error": "api_key is empty",
         }
         assert body["models"]["echo"]["targets"] == [
-            {"provider": "demo", "model": "echo", "weight": 1, "circuit": "closed"}
+            {"provider": "demo", "model": "echo", "weight": 1, "circuit": "closed", "failures": 0, "retry_in_s": 0.0}
         ]
         assert ADMIN not in detail.text

@@ -87,6 +87,8 @@ models:
     targets: [{{provider: dead, model: gpt-upstream, weight: 100}}, {{provider: ant, model: claude-upstream}}]
 routing:
   retries: 1
+  # These tests fail one target on purpose, over and over: keep its breaker shut.
+  circuit_breaker: {{failures: 1000, cooldown_s: 1}}
 """
 
 
@@ -454,10 +456,10 @@ def test_missing_key_is_401_and_too_large_is_413_in_the_anthropic_envelope(gw, h
 def test_an_upstream_429_is_a_429_with_retry_after(http, fake, stream):
     fake.reset()
     resp = http.post(MESSAGES, json={"model": "gpt", "max_tokens": 5, "stream": stream,
-                                     "messages": [{"role": "user", "content": directive(status=429)}]})  # fmt: skip
+                                     "messages": [{"role": "user", "content": directive(status=429, retry_after="0")}]})  # fmt: skip
     assert error_of(resp, 429)["type"] == "rate_limit_error"
     assert int(resp.headers["retry-after"]) >= 1
-    assert len(fake.requests()) == 2  # retried once (routing.retries: 1)
+    assert len(fake.requests()) == 2  # no wait asked: retried once (routing.retries: 1)
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -472,7 +474,9 @@ def test_an_upstream_500_is_a_502_and_an_upstream_400_keeps_its_status_and_messa
 
 def test_the_sdk_sees_an_upstream_failure_as_its_status_error(client):
     with pytest.raises(anthropic.RateLimitError):
-        client.messages.create(model="gpt", max_tokens=5, messages=[{"role": "user", "content": directive(status=429)}])
+        client.messages.create(
+            model="gpt", max_tokens=5, messages=[{"role": "user", "content": directive(status=429, retry_after="0")}]
+        )
     with pytest.raises(anthropic.InternalServerError) as info:
         client.messages.create(model="gpt", max_tokens=5, messages=[{"role": "user", "content": directive(status=503)}])
     assert info.value.status_code == 502
@@ -602,7 +606,9 @@ def test_an_anthropic_stream_is_forwarded_event_for_event(client, http):
 def test_anthropic_backend_errors_are_mapped_in_the_anthropic_envelope(http, ant, stream):
     base = {"model": "claude", "max_tokens": 5, "stream": stream}
     ant.reset()
-    resp = http.post(MESSAGES, json={**base, "messages": [{"role": "user", "content": directive(status=429)}]})
+    resp = http.post(
+        MESSAGES, json={**base, "messages": [{"role": "user", "content": directive(status=429, retry_after="0")}]}
+    )
     assert error_of(resp, 429)["type"] == "rate_limit_error"
     assert int(resp.headers["retry-after"]) >= 1
     error_of(http.post(MESSAGES, json={**base, "messages": [{"role": "user", "content": directive(status=529)}]}), 502)

@@ -1,0 +1,152 @@
+"""A worker's runtime over its life: start-up, hot reload, shutdown.
+
+    WORKER.start(tables, config_path)      # the app's on_start
+    summary = WORKER.reload()              # POST /admin/reload; raises ConfigError
+    await WORKER.stop()                    # the app's on_stop
+
+A reload compiles the config file again and, if it is valid, swaps the new
+runtime in atomically: requests already running finish on the runtime they
+started with, whose upstream clients close once its last request ends; clients
+and breakers of unchanged providers are kept. An invalid config changes nothing
+and is logged.
+
+Every worker reloads: ``gw serve`` names a file in ``GW_RELOAD_FILE`` and
+appends a byte to it on SIGHUP (after checking the config); a worker that
+reloaded on ``POST /admin/reload`` appends one too. Each worker looks at the
+file's size every 0.5 s and reloads when it grew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from . import logs
+from .config import load_tables
+from .config.tables import Tables
+from .errors import ConfigError
+from .probes import HealthChecker
+from .runtime import Runtime, current
+
+_POLL_S = 0.5
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.config_path = "config.yaml"
+        self.checker: HealthChecker | None = None
+        self._signal_file = os.environ.get("GW_RELOAD_FILE") or None
+        self._seen = 0
+        self._poller: asyncio.TimerHandle | None = None
+
+    def start(self, tables: Tables, config_path: str) -> Runtime:
+        self.config_path = config_path
+        self._seen = self._signal_size()
+        runtime = Runtime(tables)
+        self._swap(runtime)
+        if self._signal_file is not None:
+            self._poller = asyncio.get_running_loop().call_later(_POLL_S, self._poll)
+        return runtime
+
+    def reload(self, announce: bool = True) -> dict[str, object]:
+        """Compile the config again and swap it in; tell the other workers when ``announce``.
+
+        Raises ``ConfigError`` (after logging it) when the config is invalid.
+        """
+        old = current.runtime
+        assert old is not None
+        try:
+            tables = load_tables(self.config_path)
+        except ConfigError as exc:
+            logs.event(
+                "reload failed: the config is invalid, the current one stays",
+                level=logging.WARNING,
+                problems=list(exc.problems),
+            )
+            raise
+        runtime = Runtime(tables, previous=old)
+        summary = changes(old.tables, tables)
+        self._swap(runtime)
+        logs.setup(tables.logging.level, tables.logging.format)
+        logs.event("config reloaded", pid=os.getpid(), config=tables.source, **summary)
+        if announce:
+            self._announce()
+        return summary
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
+        if self.checker is not None:
+            self.checker.stop()
+            self.checker = None
+        runtime, current.runtime = current.runtime, None
+        if runtime is not None:
+            await runtime.aclose()
+
+    def _swap(self, runtime: Runtime) -> None:
+        old = current.runtime
+        current.runtime = runtime  # the one assignment new requests see
+        if self.checker is not None:
+            self.checker.stop()
+        self.checker = HealthChecker(runtime)
+        self.checker.start()
+        if old is not None:
+            old.retire(runtime)
+
+    # -- telling the other workers
+
+    def _signal_size(self) -> int:
+        if self._signal_file is None:
+            return 0
+        try:
+            return os.stat(self._signal_file).st_size
+        except OSError:
+            return 0
+
+    def _announce(self) -> None:
+        if self._signal_file is None:
+            return
+        try:
+            fd = os.open(self._signal_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, b".")  # O_APPEND: concurrent writers never lose a byte
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            logs.event("could not tell the other workers to reload", level=logging.WARNING, error=str(exc))
+            return
+        self._seen = self._signal_size()
+
+    def _poll(self) -> None:
+        size = self._signal_size()
+        if size != self._seen:
+            self._seen = size
+            try:
+                self.reload(announce=False)
+            except ConfigError:
+                pass  # logged; the current runtime stays
+            except Exception:
+                logging.getLogger("gw.worker").exception("reload failed")
+        self._poller = asyncio.get_running_loop().call_later(_POLL_S, self._poll)
+
+
+def changes(old: Tables, new: Tables) -> dict[str, object]:
+    """What a reload changed, by name (never a key)."""
+    before, after = old.providers, new.providers
+    summary: dict[str, object] = {
+        "models": sorted(new.models),
+        "providers": {
+            "added": sorted(set(after) - set(before)),
+            "removed": sorted(set(before) - set(after)),
+            "changed": sorted(n for n in after if n in before and after[n] != before[n]),
+            "kept": sorted(n for n in after if n in before and after[n] == before[n]),
+        },
+    }
+    if new.server != old.server or new.metrics != old.metrics:
+        summary["restart_needed"] = "server and metrics settings take effect after a restart"
+    return summary
+
+
+WORKER = Worker()
