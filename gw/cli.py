@@ -118,7 +118,7 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
                 try:
                     _load(config)
                 except ConfigError as exc:
-                    log("reload refused: config invalid, keeping the old one", problems=list(exc.problems))
+                    log("reload failed: the config is invalid, the current one stays", problems=list(exc.problems))
                     continue
                 with open(reload_file, "ab") as signal_file:
                     signal_file.write(b".")
