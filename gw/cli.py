@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -91,10 +92,19 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
         "--loop", "uvloop",
         "--no-ws",
         "--log-level", "warning",
+        # A worker that dies (OOM, a crash in a native library) is replaced, not fatal.
+        "--respawn-failed-workers", "--respawn-interval", "1",
         # After our drain, what is still in flight has had its time: stop it.
         "--workers-kill-timeout", "2",
-        "gw.app:app",
     ]  # fmt: skip
+    from .logs import server_log_config
+
+    server_logs = server_log_config(tables.logging.format)
+    if server_logs:
+        log_config = state / "granian-logging.json"
+        log_config.write_text(json.dumps(server_logs))
+        command += ["--log-config", str(log_config)]
+    command.append("gw.app:app")
     child = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
     signals: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -108,10 +118,14 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
         logs.OUTPUT.flush()
 
     log("gw serving", host=server.host, port=server.port, workers=server.workers, config=config)
+    next_sweep = time.monotonic() + 1
     try:
         while child.poll() is None:
             if not signals:
                 time.sleep(0.05)
+                if time.monotonic() >= next_sweep:
+                    _forget_dead_workers(metrics_dir)
+                    next_sweep = time.monotonic() + 1
                 continue
             signum = signals.pop(0)
             if signum == signal.SIGHUP:
@@ -132,6 +146,20 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
             child.kill()
             child.wait()
         shutil.rmtree(state, ignore_errors=True)
+
+
+def _forget_dead_workers(metrics_dir: Path) -> None:
+    """Drop the live gauges (in-flight requests, provider up) of workers that died and were respawned."""
+    from .metrics import worker_exited
+
+    pids = set()
+    for path in metrics_dir.glob("gauge_live*_*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if pid.isdigit():
+            pids.add(int(pid))
+    for pid in pids:
+        if not Path(f"/proc/{pid}").exists():
+            worker_exited(pid, str(metrics_dir))
 
 
 def _drain(child: subprocess.Popen[bytes], drain_file: Path, metrics_dir: Path, timeout: float, log) -> None:  # type: ignore[no-untyped-def]

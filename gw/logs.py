@@ -32,6 +32,9 @@ class _Output:
 
     format: LogFormat = LogFormat.JSON
     level: int = logging.INFO
+    # Set by setup() in the worker itself: Granian's main process imports this
+    # module too (ServerFormatter) and forks the workers from it.
+    pid: int = 0
 
     def __init__(self) -> None:
         self._lines: list[bytes] = []
@@ -67,7 +70,6 @@ def _text(value: object) -> str:
 
 
 OUTPUT = _Output()
-_PID = os.getpid()
 
 
 class _Handler(logging.Handler):
@@ -91,8 +93,36 @@ class _Handler(logging.Handler):
         OUTPUT.write(entry)
 
 
+class ServerFormatter(logging.Formatter):
+    """Granian's own lines (worker exits, respawns) as gw's JSON lines; ``gw serve`` installs it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": "granian",
+            "event": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
+def server_log_config(fmt: LogFormat) -> dict[str, Any]:
+    """A ``--log-config`` for Granian: its lines in gw's format (JSON), on stdout."""
+    if fmt is LogFormat.TEXT:
+        return {}
+    return {
+        "formatters": {
+            "generic": {"()": f"{__name__}.ServerFormatter"},
+            "access": {"()": f"{__name__}.ServerFormatter"},
+        }
+    }
+
+
 def setup(level: str = "info", fmt: LogFormat | str = LogFormat.JSON) -> None:
     OUTPUT.format = LogFormat(fmt)
+    OUTPUT.pid = os.getpid()
     OUTPUT.level = _LEVELS.get(level, logging.INFO)
     root = logging.getLogger("gw")
     root.setLevel(OUTPUT.level)
@@ -114,7 +144,7 @@ def request_line(ctx: RequestContext, duration_s: float) -> None:
         "ts": round(time.time(), 3),
         "level": "info" if ctx.status < 500 else "error",
         "event": "request",
-        "worker": _PID,
+        "worker": OUTPUT.pid,
         "request_id": ctx.request_id,
         "endpoint": ctx.endpoint,
         "key": ctx.key_name,

@@ -208,6 +208,8 @@ def active_requests(multiproc_dir: str) -> float:
     return 0.0
 
 
-def worker_exited(pid: int) -> None:
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        multiprocess.mark_process_dead(pid)
+def worker_exited(pid: int, multiproc_dir: str | None = None) -> None:
+    """Forget a gone worker's live gauges (the files of its other series stay: counters add up)."""
+    path = multiproc_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        multiprocess.mark_process_dead(pid, path)

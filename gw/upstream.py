@@ -27,6 +27,7 @@ request).
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import AsyncIterator, Sequence
@@ -73,19 +74,28 @@ def translate(exc: BaseException, provider: Provider, on_timeout: str) -> Upstre
 
     ``on_timeout`` says which of gw's deadlines was running: the clients' own
     names for them mislead (pyreqwest calls a read timeout before the headers
-    a "connect" timeout). A plain try/except, not a context manager: this
-    wraps every chunk read.
+    a "connect" timeout). Only a timeout during the TCP handshake is told
+    apart here, from the exception's own cause. A plain try/except, not a
+    context manager: this wraps every chunk read.
     """
-    detail = _describe(exc, provider)
     if isinstance(exc, TimeoutError):  # asyncio's, aiohttp's and pyreqwest's alike
-        return UpstreamTimeout(
-            f"provider '{provider.name}' timed out: {on_timeout}" + (f" [{detail}]" if detail else ""),
-            provider=provider.name,
-            retryable=True,
-        )
+        if _in_connect(exc):
+            on_timeout = f"could not connect within {provider.connect_timeout_s:g}s (connect_timeout_s)"
+        return UpstreamTimeout(f"provider '{provider.name}' timed out: {on_timeout}", provider=provider.name, retryable=True)
+    detail = _describe(exc, provider)
     return UpstreamUnavailable(
         f"provider '{provider.name}' is unreachable: {detail}", provider=provider.name, retryable=True
     )
+
+
+def _in_connect(exc: BaseException) -> bool:
+    """Whether a timeout hit while connecting (aiohttp's class; pyreqwest's innermost causes)."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return True
+    if isinstance(exc, rx.PyreqwestError):
+        causes = (getattr(exc, "details", None) or {}).get("causes") or []
+        return any(c.get("message") == "tcp connect error" for c in causes)
+    return False
 
 
 def _describe(exc: BaseException, provider: Provider) -> str:
@@ -184,6 +194,14 @@ class Upstream:
         self._first_byte_message = f"no response headers within {first_byte:g}s (first_byte_timeout_s)"
         self._idle_message = f"no data for {idle:g}s (idle_timeout_s)"
         self._total_message = f"no complete answer within {provider.timeout_s:g}s (timeout_s)"
+        # Whole answers when first_byte >= idle: one read timeout for the headers and each read.
+        self._read_message = f"no data for {read_timeout:g}s (first_byte_timeout_s)"
+
+    def _whole_deadline(self, started: float, otherwise: str) -> str:
+        """Which deadline cut a non-streaming request: timeout_s once it has run that long."""
+        if time.monotonic() - started >= self.provider.timeout_s * 0.98:
+            return self._total_message
+        return otherwise
 
     async def post(self, url: str, headers: Headers, body: bytes) -> tuple[int, bytes, float | None]:
         """POST and read the whole answer: the non-streaming path.
@@ -192,6 +210,7 @@ class Upstream:
         """
         builder = self._client.post(url).headers(headers).body_bytes(body)
         provider = self.provider
+        started = time.monotonic()
         if self._first_byte is None:
             # The client's read timeout (until the headers, then per read) is the
             # first-byte one; its total is timeout_s. One call, one thread hop.
@@ -199,7 +218,7 @@ class Upstream:
                 resp = await builder.build().send()
                 data = bytes(await resp.bytes())
             except CLIENT_ERRORS as exc:
-                raise translate(exc, provider, self._total_message) from None
+                raise translate(exc, provider, self._whole_deadline(started, self._read_message)) from None
             status = resp.status
             if status < 400:
                 return status, data, None
@@ -210,11 +229,11 @@ class Upstream:
             async with asyncio.timeout(self._first_byte):
                 resp = await request.__aenter__()
         except CLIENT_ERRORS as exc:
-            raise translate(exc, provider, self._first_byte_message) from None
+            raise translate(exc, provider, self._whole_deadline(started, self._first_byte_message)) from None
         try:
             data = await resp.body_reader.bytes()
         except CLIENT_ERRORS as exc:
-            raise translate(exc, provider, self._total_message) from None
+            raise translate(exc, provider, self._whole_deadline(started, self._idle_message)) from None
         finally:
             await request.__aexit__(None, None, None)
         status = resp.status

@@ -176,3 +176,27 @@ def test_drain_stops_waiting_after_drain_timeout(fake, gateway) -> None:
     assert gw.process.wait(timeout=15) == 0
     assert time.monotonic() - started < 8
     reader.join(timeout=10)
+
+
+def test_a_killed_worker_is_replaced_and_the_gateway_keeps_serving(gateway) -> None:
+    gw = gateway(ECHO_ONLY, workers=2)
+    body = {"model": "echo", "messages": [{"role": "user", "content": "a b"}]}
+    pids: set[int] = set()
+    deadline = time.monotonic() + 10
+    while len(pids) < 2 and time.monotonic() < deadline:
+        pids.add(httpx.get(gw.url + "/health/detailed").json()["pid"])
+    assert len(pids) == 2, "both workers should answer"
+    victim = min(pids)
+    os.kill(victim, 9)
+    # Served throughout by the other worker, then by both again.
+    seen: set[int] = set()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not (seen - pids):
+        assert httpx.post(gw.url + "/v1/chat/completions", json=body).status_code == 200
+        seen.add(httpx.get(gw.url + "/health/detailed").json()["pid"])
+        time.sleep(0.05)
+    assert gw.process.poll() is None, "gw serve must outlive a worker"
+    assert seen - pids, "a new worker took the killed one's place"
+    # Granian's own line about it is a JSON line like gw's.
+    lines = [json.loads(line) for line in gw.output().splitlines() if "Unexpected exit" in line]
+    assert lines and lines[0]["logger"] == "granian"
