@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | cksum | cut -d' ' -f1)
 
-.PHONY: install build serve check test loadtest loadtest-ci bench clean
+.PHONY: install build serve check test loadtest loadtest-ci bench soak clean
 
 $(STAMP): pyproject.toml setup.py
 	python3 -m venv $(VENV)
@@ -36,6 +36,10 @@ loadtest-ci: build
 
 bench: build
 	$(PY) -m loadtests.bench
+
+# Fault-injection soak: gw over two fakes, one flapping (CPU heavy; not in CI).
+soak: build
+	$(PY) -m loadtests.soak --duration 120
 
 clean:
 	rm -rf $(VENV) build gw/_fast/*.c gw/_fast/*.so gw/_fast/*.html
