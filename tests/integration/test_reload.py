@@ -12,18 +12,17 @@ import json
 import signal
 import threading
 import time
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import FAKE_KEY, Gateway
+from tests.conftest import FAKE_KEY, Gateway, eventually
 from tests.fakes.runner import FakeUpstream
 from tests.integration.sse import sse_data
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 
 CHAT = "/v1/chat/completions"
 HI = [{"role": "user", "content": "hi"}]
@@ -104,17 +103,6 @@ def sighup(gw: Gateway) -> None:
 
 def rewrite(gw: Gateway, text: str) -> None:
     gw.config.write_text(text)
-
-
-def eventually(check: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.05)
 
 
 def log_lines(gw: Gateway) -> list[dict[str, Any]]:

@@ -11,17 +11,16 @@ from __future__ import annotations
 import re
 import threading
 import time
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import FAKE_KEY, Gateway
+from tests.conftest import FAKE_KEY, Gateway, eventually
 from tests.fakes.runner import FakeUpstream
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 
 CHAT = "/v1/chat/completions"
 HI = [{"role": "user", "content": "hi"}]
@@ -153,18 +152,6 @@ def error_of(resp: httpx.Response, status: int) -> dict[str, Any]:
     assert isinstance(error["message"], str) and error["message"]
     assert isinstance(error["type"], str) and error["type"]
     return error
-
-
-def eventually(check: Callable[[], T], timeout: float, what: str) -> T:
-    """Poll ``check`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.05)
 
 
 def sleep_until(moment: float) -> None:
