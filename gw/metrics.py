@@ -49,9 +49,15 @@ UPSTREAM_ERRORS = Counter("gw_upstream_errors_total", "Failed upstream attempts"
 RETRIES = Counter("gw_retries_total", "Extra attempts after a failure", ("model",))
 ACTIVE = Gauge("gw_active_requests", "Requests in flight", multiprocess_mode="livesum")
 COST = Counter("gw_cost_usd_total", "Cost of the tokens at models.*.price", ("key", "model", "provider"))
-# 1 while the provider is enabled and not every one of its targets is ejected;
-# with several workers, the lowest: 0 as soon as one worker has ejected it.
-PROVIDER_UP = Gauge("gw_provider_up", "Provider reachable (circuit not open)", ("provider",), multiprocess_mode="livemin")
+# 1 while the provider is enabled and up: with health checks on, not taken down by
+# its probes; else not every one of its targets ejected by its breaker. With several
+# workers, the lowest: 0 as soon as one worker has it down.
+PROVIDER_UP = Gauge(
+    "gw_provider_up",
+    "Provider up: its health probes pass (when on), else not every target's circuit open",
+    ("provider",),
+    multiprocess_mode="livemin",
+)
 RATE_LIMITED = Counter("gw_rate_limited_total", "Requests refused by gw's own rate limits", ("key", "model"))
 CACHE_HITS = Counter("gw_cache_hits_total", "Answers served from the cache", ("model",))
 CACHE_MISSES = Counter("gw_cache_misses_total", "Cacheable requests not in the cache", ("model",))

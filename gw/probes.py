@@ -6,9 +6,12 @@
     checker.stop()
 
 Each enabled provider gets its adapter's ``probe()`` (a models list; nothing
-for echo), bounded by its ``first_byte_timeout_s``. The result goes to every
-breaker of that provider (``Breaker.probed``): failed probes eject its targets
-without any client traffic, and a good probe after the cooldown closes them.
+for echo), bounded by its ``first_byte_timeout_s``. The result goes to the
+provider's own probe count (``ProviderHealth.probed``), apart from its request
+breakers: ``unhealthy_after`` failed probes in a row take it down (none of its
+targets is picked, without any client traffic), ``healthy_after`` good ones
+bring it back. With probes on, ``up`` (``gw_provider_up``, ``/health/detailed``)
+follows them; with probes off, it follows the breakers.
 """
 
 from __future__ import annotations
@@ -23,8 +26,13 @@ from .runtime import Runtime
 class HealthChecker:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.interval_s = runtime.tables.routing.health_check_interval_s
+        routing = runtime.tables.routing
+        self.interval_s = routing.health_check_interval_s
         self._task: asyncio.Task[None] | None = None
+        # Before any request runs on this runtime: whether probes decide ``up`` (a reload
+        # that turns them off brings back a provider they had taken down).
+        for health in runtime.health.providers.values():
+            health.watch(self.interval_s, routing.health_check_unhealthy_after, routing.health_check_healthy_after)
 
     def start(self) -> None:
         if self.interval_s > 0 and self._task is None:
@@ -51,15 +59,7 @@ class HealthChecker:
         try:
             await runtime.adapters[name].probe()
         except UpstreamError as exc:
-            error = exc.message
+            error = f"health probe: {exc.message}"
         except Exception as exc:  # a probe must never end the checker
             error = f"health probe failed: {type(exc).__name__}"
-        health = runtime.health.providers[name]
-        if error is None:
-            health.failures = 0
-        else:
-            health.failures += 1
-            health.last_error = error
-        now = time.monotonic()
-        for breaker in list(health.breakers):
-            breaker.probed(error, now)
+        runtime.health.providers[name].probed(error, time.monotonic())

@@ -73,18 +73,89 @@ def test_retry_after_blocks_the_target_without_opening_the_circuit() -> None:
     assert b.available(53) and b.ready
 
 
-def test_health_probes_feed_the_same_state() -> None:
-    b = make(threshold=2, cooldown_s=5)
-    b.probed("down", now=0)
-    b.probed("down", now=1)
-    assert b.state is Circuit.OPEN
-    b.probed(None, now=3)  # within the cooldown: no change
-    assert b.state is Circuit.OPEN
-    b.probed(None, now=6)  # after it: the probe closes it
-    assert b.state is Circuit.CLOSED and b.available(6)
+def probed_provider(threshold: int = 1000, unhealthy_after: int = 2, healthy_after: int = 1) -> tuple[Health, Breaker]:
+    health = Health()
+    health.provider("p", True).watch(5.0, unhealthy_after, healthy_after)
+    return health, health.breaker("p", "m", threshold, 10.0)
 
 
-def test_the_provider_is_down_only_while_every_target_is_open() -> None:
+def test_failed_probes_take_a_provider_down_whatever_its_breakers_threshold() -> None:
+    health, b = probed_provider(threshold=1000, unhealthy_after=2)
+    provider = health.providers["p"]
+    provider.probed("health probe: HTTP 503", now=0)
+    assert provider.up and b.ready, "one failed probe of two"
+    provider.probed("health probe: HTTP 503", now=5)
+    assert not provider.up and provider.down
+    assert not b.ready and not b.available(5) and not b.available(1000), "no traffic while down"
+    assert b.state is Circuit.CLOSED and b.failures == 0, "the breaker keeps its own count"
+    assert provider.last_error == "health probe: HTTP 503" and provider.failures == 2
+
+
+def test_good_probes_bring_it_back_after_healthy_after_of_them() -> None:
+    health, b = probed_provider(unhealthy_after=1, healthy_after=2)
+    provider = health.providers["p"]
+    provider.probed("down", now=0)
+    assert not provider.up
+    provider.probed(None, now=5)
+    assert not provider.up and not b.available(5)
+    assert b.retry_in(5) == 5.0, "one more good probe, one interval away"
+    provider.probed("down", now=10)  # the streak starts again
+    provider.probed(None, now=15)
+    assert not provider.up
+    provider.probed(None, now=20)
+    assert provider.up and not provider.down and b.ready and b.available(20)
+    assert provider.failures == 0 and b.retry_in(20) == 0
+
+
+def test_probes_neither_open_nor_close_a_circuit() -> None:
+    health, b = probed_provider(threshold=1, unhealthy_after=1)
+    provider = health.providers["p"]
+    fail(b, 1, now=0)
+    assert b.state is Circuit.OPEN
+    assert provider.up, "with probes on, up follows them, not the breakers"
+    provider.probed(None, now=11)
+    assert b.state is Circuit.OPEN, "after its cooldown one request decides, not a probe"
+    assert b.available(11) and b.state is Circuit.HALF_OPEN
+    b.enter()
+    b.succeeded(0.1)
+    provider.probed("down", now=12)
+    assert b.state is Circuit.CLOSED and not b.ready and not provider.up
+
+
+def test_a_request_ending_while_its_provider_is_down_leaves_the_target_out() -> None:
+    health, b = probed_provider(threshold=1, unhealthy_after=1)
+    provider = health.providers["p"]
+    b.enter()  # sent just before the probe failed
+    provider.probed("down", now=0)
+    b.failed("boom", now=0)
+    assert b.state is Circuit.OPEN and not b.available(20)
+    provider.probed(None, now=5)
+    assert not b.ready, "the circuit is still open"
+    assert b.available(20) and b.state is Circuit.HALF_OPEN
+
+
+def test_turning_probes_off_brings_back_a_provider_they_took_down() -> None:
+    health, b = probed_provider(unhealthy_after=1)
+    provider = health.providers["p"]
+    provider.probed("down", now=0)
+    assert not provider.up
+    provider.watch(0.0, 2, 1)
+    assert provider.up and b.ready and not provider.down
+    provider.probed("down", now=1)  # a late result from the stopped checker
+    assert provider.up and b.ready
+
+
+def test_a_target_added_by_a_reload_while_its_provider_is_down_is_not_picked() -> None:
+    health, _ = probed_provider(unhealthy_after=1)
+    health.providers["p"].probed("down", now=0)
+    fresh = health.carried_over({"p"})
+    added = fresh.breaker("p", "other", 5, 10)
+    assert not added.ready and not added.available(0)
+    fresh.providers["p"].probed(None, now=5)
+    assert added.ready
+
+
+def test_without_probes_the_provider_is_down_only_while_every_target_is_open() -> None:
     health = Health()
     provider = health.provider("p", True)
     one = health.breaker("p", "a", 1, 10)

@@ -174,6 +174,8 @@ def compile_tables(spec: ConfigSpec) -> Tables:
         breaker_failures=r.circuit_breaker.failures,
         breaker_cooldown_s=r.circuit_breaker.cooldown_s,
         health_check_interval_s=r.health_check.interval_s,
+        health_check_unhealthy_after=r.health_check.unhealthy_after,
+        health_check_healthy_after=r.health_check.healthy_after,
     )
     c, lim, met, lg = spec.cache, spec.limits, spec.metrics, spec.logging
 

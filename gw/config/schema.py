@@ -129,6 +129,8 @@ class CircuitBreakerSpec:
 @dataclass(frozen=True, slots=True)
 class HealthCheckSpec:
     interval_s: float = 0.0
+    unhealthy_after: int = 2  # consecutive failed probes that take a provider down
+    healthy_after: int = 1  # consecutive good probes that bring it back
 
 
 @dataclass(frozen=True, slots=True)
@@ -617,7 +619,10 @@ routing = record(
         "retries": integer(0),
         "retry_on": list_of(_retry_on_item),
         "circuit_breaker": record(CircuitBreakerSpec, {"failures": integer(1), "cooldown_s": number(ge=0)}),
-        "health_check": record(HealthCheckSpec, {"interval_s": number(ge=0)}),
+        "health_check": record(
+            HealthCheckSpec,
+            {"interval_s": number(ge=0), "unhealthy_after": integer(1), "healthy_after": integer(1)},
+        ),
     },
 )
 

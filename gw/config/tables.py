@@ -138,6 +138,8 @@ class Routing:
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
     health_check_interval_s: float = 0.0
+    health_check_unhealthy_after: int = 2
+    health_check_healthy_after: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -248,3 +248,11 @@ def test_the_default_config_turns_on_every_backend_from_its_variables(monkeypatc
     assert t.providers["ollama"].base_url == "http://gpu:11434"
     assert t.models["claude-sonnet"].targets[0].default_max_tokens == 64000
     assert t.auth.admin_key_digest is not None
+
+
+def test_the_health_check_thresholds_are_compiled_into_routing(compile_text):
+    t = compile_text(CONFIG + "  health_check: {interval_s: 2.5, unhealthy_after: 4, healthy_after: 3}\n")
+    r = t.routing
+    assert (r.health_check_interval_s, r.health_check_unhealthy_after, r.health_check_healthy_after) == (2.5, 4, 3)
+    r = compile_text().routing
+    assert (r.health_check_interval_s, r.health_check_unhealthy_after, r.health_check_healthy_after) == (0.0, 2, 1)

@@ -459,3 +459,27 @@ def test_the_records_never_show_a_key_in_their_repr(cfg):
     )
     assert "SECRET" not in repr(spec)
     assert spec.auth.admin_key == "adm-SECRET-0123456789"
+
+
+def test_health_check_thresholds_default_to_2_down_and_1_up_and_can_be_set(cfg):
+    default = cfg(BASE).routing.health_check
+    assert (default.interval_s, default.unhealthy_after, default.healthy_after) == (0.0, 2, 1)
+    spec = cfg(BASE + "routing: {health_check: {interval_s: 5, unhealthy_after: 3, healthy_after: 2}}\n")
+    hc = spec.routing.health_check
+    assert (hc.interval_s, hc.unhealthy_after, hc.healthy_after) == (5.0, 3, 2)
+
+
+@pytest.mark.parametrize(
+    ("snippet", "message"),
+    [
+        ("{unhealthy_after: 0}", "routing.health_check.unhealthy_after: must be >= 1, got 0"),
+        ("{healthy_after: 0}", "routing.health_check.healthy_after: must be >= 1, got 0"),
+        ("{unhealthy_after: -2}", "routing.health_check.unhealthy_after: must be >= 1, got -2"),
+        ("{healthy_after: 1.5}", "routing.health_check.healthy_after: expected an integer, got 1.5"),
+        ("{unhealthy_after: true}", "routing.health_check.unhealthy_after: expected an integer, got true"),
+        ("{unhealty_after: 2}", "routing.health_check.unhealty_after: unknown key "
+         "(expected one of: interval_s, unhealthy_after, healthy_after)"),
+    ],
+)
+def test_health_check_thresholds_must_be_positive_integers(cfg, snippet, message):
+    assert cfg.errors(BASE + f"routing: {{health_check: {snippet}}}\n") == [f"config.yaml: {message}"]

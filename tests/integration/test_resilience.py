@@ -8,7 +8,9 @@ with its mode (``fake.set_mode(status=503)``) or per request with ``"fake"``.
 
 from __future__ import annotations
 
+import json
 import re
+import signal
 import threading
 import time
 from typing import Any, Callable, Iterator
@@ -82,6 +84,7 @@ def config(
     failures: int = 1000,
     cooldown_s: float = 1,
     health_interval_s: float = 0,
+    health_thresholds: str = "",
 ) -> str:
     """Providers pa, pb (and pc) on fakes A, B (and C), plus echo; only the named models.
 
@@ -115,7 +118,7 @@ models:
     text += f"""routing:
   retries: {retries}
   circuit_breaker: {{failures: {failures}, cooldown_s: {cooldown_s}}}
-  health_check: {{interval_s: {health_interval_s}}}
+  health_check: {{interval_s: {health_interval_s}{health_thresholds}}}
 """
     return text
 
@@ -426,20 +429,104 @@ def test_active_health_checks_eject_and_restore_a_provider_without_client_traffi
     assert 2 <= len(probes(b)) - b_probes <= 10, "about one probe every interval_s (0.2 s)"
 
     a.set_mode(status=503)
-    eventually(lambda: detailed(gw)["providers"]["pa"]["circuit"] == "open", 3, "A ejected by failed probes")
+    eventually(lambda: detailed(gw)["providers"]["pa"]["up"] is False, 3, "A taken down by failed probes")
     assert attempts(a) == 0, "no client traffic was needed"
     for _ in range(4):
         answered(chat(gw), "pb")
     assert attempts(a) == 0
-    assert detailed(gw)["providers"]["pb"]["circuit"] == "closed"
+    assert detailed(gw)["providers"]["pb"]["up"] is True
     metric_becomes(gw, 0, "gw_provider_up", provider="pa")
     assert metric(gw, "gw_provider_up", provider="pb") == 1
 
     a.clear_mode()
-    eventually(lambda: detailed(gw)["providers"]["pa"]["circuit"] == "closed", 4, "A closed by a good probe")
+    eventually(lambda: detailed(gw)["providers"]["pa"]["up"] is True, 4, "A back after a good probe")
     metric_becomes(gw, 1, "gw_provider_up", provider="pa")
     served = [chat(gw).headers["x-gw-provider"] for _ in range(4)]
     assert "pa" in served
+
+
+def gw_events(gw: Gateway, name: str) -> list[dict[str, Any]]:
+    """gw's own JSON log lines named ``name``."""
+    found = []
+    for line in gw.output().splitlines():
+        if line.startswith("{") and f'"{name}"' in line:
+            event = json.loads(line)
+            if event.get("event") == name:
+                found.append(event)
+    return found
+
+
+def probe_counts(gw: Gateway, name: str) -> list[int]:
+    """The ``probes`` field of each such event, once it is logged (logs lag by up to 0.2 s)."""
+    return [e["probes"] for e in eventually(lambda: gw_events(gw, name), 3, f"a {name!r} log line")]
+
+
+def provider_state(gw: Gateway, name: str) -> dict[str, Any]:
+    return detailed(gw)["providers"][name]
+
+
+def test_failing_probes_take_a_provider_down_whatever_the_breaker_tolerates(gateway, a, b):
+    # The breaker would need 1,000 failed requests; the probes decide after 2 (the default).
+    gw = gateway(config(a, b, failures=1000, health_interval_s=0.3))
+    eventually(lambda: len(probes(a)) >= 2, 3, "A probed")
+    metric_becomes(gw, 1, "gw_provider_up", provider="pa")
+
+    # One failed probe is not enough.
+    a.set_mode(status=503, times=1)
+    eventually(lambda: a.mode() == {}, 3, "one failed probe")
+    seen = len(probes(a))
+    while len(probes(a)) < seen + 2:
+        assert provider_state(gw, "pa")["up"] is True, "down after a single failed probe"
+        time.sleep(0.05)
+
+    # Two in a row take it down: no traffic, down in /health/detailed and /metrics.
+    a.set_mode(status=503)
+    eventually(lambda: provider_state(gw, "pa")["up"] is False, 3, "A down after two failed probes")
+    assert probe_counts(gw, "provider down: its health probes failed") == [2]
+    pa = provider_state(gw, "pa")
+    assert pa["circuit"] == "closed", "probes leave the request breaker alone"
+    assert pa["last_error"].startswith("health probe: "), pa
+    metric_becomes(gw, 0, "gw_provider_up", provider="pa")
+    assert metric(gw, "gw_provider_up", provider="pb") == 1
+    for _ in range(8):
+        answered(chat(gw), "pb")
+    assert attempts(a) == 0, "a provider down by its probes gets no traffic"
+
+    # One good probe brings it back, and its share of the traffic with it.
+    a.clear_mode()
+    recovered_from = len(probes(a))
+    eventually(lambda: provider_state(gw, "pa")["up"] is True, 3, "A back after a good probe")
+    assert len(probes(a)) - recovered_from in (1, 2), "the first good probe (perhaps a second in flight)"
+    assert probe_counts(gw, "provider up: its health probes pass") == [1]
+    metric_becomes(gw, 1, "gw_provider_up", provider="pa")
+    served = [chat(gw).headers["x-gw-provider"] for _ in range(6)]
+    assert 2 <= served.count("pa") <= 4, served
+
+
+def test_probe_thresholds_are_configurable(gateway, a, b):
+    gw = gateway(config(a, b, health_interval_s=0.2, health_thresholds=", unhealthy_after: 3, healthy_after: 2"))
+    eventually(lambda: probes(a), 3, "A probed")
+    a.set_mode(status=503)
+    eventually(lambda: provider_state(gw, "pa")["up"] is False, 4, "A down after three failed probes")
+    a.clear_mode()
+    eventually(lambda: provider_state(gw, "pa")["up"] is True, 4, "A back after two good probes")
+    assert probe_counts(gw, "provider down: its health probes failed") == [3]
+    assert probe_counts(gw, "provider up: its health probes pass") == [2]
+
+
+def test_a_reload_that_turns_probes_off_brings_back_a_provider_they_took_down(gateway, a, b):
+    gw = gateway(config(a, b, health_interval_s=0.2))
+    a.set_mode(status=503)
+    eventually(lambda: provider_state(gw, "pa")["up"] is False, 4, "A down by its probes")
+    gw.config.write_text(config(a, b, health_interval_s=0))
+    gw.process.send_signal(signal.SIGHUP)
+    eventually(lambda: provider_state(gw, "pa")["up"] is True, 5, "A up again once probes are off")
+    metric_becomes(gw, 1, "gw_provider_up", provider="pa")
+    probed = len(probes(a))
+    a.clear_mode()
+    served = [chat(gw).headers["x-gw-provider"] for _ in range(6)]
+    assert "pa" in served
+    assert len(probes(a)) == probed, "no probes once they are off"
 
 
 # ---------------------------------------------------------------- /health/detailed and /metrics
