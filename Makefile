@@ -1,27 +1,51 @@
 # Two commands on a fresh machine:  make serve  |  make test
+#
+# One virtualenv, two stamps that never undo each other:
+# - serve (make serve, check): `pip install .`, as a user installs gw: only what
+#   serving needs, the Cython modules compiled once, into site-packages. Reinstalled
+#   when anything under gw/ changes, so it serves the tree as it is.
+# - dev (make test, build, loadtest, bench, soak): the runtime and dev dependencies
+#   without gw itself, and the Cython modules built in place: the tests, load tests
+#   and benchmarks run this tree (`python -m gw.cli` with it on PYTHONPATH).
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | cksum | cut -d' ' -f1)
+VENV_STAMP := $(VENV)/.created
+DEPS := $(shell cat pyproject.toml setup.py | cksum | cut -d' ' -f1)
+SERVE_STAMP := $(VENV)/.serve-$(DEPS)
+DEV_STAMP := $(VENV)/.dev-$(DEPS)
+SOURCES := $(shell find gw -name '*.py' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi')
+# What `make test` installs: pyproject's dependencies and its dev extra.
+REQUIREMENTS := import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	print("\n".join(p["dependencies"] + p["optional-dependencies"]["dev"]))
 
 .PHONY: install build serve check test loadtest loadtest-ci bench soak clean
 
-$(STAMP): pyproject.toml setup.py
+$(VENV_STAMP):
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	touch $@
 
-install: $(STAMP)
+$(SERVE_STAMP): pyproject.toml setup.py $(SOURCES) | $(VENV_STAMP)
+	@echo "installing gw into $(VENV) (pip install .: compiles the Cython modules, about a minute)"
+	$(PY) -m pip install --quiet .
+	rm -f $(VENV)/.serve-*
+	touch $@
 
-# Recompile the Cython modules after editing a .pyx (pip install did it once).
-build: $(STAMP)
+$(DEV_STAMP): pyproject.toml setup.py | $(VENV_STAMP)
+	$(PY) -c '$(REQUIREMENTS)' > $(VENV)/dev-requirements.txt
+	$(PY) -m pip install --quiet -r $(VENV)/dev-requirements.txt
+	rm -f $(VENV)/.dev-*
+	touch $@
+
+install: $(SERVE_STAMP)
+
+# Build the Cython modules in place for the tests; after editing a .pyx, only what changed.
+build: $(DEV_STAMP)
 	$(PY) setup.py build_ext --inplace --quiet
 
-serve: build
+serve: $(SERVE_STAMP)
 	$(VENV)/bin/gw serve --config config.yaml
 
-check: build
+check: $(SERVE_STAMP)
 	$(VENV)/bin/gw check --config config.yaml
 
 test: build

@@ -11,35 +11,50 @@ owns the signals:
   (``gw.worker``: a byte appended to the file in ``GW_RELOAD_FILE``) and swaps
   the new tables in without dropping a request; otherwise the old config
   stays and the problems are logged.
+
+Before starting Granian it also checks what would otherwise fail in every
+worker, again and again: gw's compiled modules, and the port (one line and
+exit 1 each). Granian's workers import gw from where this process did, so the
+installed gw serves even from its source tree. The supervisor itself stays
+small: it never imports the app, the upstream clients or prometheus-client.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
-import json
+import errno
+import functools
+import importlib.util
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Sequence
+from types import ModuleType
+from typing import Any
 
-from .errors import ConfigError
+import orjson
+
+from .config import ConfigError, describe, load_tables, log_warnings
+from .config.tables import Tables
+
+# The directory gw was imported from (site-packages, or a source tree on
+# PYTHONPATH): Granian's workers must import the same gw.
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load(config: str):  # type: ignore[no-untyped-def]
-    from .config import load_tables
-
-    return load_tables(config)
+def _load(config: str) -> Tables:
+    # Warnings are printed by the caller: `gw check` lists them, `gw serve` logs them once.
+    return load_tables(config, warn=False)
 
 
 def check(config: str) -> int:
-    from .config import describe
-
     try:
         tables = _load(config)
     except ConfigError as exc:
@@ -58,6 +73,61 @@ def _die_with_parent() -> None:
         pass
 
 
+# Imports gw's compiled modules as a worker will; prints why not. A child process,
+# so that the supervisor does not keep them (and what they import) in memory.
+_IMPORT_FAST = """
+import sys
+sys.path.insert(0, sys.argv[1])
+try:
+    import gw._fast
+except ImportError as exc:
+    print(exc.__cause__ or exc)
+    sys.exit(1)
+"""
+
+
+def _not_compiled() -> str | None:
+    """Why Granian's workers could not import gw's compiled modules (each would fail,
+    be respawned and fail again): said once here instead."""
+    result = subprocess.run(
+        [sys.executable, "-P", "-c", _IMPORT_FAST, str(ROOT)], capture_output=True, text=True, check=False
+    )
+    if result.returncode == 0:
+        return None
+    lines = (result.stdout or result.stderr).strip().splitlines()
+    cause = lines[-1] if lines else f"exit status {result.returncode}"
+    if (ROOT / "setup.py").is_file():  # a source tree, on PYTHONPATH or installed editable
+        return (
+            f"gw runs from its source tree {ROOT}, whose Cython modules are not compiled or out of date ({cause}):"
+            f" build them with `make build` (or `python setup.py build_ext --inplace`) in {ROOT},"
+            " or serve an installed gw (`pip install .`) without this tree on PYTHONPATH"
+        )
+    return f"gw's compiled modules in {ROOT / 'gw' / '_fast'} do not import ({cause}): reinstall gw (`pip install .`)"
+
+
+def _port_taken(host: str, port: int) -> str | None:
+    """Why Granian could not listen on host:port, if it could not (checked by binding once)."""
+    change = f"pick another port with --port N or GW__SERVER__PORT=N (server.port: {port})"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}: {exc.strerror} (server.host, --host, GW__SERVER__HOST)"
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Granian: TIME_WAIT is no obstacle
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} is already in use on {host}: stop what listens there, or {change}"
+            if exc.errno == errno.EACCES:
+                privileged = " (ports below 1024 need privileges)" if port < 1024 else ""
+                return f"not allowed to listen on port {port}{privileged}: {change}"
+            return f"cannot listen on {host}:{port}: {exc.strerror} (server.host, --host, GW__SERVER__HOST)"
+    return None
+
+
 def serve(config: str, host: str | None, port: int | None, workers: int | None) -> int:
     # Flags beat the environment, which beats the file: pass them on as GW__ overrides.
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
@@ -68,6 +138,19 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 1
+    server = tables.server
+    problem = _not_compiled() or _port_taken(server.host, server.port)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
+
+    from . import logs
+
+    logs.setup(tables.logging.level, tables.logging.format)
+
+    def log(event: str, **fields: Any) -> None:
+        logs.event(event, **fields)
+        logs.OUTPUT.flush()
 
     state = Path(tempfile.mkdtemp(prefix="gw-"))
     metrics_dir = state / "metrics"
@@ -75,16 +158,26 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
     drain_file = state / "draining"
     reload_file = state / "reload"
     reload_file.touch()
+    # The warnings are printed here; workers compiling the same config stay quiet.
+    warnings_file = str(state / "warnings")
+    log_warnings(tables, warnings_file)
     env = dict(os.environ)
     env.update(
         GW_CONFIG=str(Path(config).resolve()),
         GW_DRAIN_FILE=str(drain_file),
         GW_RELOAD_FILE=str(reload_file),
+        GW_WARNINGS_FILE=warnings_file,
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
     )
-    server = tables.server
+    # Granian puts the working directory first on sys.path, where a gw source
+    # tree (say, the one `pip install .` was run in) would shadow the gw this
+    # process runs: -P keeps it out, --working-dir and the app's file path put
+    # ROOT first instead. Relative paths still resolve against the working directory.
+    app_file = ROOT / "gw" / "app.py"
+    target = f"{app_file}:app" if ":" not in str(app_file) else "gw.app:app"
     command = [
-        sys.executable, "-m", "granian",
+        sys.executable, "-P", "-m", "granian",
+        "--working-dir", str(ROOT),
         "--interface", "asgi",
         "--host", server.host,
         "--port", str(server.port),
@@ -97,25 +190,16 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
         # After our drain, what is still in flight has had its time: stop it.
         "--workers-kill-timeout", "2",
     ]  # fmt: skip
-    from .logs import server_log_config
-
-    server_logs = server_log_config(tables.logging.format)
+    server_logs = logs.server_log_config(tables.logging.format)
     if server_logs:
         log_config = state / "granian-logging.json"
-        log_config.write_text(json.dumps(server_logs))
+        log_config.write_bytes(orjson.dumps(server_logs))
         command += ["--log-config", str(log_config)]
-    command.append("gw.app:app")
+    command.append(target)
     child = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
     signals: list[int] = []
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, lambda s, _f: signals.append(s))
-
-    def log(event: str, **fields: object) -> None:
-        from . import logs
-
-        logs.setup(tables.logging.level, tables.logging.format)
-        logs.event(event, **fields)
-        logs.OUTPUT.flush()
+    for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(handled, lambda s, _f: signals.append(s))
 
     log("gw serving", host=server.host, port=server.port, workers=server.workers, config=config)
     next_sweep = time.monotonic() + 1
@@ -130,7 +214,7 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
             signum = signals.pop(0)
             if signum == signal.SIGHUP:
                 try:
-                    _load(config)
+                    log_warnings(_load(config), warnings_file)
                 except ConfigError as exc:
                     log("reload failed: the config is invalid, the current one stays", problems=list(exc.problems))
                     continue
@@ -148,23 +232,61 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
         shutil.rmtree(state, ignore_errors=True)
 
 
-def _forget_dead_workers(metrics_dir: Path) -> None:
-    """Drop the live gauges (in-flight requests, provider up) of workers that died and were respawned."""
-    from .metrics import worker_exited
+# The workers' metrics, as the supervisor reads them: the files of prometheus-client's
+# multiprocess mode (PROMETHEUS_MULTIPROC_DIR), which the workers write and each
+# worker's /metrics adds up. The supervisor only drops a dead worker's live gauges
+# and reads the in-flight count, without importing prometheus-client (or gw.metrics).
 
-    pids = set()
+
+def _forget_dead_workers(metrics_dir: Path) -> None:
+    """Drop the live gauges (in-flight requests, provider up) of workers that died and were respawned.
+
+    What ``prometheus_client.multiprocess.mark_process_dead`` does: remove ``gauge_live*_PID.db``.
+    """
     for path in metrics_dir.glob("gauge_live*_*.db"):
         pid = path.stem.rsplit("_", 1)[-1]
-        if pid.isdigit():
-            pids.add(int(pid))
-    for pid in pids:
-        if not Path(f"/proc/{pid}").exists():
-            worker_exited(pid, str(metrics_dir))
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            path.unlink(missing_ok=True)
 
 
-def _drain(child: subprocess.Popen[bytes], drain_file: Path, metrics_dir: Path, timeout: float, log) -> None:  # type: ignore[no-untyped-def]
-    from .metrics import active_requests
+@functools.cache
+def _mmap_dict() -> ModuleType:
+    """prometheus-client's reader of those files, loaded alone: importing the package
+    (its ``__init__``) would bring in the whole client."""
+    found = importlib.util.find_spec("prometheus_client")
+    where = found.submodule_search_locations if found is not None else None
+    spec = where and importlib.util.spec_from_file_location(
+        "_gw_prometheus_mmap_dict", Path(next(iter(where))) / "mmap_dict.py"
+    )
+    if not spec or spec.loader is None:
+        raise ImportError("prometheus_client.mmap_dict not found")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
+
+def _active_requests(metrics_dir: Path) -> float:
+    """Requests in flight over all live workers: the sum of their ``gw_active_requests`` gauges."""
+    try:
+        read = _mmap_dict().MmapedDict.read_all_values_from_file
+    except (ImportError, OSError, AttributeError):  # another prometheus-client: ask it the long way
+        from .metrics import active_requests
+
+        return active_requests(str(metrics_dir))
+    total = 0.0
+    for path in metrics_dir.glob("gauge_livesum_*.db"):
+        try:
+            for key, value, *_ in read(str(path)):
+                if orjson.loads(key)[0] == "gw_active_requests":
+                    total += value
+        except (OSError, RuntimeError, ValueError):
+            continue  # a worker's file being created or removed: the next reading counts
+    return total
+
+
+def _drain(
+    child: subprocess.Popen[bytes], drain_file: Path, metrics_dir: Path, timeout: float, log: Callable[..., Any]
+) -> None:
     drain_file.touch()
     log("draining", timeout_s=timeout)
     deadline = time.monotonic() + timeout
@@ -173,14 +295,14 @@ def _drain(child: subprocess.Popen[bytes], drain_file: Path, metrics_dir: Path, 
     # mean nothing was in flight across a whole publishing interval.
     zero_since: float | None = None
     while time.monotonic() < deadline and child.poll() is None:
-        if active_requests(str(metrics_dir)) > 0:
+        if _active_requests(metrics_dir) > 0:
             zero_since = None
         elif zero_since is None:
             zero_since = time.monotonic()
         elif time.monotonic() - zero_since >= 0.3:
             break
         time.sleep(0.05)
-    left = active_requests(str(metrics_dir))
+    left = _active_requests(metrics_dir)
     log("drained" if left <= 0 else "drain timeout: stopping with requests in flight", in_flight=left)
     child.send_signal(signal.SIGTERM)
     try:

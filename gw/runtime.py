@@ -74,9 +74,16 @@ class Runtime:
         self._retired: list[Adapter] | None = None
 
     def resolve(self, name: str, caller: ApiKey | None) -> Route:
-        """The route of a public model the caller may use (404 unknown, 403 not allowed)."""
+        """The route of a public model the caller may use (404 unknown or off, 403 not allowed)."""
         route = self.routes.get(name)
         if route is None:
+            why = self.tables.dropped_models.get(name)
+            if why is not None:
+                from fnmatch import fnmatchcase  # only on this error path
+
+                # only a caller whose key covers the model learns that it exists and why it is off
+                if caller is None or any(fnmatchcase(name, g) for g in caller.model_globs):
+                    raise ModelNotFound(f"model '{name}' is configured but {why}", param="model")
             raise ModelNotFound(f"model '{name}' does not exist", param="model")
         if caller is not None and name not in caller.allowed_models:
             raise Forbidden(f"key '{caller.name}' may not use model '{name}'", param="model")

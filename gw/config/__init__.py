@@ -5,8 +5,8 @@ prints the result as ``gw check`` does.
     print(describe(tables))
 """
 
-from gw.config.compile import compile_tables, load_tables
+from gw.config.compile import compile_tables, load_tables, log_warnings
 from gw.config.describe import describe
 from gw.errors import ConfigError
 
-__all__ = ["ConfigError", "compile_tables", "describe", "load_tables"]
+__all__ = ["ConfigError", "compile_tables", "describe", "load_tables", "log_warnings"]

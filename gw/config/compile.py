@@ -4,19 +4,23 @@
 
 Here disabled providers are decided, targets on them dropped, models left
 without a target dropped, key globs resolved to model names and keys hashed.
-Every warning is logged on ``gw.config`` and kept in ``Tables.warnings``.
+Every warning is kept in ``Tables.warnings``; ``load_tables`` logs them on
+``gw.config``, once for all the processes of one ``gw serve`` (``log_warnings``).
+A config that would let anyone on the network spend a provider's key (no auth
+key, a non-loopback host, ``auth.allow_anonymous`` not set) is an error.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import os
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from types import MappingProxyType
 
-from gw.config.load import load
+from gw.config.load import Path, load
 from gw.config.schema import ConfigSpec, ProviderSpec, RateLimitSpec, parse, unknown_provider
 from gw.config.tables import (
     ApiKey,
@@ -46,16 +50,45 @@ def _rate_limit(spec: RateLimitSpec | None) -> RateLimit | None:
     return RateLimit(rpm=spec.rpm, tpm=spec.tpm)
 
 
-def _disabled_reason(p: ProviderSpec) -> str | None:
+def _origin(spec: ConfigSpec, path: Path) -> str | None:
+    """What gave the key at ``path`` its value: ``set by GW__...``, or the ``${VAR}``s
+    it came from (``OPENAI_API_KEY is not set``); None for a literal value."""
+    override = spec.overrides.get(path)
+    if override is not None:
+        return f"set by {override.var}"
+    refs = spec.env_refs.get(path, ())
+    without_value = [r for r in refs if not r.is_set or r.empty]
+    return ", ".join(str(r) for r in (without_value or refs)) or None
+
+
+def _disabled(p: ProviderSpec, spec: ConfigSpec) -> tuple[str, str] | None:
+    """(reason, warning) when ``p`` is off, else None. The reason is what ``gw check``,
+    ``/health/detailed`` and a request for one of its models say."""
     if not p.enabled:
-        return "disabled in config"
+        why = _origin(spec, ("providers", p.name, "enabled"))
+        detail = f" ({why})" if why else ""
+        return f"disabled in config{detail}", f"providers.{p.name}.enabled is false{detail}: provider disabled"
     if p.api_key == "":
-        return "api_key is empty"
+        path = ("providers", p.name, "api_key")
+        why = _origin(spec, path)
+        detail = f" ({why})" if why else ""
+        # "OPENAI_API_KEY is not set" says it all; a GW__ variable or a literal "" needs the key named
+        reason = why if why and path not in spec.overrides else f"api_key is empty{detail}"
+        return reason, f"providers.{p.name}.api_key is empty{detail}: provider disabled"
     return None
 
 
-def _provider(p: ProviderSpec) -> Provider:
-    reason = _disabled_reason(p)
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: only this machine can connect."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _provider(p: ProviderSpec, reason: str | None) -> Provider:
     return Provider(
         name=p.name,
         type=p.type,
@@ -85,13 +118,17 @@ def compile_tables(spec: ConfigSpec) -> Tables:
     dropped: list[Dropped] = []
     problems: list[str] = []
 
-    providers = {name: _provider(p) for name, p in spec.providers.items()}
-    for p in providers.values():
-        if not p.enabled:
-            dropped.append(Dropped(kind="provider", name=p.name, reason=p.disabled_reason or ""))
-            warnings.append(f"provider {p.name!r} disabled: {p.disabled_reason}")
+    providers: dict[str, Provider] = {}
+    for name, p in spec.providers.items():
+        off = _disabled(p, spec)
+        providers[name] = _provider(p, None if off is None else off[0])
+        if off is not None:
+            dropped.append(Dropped(kind="provider", name=name, reason=off[0]))
+            warnings.append(off[1])
 
     models: dict[str, Model] = {}
+    # a model whose targets are all on disabled providers -> why, for its 404
+    dropped_models: dict[str, str] = {}
     for name, m in spec.models.items():
         targets: list[Target] = []
         lost: list[Dropped] = []
@@ -115,6 +152,13 @@ def compile_tables(spec: ConfigSpec) -> Tables:
                 # one line for the model instead of one per target
                 detail = "; ".join(f"{d.name.split(' → ', 1)[1]}: {d.reason}" for d in lost)
                 warnings.append(f"model {name!r} dropped: {why} ({detail})")
+                reasons = {t.provider: providers[t.provider].disabled_reason for t in m.targets}
+                if len(reasons) == 1:
+                    [(pname, reason)] = reasons.items()
+                    dropped_models[name] = f"its provider {pname!r} is disabled: {reason}"
+                else:
+                    each = "; ".join(f"{pname!r}: {reason}" for pname, reason in reasons.items())
+                    dropped_models[name] = f"its providers are all disabled ({each})"
             continue
         warnings.extend(f"target {d.name} dropped: {d.reason}" for d in lost)
         price = None if m.price is None else Price(m.price.input_per_mtok, m.price.output_per_mtok)
@@ -135,6 +179,7 @@ def compile_tables(spec: ConfigSpec) -> Tables:
 
     if not models and not problems:
         problems.append(f"{src}: models: no model has an enabled target")
+    problems.extend(_open_to_anyone(spec, providers, models))
     if problems:
         raise ConfigError(problems)
 
@@ -151,7 +196,7 @@ def compile_tables(spec: ConfigSpec) -> Tables:
             allowed_models=allowed,
             rate_limit=_rate_limit(k.rate_limit),
         )
-    if not keys:
+    if not keys and not spec.auth.allow_anonymous:
         warnings.append("auth disabled: no keys configured")
     auth = Auth(
         keys_by_digest=MappingProxyType(keys),
@@ -179,8 +224,6 @@ def compile_tables(spec: ConfigSpec) -> Tables:
     )
     c, lim, met, lg = spec.cache, spec.limits, spec.metrics, spec.logging
 
-    for w in warnings:
-        log.warning("%s: %s", src, w)
     return Tables(
         source=src,
         server=server,
@@ -194,14 +237,74 @@ def compile_tables(spec: ConfigSpec) -> Tables:
         logging=Logging(level=lg.level, format=lg.format, bodies=lg.bodies),
         dropped=tuple(dropped),
         warnings=tuple(warnings),
+        dropped_models=MappingProxyType(dropped_models),
     )
+
+
+def _open_to_anyone(spec: ConfigSpec, providers: Mapping[str, Provider], models: Mapping[str, Model]) -> list[str]:
+    """The problem when anyone who can reach gw could spend a provider's key."""
+    host = spec.server.host
+    if spec.auth.keys or spec.auth.allow_anonymous or is_loopback(host):
+        return []
+    served = {t.provider for m in models.values() for t in m.targets}
+    paying = [name for name, p in providers.items() if name in served and p.api_key]
+    if not paying:
+        return []
+    which = f"provider {paying[0]!r} has" if len(paying) == 1 else f"providers {', '.join(map(repr, paying))} have"
+    return [
+        (
+            f"{spec.source}: server.host: gw would listen on {host} without auth keys and {which} an api_key:"
+            " anyone who can reach this address could spend it. Configure auth.keys, or listen on 127.0.0.1"
+            " (server.host, --host or GW__SERVER__HOST), or set auth.allow_anonymous: true if open access is intended"
+        )
+    ]
+
+
+# Set by `gw serve` for its workers: the file holding the warnings printed last.
+WARNINGS_FILE_VAR = "GW_WARNINGS_FILE"
+
+
+def log_warnings(tables: Tables, shown: str | None = None) -> None:
+    """Log ``tables.warnings`` on ``gw.config``, unless they were printed already.
+
+    ``shown`` (default: the file named in ``$GW_WARNINGS_FILE``) records the list
+    printed last: ``gw serve`` prints the warnings and writes the file before
+    starting its workers, so the workers, compiling the same config, stay quiet;
+    a reload that changes the warnings prints the new list once, in the process
+    that compiled it first. Without the file every call logs.
+    """
+    path = shown if shown is not None else os.environ.get(WARNINGS_FILE_VAR)
+    text = "\n".join(tables.warnings)
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                if f.read() == text:
+                    return
+        except OSError:
+            pass
+    for w in tables.warnings:
+        log.warning("%s: %s", tables.source, w)
+    if path:
+        partial = f"{path}.{os.getpid()}"
+        try:
+            with open(partial, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(partial, path)  # readers see the old list or the new one, never half
+        except OSError:
+            pass
 
 
 def load_tables(
     path: str | os.PathLike[str],
     environ: Mapping[str, str] | None = None,
     dotenv: str | os.PathLike[str] | None = ".env",
+    *,
+    warn: bool = True,
 ) -> Tables:
     """``load`` -> ``parse`` -> ``compile_tables``: what ``gw serve``, ``gw check``
-    and a reload call. Raises ``ConfigError`` listing every problem found."""
-    return compile_tables(parse(load(path, environ, dotenv)))
+    and a reload call. Raises ``ConfigError`` listing every problem found. With
+    ``warn`` the warnings are logged (``log_warnings``)."""
+    tables = compile_tables(parse(load(path, environ, dotenv)))
+    if warn:
+        log_warnings(tables)
+    return tables

@@ -53,8 +53,8 @@ def describe(tables: Tables) -> str:
         if model.fallbacks:
             out.append(f"    fallbacks: {', '.join(model.fallbacks)}")
         if model.price is not None:
-            p = model.price
-            out.append(f"    price: ${p.input_per_mtok:g} in, ${p.output_per_mtok:g} out per 1M tokens")
+            price = model.price
+            out.append(f"    price: ${price.input_per_mtok:g} in, ${price.output_per_mtok:g} out per 1M tokens")
 
     out += ["", f"providers ({len(tables.providers)}):"]
     width = max((len(n) for n in tables.providers), default=0)

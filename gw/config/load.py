@@ -8,6 +8,8 @@ The result is still untyped (``schema.parse`` checks it). ``load`` raises
 top level not a mapping); every other problem (an unset ``${VAR}``, a bad
 ``.env`` line, a bad ``GW__`` variable) rides along in ``Loaded.problems`` so
 that ``parse`` reports it together with its own, and the user fixes all at once.
+``Loaded`` also remembers where values came from (``${VAR}``, ``GW__``), so a
+message can say why a key is empty: "OPENAI_API_KEY is not set".
 """
 
 from __future__ import annotations
@@ -60,12 +62,30 @@ class Override:
 
 
 @dataclass(frozen=True, slots=True)
+class EnvRef:
+    """A ``${VAR}`` a key's value was expanded from: the name and whether it had
+    a value (never the value itself, which may be a secret)."""
+
+    var: str
+    is_set: bool
+    empty: bool = False
+
+    def __str__(self) -> str:
+        """``OPENAI_API_KEY is not set``, ``... is empty`` or ``set by ...``."""
+        if not self.is_set:
+            return f"{self.var} is not set"
+        return f"{self.var} is empty" if self.empty else f"set by {self.var}"
+
+
+@dataclass(frozen=True, slots=True)
 class Loaded:
     source: str  # the config path as given: the FILE of every problem line
     raw: dict[str, Any] = field(repr=False)  # may hold secrets
     # key path -> the GW__ variable that set it (for "set by ..." in messages)
     overrides: Mapping[Path, Override] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    # key path -> the ${VAR}s its string was expanded from, in order
+    env_refs: Mapping[Path, tuple[EnvRef, ...]] = field(default_factory=dict)
 
 
 def format_path(path: Path) -> str:
@@ -199,7 +219,25 @@ def expand_string(value: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
     return (Expanded(out) if substituted else out), problems
 
 
-def _expand(node: Any, path: Path, env: Mapping[str, str], skip: set[Path], out: list[tuple[Path, str]]) -> Any:
+def env_refs(value: str, env: Mapping[str, str]) -> tuple[EnvRef, ...]:
+    """The ``${VAR}`` references in ``value`` (``$${`` escapes excluded) and whether each VAR had a value."""
+    refs = []
+    for m in _REF.finditer(value):
+        name = m.group(1)
+        if name is not None:
+            current = env.get(name)
+            refs.append(EnvRef(name, is_set=current is not None, empty=current == ""))
+    return tuple(refs)
+
+
+def _expand(
+    node: Any,
+    path: Path,
+    env: Mapping[str, str],
+    skip: set[Path],
+    out: list[tuple[Path, str]],
+    refs: dict[Path, tuple[EnvRef, ...]],
+) -> Any:
     if path in skip:  # set by a GW__ variable: taken as is
         return node
     if isinstance(node, str):
@@ -207,11 +245,13 @@ def _expand(node: Any, path: Path, env: Mapping[str, str], skip: set[Path], out:
         if problems:
             out.extend((path, p) for p in problems)
             return UNRESOLVED
+        if isinstance(text, Expanded):
+            refs[path] = env_refs(node, env)
         return text
     if isinstance(node, dict):
-        return {k: _expand(v, path + (str(k),), env, skip, out) for k, v in node.items()}
+        return {k: _expand(v, path + (str(k),), env, skip, out, refs) for k, v in node.items()}
     if isinstance(node, list):
-        return [_expand(v, path + (i,), env, skip, out) for i, v in enumerate(node)]
+        return [_expand(v, path + (i,), env, skip, out, refs) for i, v in enumerate(node)]
     return node
 
 
@@ -312,9 +352,10 @@ def load(
 
     overrides, override_problems = _apply_overrides(data, env, source)
     found: list[tuple[Path, str]] = []
-    raw = _expand(data, (), env, set(overrides), found)
+    refs: dict[Path, tuple[EnvRef, ...]] = {}
+    raw = _expand(data, (), env, set(overrides), found, refs)
     problems = [*env_problems, *(problem(source, p, m) for p, m in found), *override_problems]
-    return Loaded(source=source, raw=raw, overrides=overrides, problems=tuple(problems))
+    return Loaded(source=source, raw=raw, overrides=overrides, problems=tuple(problems), env_refs=refs)
 
 
 def _yaml_problem(source: str, exc: yaml.YAMLError) -> str:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from gw.config.load import Expanded, Loaded, Path, Unresolved, describe_value, format_path
+from gw.config.load import EnvRef, Expanded, Loaded, Override, Path, Unresolved, describe_value, format_path
 from gw.config.tables import CacheBackend, LimitsBackend, LogFormat, ProviderType
 from gw.errors import ConfigError
 
@@ -50,7 +50,7 @@ class CorsSpec:
 
 @dataclass(frozen=True, slots=True)
 class ServerSpec:
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # loopback: other machines reach gw only when the config says so
     port: int = 8080
     workers: int = 1
     max_body_bytes: int = 10 * 1024 * 1024
@@ -73,9 +73,14 @@ class KeySpec:
 class AuthSpec:
     keys: tuple[KeySpec, ...] = ()
     admin_key: str | None = None  # "" in the file means none
+    # no keys + a provider with an api_key + a non-loopback host: refuse to start unless true
+    allow_anonymous: bool = False
 
     def __repr__(self) -> str:
-        return f"AuthSpec(keys={self.keys!r}, admin_key={'set' if self.admin_key else None})"
+        return (
+            f"AuthSpec(keys={self.keys!r}, admin_key={'set' if self.admin_key else None}, "
+            f"allow_anonymous={self.allow_anonymous!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +186,9 @@ class ConfigSpec:
     metrics: MetricsSpec = MetricsSpec()
     logging: LoggingSpec = LoggingSpec()
     warnings: tuple[str, ...] = ()
+    # where values came from (load.Loaded), for messages that say why a key is empty
+    overrides: Mapping[Path, Override] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    env_refs: Mapping[Path, tuple[EnvRef, ...]] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
 
 # --- checking ---------------------------------------------------------------
@@ -448,7 +456,12 @@ def _admin_key(ctx: _Ctx, path: Path, value: Any) -> Any:
 
 
 def _auth(ctx: _Ctx, path: Path, value: Any) -> Any:
-    out = fields(ctx, path, value, {"keys": optional(list_of(_key_spec)), "admin_key": _admin_key})
+    out = fields(
+        ctx,
+        path,
+        value,
+        {"keys": optional(list_of(_key_spec)), "admin_key": _admin_key, "allow_anonymous": boolean},
+    )
     if out is None:
         return BAD
     keys: tuple[KeySpec, ...] = out.get("keys") or ()
@@ -472,7 +485,7 @@ def _auth(ctx: _Ctx, path: Path, value: Any) -> Any:
             ctx.error(path + ("admin_key",), f"same key as auth.keys[{secrets[admin]}]")
         elif len(admin) < SHORT_KEY:
             ctx.warnings.append(f"auth admin_key is shorter than {SHORT_KEY} characters")
-    return AuthSpec(keys=keys, admin_key=admin)
+    return AuthSpec(keys=keys, admin_key=admin, allow_anonymous=out.get("allow_anonymous", False))
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -707,6 +720,8 @@ def parse(loaded: Loaded) -> ConfigSpec:
         providers=MappingProxyType(out.get("providers") or {}),
         models=MappingProxyType(out.get("models") or {}),
         warnings=tuple(ctx.warnings),
+        overrides=MappingProxyType(dict(loaded.overrides)),
+        env_refs=MappingProxyType(dict(loaded.env_refs)),
         **{k: v for k, v in out.items() if k not in ("providers", "models")},
     )
 

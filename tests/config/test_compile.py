@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gw.config import ConfigError, load_tables
+from gw.config import ConfigError, load_tables, log_warnings
 from gw.config.tables import ApiKey, Dropped, ProviderType, Tables, Target
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def test_every_provider_is_kept_with_its_state(compile_text):
     t = compile_text()
     assert list(t.providers) == ["openai", "anthropic", "local", "down", "demo"]
     assert t.providers["openai"].enabled is False
-    assert t.providers["openai"].disabled_reason == "api_key is empty"
+    assert t.providers["openai"].disabled_reason == "OPENAI_API_KEY is not set"
     assert t.providers["down"].disabled_reason == "disabled in config"
     assert t.providers["local"].enabled and t.providers["local"].api_key is None
     assert t.providers["local"].headers == (("X-A", "b"),)
@@ -75,21 +75,55 @@ def test_a_target_on_a_disabled_provider_is_dropped_with_a_warning(compile_text,
     with caplog.at_level(logging.WARNING, logger="gw.config"):
         t = compile_text()
     assert t.models["gpt-4o"].targets == (Target("local", "gpt-4o-local", 1),)
-    drop = Dropped(kind="target", name="gpt-4o → openai/gpt-4o", reason="provider 'openai' disabled: api_key is empty")
-    assert drop in t.dropped
-    assert "target gpt-4o → openai/gpt-4o dropped: provider 'openai' disabled: api_key is empty" in t.warnings
-    assert (
-        "config.yaml: target gpt-4o → openai/gpt-4o dropped: provider 'openai' disabled: api_key is empty"
-        in caplog.messages
+    why = "provider 'openai' disabled: OPENAI_API_KEY is not set"
+    assert Dropped(kind="target", name="gpt-4o → openai/gpt-4o", reason=why) in t.dropped
+    assert f"target gpt-4o → openai/gpt-4o dropped: {why}" in t.warnings
+    assert f"config.yaml: target gpt-4o → openai/gpt-4o dropped: {why}" in caplog.messages
+
+
+def test_a_disabled_provider_is_a_warning_naming_the_variable_its_key_comes_from(compile_text, caplog):
+    with caplog.at_level(logging.WARNING, logger="gw.config"):
+        t = compile_text()
+    warning = "providers.openai.api_key is empty (OPENAI_API_KEY is not set): provider disabled"
+    assert warning in t.warnings
+    assert Dropped(kind="provider", name="openai", reason="OPENAI_API_KEY is not set") in t.dropped
+    assert f"config.yaml: {warning}" in caplog.messages
+    assert "providers.down.enabled is false: provider disabled" in t.warnings
+
+
+def test_a_variable_set_but_empty_is_named_as_empty(compile_text):
+    t = compile_text(env={"OPENAI_API_KEY": ""})
+    assert t.providers["openai"].disabled_reason == "OPENAI_API_KEY is empty"
+    assert "providers.openai.api_key is empty (OPENAI_API_KEY is empty): provider disabled" in t.warnings
+
+
+def test_an_empty_key_written_in_the_file_or_set_by_a_gw_variable_says_so(compile_text):
+    t = compile_text(CONFIG.replace('"${OPENAI_API_KEY:-}"', '""'))
+    assert t.providers["openai"].disabled_reason == "api_key is empty"
+    assert "providers.openai.api_key is empty: provider disabled" in t.warnings
+    t = compile_text(env={"OPENAI_API_KEY": "sk-test-openai-0123456789", "GW__PROVIDERS__OPENAI__API_KEY": ""})
+    assert t.providers["openai"].disabled_reason == "api_key is empty (set by GW__PROVIDERS__OPENAI__API_KEY)"
+
+
+def test_a_provider_switched_off_by_a_variable_names_it(compile_text):
+    t = compile_text(CONFIG.replace("enabled: false", "enabled: '${DOWN_ENABLED:-false}'"))
+    assert t.providers["down"].disabled_reason == "disabled in config (DOWN_ENABLED is not set)"
+    assert "providers.down.enabled is false (DOWN_ENABLED is not set): provider disabled" in t.warnings
+
+
+def test_a_model_whose_providers_are_all_disabled_is_recorded_with_why(compile_text):
+    t = compile_text()
+    assert dict(t.dropped_models) == {"llama": "its provider 'down' is disabled: disabled in config"}
+    assert isinstance(t.dropped_models, MappingProxyType)
+    text = CONFIG.replace("{provider: local, model: gpt-4o-local}", "{provider: down, model: gpt-4o-local}")
+    t = compile_text(text)
+    assert t.dropped_models["gpt-4o"] == (
+        "its providers are all disabled ('openai': OPENAI_API_KEY is not set; 'down': disabled in config)"
     )
 
 
-def test_a_disabled_provider_is_a_warning(compile_text, caplog):
-    with caplog.at_level(logging.WARNING, logger="gw.config"):
-        t = compile_text()
-    assert "provider 'openai' disabled: api_key is empty" in t.warnings
-    assert Dropped(kind="provider", name="openai", reason="api_key is empty") in t.dropped
-    assert "config.yaml: provider 'openai' disabled: api_key is empty" in caplog.messages
+def test_a_model_with_an_enabled_target_left_is_not_recorded_as_dropped(compile_text):
+    assert "gpt-4o" not in compile_text().dropped_models
 
 
 def test_a_model_left_without_targets_is_dropped_with_a_warning(compile_text):
@@ -217,12 +251,13 @@ def test_the_default_config_serves_only_echo_with_an_empty_environment(monkeypat
     assert list(t.models) == ["echo"]
     assert [p for p in t.providers if t.providers[p].enabled] == ["demo"]
     assert "auth disabled: no keys configured" in t.warnings
-    assert "provider 'openai' disabled: api_key is empty" in t.warnings
-    assert "provider 'ollama' disabled: disabled in config" in t.warnings
+    assert "providers.openai.api_key is empty (OPENAI_API_KEY is not set): provider disabled" in t.warnings
+    assert "providers.ollama.enabled is false (OLLAMA_ENABLED is not set): provider disabled" in t.warnings
+    assert t.dropped_models["gpt-4o"] == "its provider 'openai' is disabled: OPENAI_API_KEY is not set"
     assert {d.name for d in t.dropped if d.kind == "model"} == {
         "gpt-4o-mini", "gpt-4o", "claude-sonnet", "gemini-flash", "llama3"
     }
-    assert (t.server.host, t.server.port) == ("0.0.0.0", 8080)
+    assert (t.server.host, t.server.port) == ("127.0.0.1", 8080)
     assert t.auth.admin_key_digest is None
 
 
@@ -256,3 +291,91 @@ def test_the_health_check_thresholds_are_compiled_into_routing(compile_text):
     assert (r.health_check_interval_s, r.health_check_unhealthy_after, r.health_check_healthy_after) == (2.5, 4, 3)
     r = compile_text().routing
     assert (r.health_check_interval_s, r.health_check_unhealthy_after, r.health_check_healthy_after) == (0.0, 2, 1)
+
+
+# --- a provider's key open to the network ------------------------------------
+
+PAID = """\
+providers:
+  openai: {type: openai, base_url: "https://api.openai.com/v1", api_key: sk-configured-0123456789}
+  demo: {type: echo}
+models:
+  gpt-4o: {targets: [{provider: openai, model: gpt-4o}]}
+  echo: {targets: [{provider: demo, model: echo}]}
+"""
+
+
+def test_a_provider_key_without_auth_on_a_public_host_is_an_error_naming_the_ways_out(compile_text):
+    with pytest.raises(ConfigError) as exc:
+        compile_text(PAID + "server: {host: 0.0.0.0}\n")
+    [problem] = exc.value.problems
+    assert problem.startswith(
+        "config.yaml: server.host: gw would listen on 0.0.0.0 without auth keys and provider 'openai' has an api_key"
+    )
+    for way_out in ("auth.keys", "auth.allow_anonymous: true", "127.0.0.1", "--host", "GW__SERVER__HOST"):
+        assert way_out in problem
+    assert "sk-configured" not in problem
+
+
+def test_the_host_from_a_gw_variable_counts(compile_text):
+    with pytest.raises(ConfigError):
+        compile_text(PAID, env={"GW__SERVER__HOST": "0.0.0.0"})
+    with pytest.raises(ConfigError):
+        compile_text(PAID + "server: {host: 127.0.0.1}\n", env={"GW__SERVER__HOST": "::"})
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.3.2.1", "::1", "[::1]", "localhost", "LocalHost"])
+def test_a_loopback_host_needs_no_auth(compile_text, host):
+    assert compile_text(PAID + f"server: {{host: '{host}'}}\n").server.host == host
+
+
+def test_allow_anonymous_says_open_access_is_intended(compile_text, caplog):
+    with caplog.at_level(logging.WARNING, logger="gw.config"):
+        t = compile_text(PAID + "server: {host: 0.0.0.0}\nauth: {allow_anonymous: true}\n")
+    assert t.server.host == "0.0.0.0" and not t.auth.enabled
+    assert "auth disabled: no keys configured" not in t.warnings
+
+
+def test_a_public_host_is_fine_with_auth_keys_or_without_a_provider_key(compile_text):
+    keyed = PAID + "server: {host: 0.0.0.0}\nauth: {keys: [{name: a, key: gw-key-0123456789abcdef}]}\n"
+    assert compile_text(keyed).auth.enabled
+    keyless = PAID.replace("api_key: sk-configured-0123456789", 'api_key: "${UNSET_KEY:-}"')
+    assert compile_text(keyless + "server: {host: 0.0.0.0}\n").server.host == "0.0.0.0"
+
+
+# --- warnings, once ----------------------------------------------------------
+
+
+def test_warnings_already_printed_are_not_logged_again(compile_text, tmp_path, caplog):
+    shown = tmp_path / "warnings"
+    t = compile_text()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gw.config"):
+        log_warnings(t, str(shown))
+    assert len(caplog.messages) == len(t.warnings) > 0
+    assert shown.read_text() == "\n".join(t.warnings)
+    t = compile_text(env={})
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gw.config"):
+        log_warnings(t, str(shown))
+    assert caplog.messages == []
+
+
+def test_a_changed_list_of_warnings_is_logged(compile_text, tmp_path, caplog):
+    shown = tmp_path / "warnings"
+    log_warnings(compile_text(), str(shown))
+    t = compile_text(env={"OPENAI_API_KEY": "sk-test-openai-0123456789"})
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gw.config"):
+        log_warnings(t, str(shown))
+    assert caplog.messages == [f"config.yaml: {w}" for w in t.warnings]
+
+
+def test_load_tables_reads_the_file_gw_serve_names_for_its_workers(compile_text, tmp_path, monkeypatch, caplog):
+    shown = tmp_path / "warnings"
+    log_warnings(compile_text(), str(shown))
+    monkeypatch.setenv("GW_WARNINGS_FILE", str(shown))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gw.config"):
+        compile_text()
+    assert caplog.messages == []

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gw.config.load import UNRESOLVED, Expanded, expand_string, load, read_dotenv
+from gw.config.load import UNRESOLVED, EnvRef, Expanded, expand_string, load, read_dotenv
 from gw.errors import ConfigError
 
 
@@ -122,6 +122,18 @@ def test_an_unset_var_in_the_file_is_reported_with_its_key_path(tmp_path):
     loaded = load(path, environ={}, dotenv=None)
     assert loaded.problems == (f"{path}: auth.keys[0].key: ${{GW_KEY_MY_APP}} is not set",)
     assert loaded.raw["auth"]["keys"][0]["key"] is UNRESOLVED
+
+
+def test_load_remembers_which_variables_each_value_came_from_never_their_values(tmp_path):
+    path = write(tmp_path, "p:\n  key: '${KEY:-}'\n  url: 'http://${HOST}:${PORT:-80}/$${X}'\n  plain: x\n")
+    loaded = load(path, environ={"HOST": "secret-host", "PORT": ""}, dotenv=None)
+    assert loaded.env_refs == {
+        ("p", "key"): (EnvRef("KEY", is_set=False),),
+        ("p", "url"): (EnvRef("HOST", is_set=True), EnvRef("PORT", is_set=True, empty=True)),
+    }
+    assert [str(r) for r in loaded.env_refs[("p", "url")]] == ["set by HOST", "PORT is empty"]
+    assert str(loaded.env_refs[("p", "key")][0]) == "KEY is not set"
+    assert "secret-host" not in repr(loaded.env_refs)
 
 
 def test_keys_are_not_expanded(tmp_path):

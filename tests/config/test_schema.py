@@ -40,10 +40,10 @@ def cfg(tmp_path, monkeypatch):
 
 def test_every_section_has_the_spec_defaults(cfg):
     spec = cfg(BASE)
-    assert (spec.server.host, spec.server.port, spec.server.workers) == ("0.0.0.0", 8080, 1)
+    assert (spec.server.host, spec.server.port, spec.server.workers) == ("127.0.0.1", 8080, 1)
     assert spec.server.max_body_bytes == 10485760 and spec.server.cors is None
     assert spec.server.drain_timeout_s == 30.0
-    assert spec.auth.keys == () and spec.auth.admin_key is None
+    assert spec.auth.keys == () and spec.auth.admin_key is None and spec.auth.allow_anonymous is False
     assert spec.routing.retries == 2
     assert spec.routing.retry_on == (429, 500, 502, 503, 504, "connect_error", "timeout")
     assert (spec.routing.circuit_breaker.failures, spec.routing.circuit_breaker.cooldown_s) == (5, 30.0)
@@ -430,6 +430,13 @@ def test_the_admin_key_cannot_be_a_client_key(cfg):
     assert cfg.errors(text) == ["config.yaml: auth.admin_key: same key as auth.keys[0]"]
 
 
+def test_allow_anonymous_is_a_bool(cfg):
+    assert cfg(BASE + "auth: {allow_anonymous: true}\n").auth.allow_anonymous is True
+    assert cfg.errors(BASE + "auth: {allow_anonymous: 'yes'}\n") == [
+        "config.yaml: auth.allow_anonymous: expected true or false, got 'yes'"
+    ]
+
+
 def test_a_short_key_is_accepted_with_a_warning(cfg):
     spec = cfg(BASE + "auth:\n  keys:\n    - {name: a, key: short}\n  admin_key: tiny\n")
     assert spec.warnings == (
@@ -447,7 +454,7 @@ def test_every_problem_is_reported_at_once(cfg):
         "config.yaml: server.port: must be between 1 and 65535, got 0",
         "config.yaml: server.prot: unknown key "
         "(expected one of: host, port, workers, max_body_bytes, cors, drain_timeout_s)",
-        "config.yaml: auth.broken: unknown key (expected one of: keys, admin_key)",
+        "config.yaml: auth.broken: unknown key (expected one of: keys, admin_key, allow_anonymous)",
         "config.yaml: models.x.targets[0].provider: unknown provider 'nope' (known: demo)",
     ]
 
