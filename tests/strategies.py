@@ -158,3 +158,119 @@ def ndjson_streams(draw: st.DrawFn) -> NDJSONStream:
         out.extend(text)  # the last line may lack its newline
         lines.append(text)
     return NDJSONStream(bytes(out), tuple(lines))
+
+
+# ---------------------------------------------------------------- OpenAI chat chunk streams
+
+
+@dataclass(frozen=True)
+class ChatStream:
+    """An OpenAI ``chat.completion.chunk`` stream, the events a decoder must
+    report for it (``events.Recorder`` tuples), and the same answer whole."""
+
+    raw: bytes
+    events: tuple[tuple, ...]
+    answer: dict
+
+
+_OPENAI_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
+                  "content_filter": "content_filter", "function_call": "tool_calls"}  # fmt: skip
+_piece = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
+    st.sampled_from(["héllo", " 你好", "🎉", "\n", '"', "\\", "data: [DONE]"]),
+)
+_argument_objects = st.dictionaries(
+    st.sampled_from(["city", "path", "n", "ünïcode"]),
+    st.one_of(st.text(max_size=6), st.integers(-1000, 1000), st.booleans(), st.none()),
+    max_size=3,
+)
+
+
+@st.composite
+def _fragments(draw: st.DrawFn, text: str) -> list[str]:
+    cuts = sorted(draw(st.sets(st.integers(1, max(len(text) - 1, 1)), max_size=4))) if len(text) > 1 else []
+    bounds = [0, *cuts, len(text)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+@st.composite
+def chat_streams(draw: st.DrawFn) -> ChatStream:
+    """A streamed chat answer: a role chunk, reasoning (``reasoning_content`` or
+    vLLM's ``reasoning``), text and tool calls in any order and any pieces, the
+    finish chunk, maybe a usage chunk, ``[DONE]``; CRLF and comments at times."""
+    import orjson
+
+    ident = "chatcmpl-" + draw(st.text("abc123", min_size=1, max_size=6))
+    crlf = draw(st.booleans())
+    out = bytearray()
+    events: list[tuple] = [("start", ident)]
+
+    def emit(obj: dict) -> None:
+        if draw(st.integers(0, 9)) == 0:
+            out.extend(b": keep-alive\r\n\r\n" if crlf else b": keep-alive\n\n")
+        out.extend(b"data: " + orjson.dumps(obj) + (b"\r\n\r\n" if crlf else b"\n\n"))
+
+    def delta(d: dict, finish: object = None) -> None:
+        emit({"id": ident, "object": "chat.completion.chunk", "created": 1, "model": "m",
+              "choices": [{"index": 0, "delta": d, "logprobs": None, "finish_reason": finish}]})  # fmt: skip
+
+    delta({"role": "assistant", "content": ""})
+    texts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[dict] = []
+    for kind in draw(st.lists(st.sampled_from(["text", "reasoning", "tool"]), max_size=6)):
+        if kind == "tool":
+            k = len(calls)
+            name = draw(st.sampled_from(["get_weather", "read_file", "now"]))
+            call_id = f"call_{k}"
+            arguments = orjson.dumps(draw(_argument_objects)).decode() if draw(st.integers(0, 4)) else ""
+            pieces = draw(_fragments(arguments)) if arguments else []
+            first = pieces[0] if pieces and draw(st.booleans()) else ""
+            delta({"tool_calls": [{"index": k, "id": call_id, "type": "function",
+                                   "function": {"name": name, "arguments": first}}]})  # fmt: skip
+            events.append(("tool_start", 0, k, call_id, name, None))
+            rest = pieces[1:] if first else pieces
+            if first:
+                events.append(("tool_args", 0, k, first))
+            for piece in rest:
+                delta({"tool_calls": [{"index": k, "function": {"arguments": piece}}]})
+                events.append(("tool_args", 0, k, piece))
+            calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}})
+            continue
+        for piece in draw(st.lists(_piece, min_size=1, max_size=3)):
+            if kind == "text":
+                delta({"content": piece})
+                texts.append(piece)
+            else:
+                delta({draw(st.sampled_from(["reasoning_content", "reasoning"])): piece})
+                reasoning.append(piece)
+            if piece:
+                events.append((kind, 0, piece))
+    raw_finish = draw(st.sampled_from([*_OPENAI_FINISH, "eos"]))
+    finish = _OPENAI_FINISH.get(raw_finish, "stop")
+    if calls and finish == "stop":
+        finish = "tool_calls"
+    delta({}, raw_finish)
+    events.append(("finish", 0, finish, None))
+    usage = None
+    if draw(st.booleans()):
+        prompt, cached = draw(st.integers(0, 10_000)), draw(st.integers(0, 100))
+        completion, thought = draw(st.integers(0, 10_000)), draw(st.integers(0, 100))
+        usage = {"prompt_tokens": prompt + cached, "completion_tokens": completion,
+                 "total_tokens": prompt + cached + completion,
+                 "prompt_tokens_details": {"cached_tokens": cached},
+                 "completion_tokens_details": {"reasoning_tokens": thought}}  # fmt: skip
+        emit({"id": ident, "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [], "usage": usage})
+        events.append(("usage", prompt, completion, cached, 0, thought))
+    out.extend(b"data: [DONE]\r\n\r\n" if crlf else b"data: [DONE]\n\n")
+    events.append(("end",))
+    message: dict = {"role": "assistant", "content": "".join(texts) or None}
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
+    if calls:
+        message["tool_calls"] = calls
+    answer: dict = {"id": ident, "object": "chat.completion", "created": 1, "model": "m",
+                    "choices": [{"index": 0, "message": message, "finish_reason": raw_finish}]}  # fmt: skip
+    if usage is not None:
+        answer["usage"] = usage
+    return ChatStream(bytes(out), tuple(events), answer)

@@ -1,5 +1,9 @@
 """Anthropic Messages <-> OpenAI Chat Completions: requests, answers, streams.
 
+    dec = AnthropicDecoder(sink)              # sink: an events.Sink (an encoder, or events.Recorder)
+    dec.feed(anthropic_sse_bytes)             # sink.start("msg_1"), sink.usage(...), sink.text(0, "Hi"), ...
+    read_answer(orjson.loads(data), sink)     # the same events for a whole message
+
     body = chat_request({"model": "claude", "messages": [{"role": "system", "content": "Be brief."},
                                                         {"role": "user", "content": "Hi"}]},
                         "claude-sonnet-4-5", 4096)
@@ -11,6 +15,8 @@
 """
 
 from typing import Any
+
+from .events import Sink
 
 def chat_request(
     body: dict[str, Any], model: str, default_max_tokens: int, stream: bool = False
@@ -24,7 +30,8 @@ def chat_request(
     parsed arguments, ``{}`` when empty); ``image_url`` parts become base64 or
     url image blocks, ``file`` parts (base64 PDF) document blocks.
     ``max_tokens`` is ``max_completion_tokens``, else ``max_tokens``, else
-    ``default_max_tokens``; ``temperature`` is clipped to [0, 1]; ``stop`` ->
+    ``max_output_tokens``, else ``default_max_tokens`` (``rules.max_tokens``);
+    ``temperature`` is clipped to [0, 1]; ``stop`` ->
     ``stop_sequences``; ``user`` -> ``metadata.user_id``; function tools ->
     ``tools`` with ``input_schema``; ``tool_choice`` auto/required/none/named
     -> auto/any/none/tool; ``parallel_tool_calls: false`` ->
@@ -53,8 +60,25 @@ def usage_from(usage: Any) -> dict[str, Any]:
 def chat_id(message_id: Any) -> str:
     """chat_id("msg_01XFD") == "chatcmpl-msg_01XFD" (a random id when there is none)."""
 
+def read_answer(message: dict[str, Any], sink: Sink) -> None:
+    """The events of a whole Anthropic ``message`` on ``sink``:
+
+        read_answer({"id": "msg_1", "content": [{"type": "thinking", "thinking": "hmm"},
+                     {"type": "text", "text": "Hi"}], "stop_reason": "end_turn",
+                     "usage": {"input_tokens": 5, "output_tokens": 3}}, rec)
+        # rec.events == [("start", "msg_1"), ("reasoning", 0, "hmm"), ("text", 0, "Hi"),
+        #                ("usage", 5, 3, 0, 0, 0), ("finish", 0, "stop", None), ("end",)]
+
+    ``tool_use`` blocks: tool_start (0, 1, 2...; a block without id gets
+    ``call_<hex>``) and their ``input`` as one tool_args (none when empty);
+    redacted thinking and server-tool blocks are dropped; usage is always
+    sent (zeros without one); the finish is ``rules.finish_reason`` of
+    ``stop_reason`` with ``stop_sequence`` as the match.
+    """
+
 def chat_answer(message: dict[str, Any], created: int, model: str) -> dict[str, Any]:
-    """An Anthropic ``message`` as an OpenAI ``chat.completion``.
+    """An Anthropic ``message`` as an OpenAI ``chat.completion`` (``read_answer``
+    into ``chat.ChatAnswer``).
 
         chat_answer({"id": "msg_1", "content": [{"type": "tool_use", "id": "toolu_1",
                      "name": "now", "input": {}}], "stop_reason": "tool_use",
@@ -65,26 +89,67 @@ def chat_answer(message: dict[str, Any], created: int, model: str) -> dict[str, 
         #   "logprobs": None, "finish_reason": "tool_calls"}], "usage": {...}}
 
     stop_reason end_turn/stop_sequence/pause_turn -> stop, max_tokens ->
-    length, tool_use -> tool_calls, refusal -> content_filter. Thinking and
-    server-tool blocks are dropped.
+    length, tool_use -> tool_calls, refusal -> content_filter. Thinking is
+    ``reasoning_content``; redacted thinking and server-tool blocks are dropped.
     """
+
+class AnthropicDecoder:
+    """Anthropic Messages SSE bytes in, ``events.Sink`` calls out (the backend decoder):
+
+        dec = AnthropicDecoder(rec)
+        dec.feed(b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",...}}\n\n'
+                 b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+                 b'"delta":{"type":"text_delta","text":"Hi"}}\n\n')
+        # rec.events == [("start", "msg_1"), ("usage", 12, 1, 0, 0, 0), ("text", 0, "Hi")]
+
+    ``message_start``: start (the message id, or None) and usage. Text
+    blocks and ``text_delta``: text. Thinking blocks and ``thinking_delta``:
+    reasoning (signatures are dropped). ``tool_use`` blocks: tool_start
+    (index 0, 1, 2... in order, whatever their block index) and their
+    ``input_json_delta``: tool_args (a block that brings a non-empty
+    ``input`` whole: one tool_args). ``message_delta``: usage (each count it
+    has replaces the one kept) and, at its first ``stop_reason``, finish
+    (``rules.finish_reason``; ``stop_sequence`` as the match).
+    ``message_stop``: end, then nothing more is read. Pings, redacted
+    thinking, server-tool blocks, citation deltas and unknown events are
+    ignored. ``error`` is the object of an ``error`` event and ``invalid``
+    why the bytes are not the protocol (content or ``message_delta`` before
+    ``message_start``, ``message_stop`` without a stop_reason, an event that
+    is not a JSON object, a cut event at ``close()``); either stops the
+    decoding and end is never called.
+    """
+
+    id: str | None
+    usage: dict[str, Any] | None
+    error: Any
+    invalid: str | None
+    done: bool
+
+    def __init__(self, sink: Sink) -> None: ...
+    def feed(self, chunk: bytes) -> None: ...
+    def close(self) -> None:
+        """At EOF: notes a stream cut inside an event in ``invalid``."""
 
 class AnthropicStream:
     """Anthropic Messages SSE bytes in, OpenAI chunk events out (for ``pump``):
+    ``AnthropicDecoder`` driving ``chat.ChatChunks``.
 
         conv = AnthropicStream(created=1700000000, model="claude", include_usage=False)
-        conv.feed(b'event: message_start\\ndata: {"type":"message_start","message":{"id":"msg_1",...}}\\n\\n'
-                  b'event: content_block_start\\ndata: {"type":"content_block_start","index":0,...}\\n\\n')
-        # b'data: {"id":"chatcmpl-msg_1",...,"delta":{"role":"assistant","content":""},...}\\n\\n'
+        conv.feed(b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",...}}\n\n'
+                  b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,...}\n\n')
+        # b'data: {"id":"chatcmpl-msg_1",...,"delta":{"role":"assistant","content":""},...}\n\n'
+        #   b'data: {"id":"chatcmpl-msg_1",...,"delta":{"content":"Hi"},...}\n\n'
 
-    One role chunk (at the first content block: an ``error`` event right after
-    ``message_start`` finds nothing sent, so gw can still retry), content and tool call chunks (tool
-    call ``index`` 0, 1, 2... in order of the calls; a call whose input never
-    came gets ``"arguments": "{}"``), exactly one finish chunk (from
-    ``message_delta``), then at ``message_stop`` the usage chunk (only if
-    ``include_usage``) and ``[DONE]``. ``error`` is Anthropic's error object
-    when it sent an ``error`` event; ``invalid`` says why the bytes are not
-    the protocol; ``usage`` is always kept (gw counts tokens).
+    One role chunk (with the first text, reasoning, tool call or the finish:
+    an ``error`` event before any finds nothing sent, so gw can still
+    retry), ``content``, ``reasoning_content`` and tool call chunks (tool
+    call ``index`` 0, 1, 2... in order of the calls; a call whose input
+    never came gets ``"arguments": "{}"`` before the finish), exactly one
+    finish chunk (from ``message_delta``), then at ``message_stop`` the usage
+    chunk (only if ``include_usage``) and ``[DONE]``. ``error`` is
+    Anthropic's error object when it sent an ``error`` event; ``invalid``
+    says why the bytes are not the protocol; ``usage`` is always kept (gw
+    counts tokens).
     """
 
     id: str | None

@@ -1,31 +1,37 @@
 # cython: language_level=3
 """Anthropic Messages <-> OpenAI Chat Completions: requests, answers, streams.
 
-``chat_request`` turns an OpenAI body into a ``POST /v1/messages`` body,
-``chat_answer`` an Anthropic ``message`` into a ``chat.completion``, and
-``AnthropicStream`` is the push converter ``providers.base.pump`` drives over
-Anthropic's SSE events. ``MessagesWatch`` watches an Anthropic stream that is
-forwarded as it is (``/v1/messages`` to an Anthropic backend). What maps to
-what, and what is dropped, is the conversion table in the README ("Anthropic").
+``chat_request`` turns an OpenAI body into a ``POST /v1/messages`` body.
+``AnthropicDecoder`` turns Anthropic's SSE events, and ``read_answer`` a whole
+Anthropic ``message``, into the events of ``events.Sink``; ``AnthropicStream``
+and ``chat_answer`` are that decoder driving the chat encoders
+(``chat.ChatChunks``, ``chat.ChatAnswer``). ``MessagesWatch`` watches an
+Anthropic stream that is forwarded as it is (``/v1/messages`` to an Anthropic
+backend). What maps to what, and what is dropped, is the conversion table in
+the README ("Anthropic").
 """
 
-import os
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.string cimport memcmp
 
 import orjson
 
-from .convert import DONE_EVENT, InvalidInput
-from .convert cimport make_usage, usage_event
+from .chat cimport ChatAnswer, ChatChunks
+from .rules import InvalidInput
+from .events cimport Sink
+from .rules cimport count, data_url, finish_reason, make_usage, max_tokens, new_id, stop_list, tool_arguments, where
 from .sse cimport Event, SSEDecoder
 from .sse import SSEError
 
 _dumps = orjson.dumps
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
-_urandom = os.urandom
 
 # ------------------------------------------------------------------ constants
 
-# Anthropic stop_reason -> OpenAI finish_reason; what is not here is "stop".
+# Anthropic stop_reason -> OpenAI finish_reason (rules.finish_reason); what is
+# not here is "stop".
 _FINISH = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -38,28 +44,7 @@ _FINISH = {
 
 _TOOL_CHOICE = {"auto": "auto", "required": "any", "none": "none"}
 
-# Whole pieces of the chunk events the stream converter writes. The bytes are
-# those chunk_event() (orjson, compact) gives for the same chunk; building them
-# by concatenation spares a dict and a dumps of the envelope on every delta.
-_CHUNK_MID = b',"object":"chat.completion.chunk","created":'
-_CHUNK_MODEL = b',"model":'
-_CHUNK_DELTA = b',"choices":[{"index":0,"delta":'
-_CHUNK_OPEN = b'data: {"id":'
-_TAIL_OPEN = b',"logprobs":null,"finish_reason":null}]}\n\n'
-_CONTENT_OPEN = b'{"content":'
-_ARGS_OPEN = b'{"tool_calls":[{"index":'
-_ARGS_MID = b',"function":{"arguments":'
-_ARGS_CLOSE = b'}}]}'
-_EMPTY_ARGS = b'"{}"'
-_ROLE_DELTA = b'{"role":"assistant","content":""}'
-_FINISH_TAILS = {
-    name: b'{},"logprobs":null,"finish_reason":' + _dumps(name) + b'}]}\n\n'
-    for name in ("stop", "length", "tool_calls", "content_filter")
-}
-
-
-cdef str _where(Py_ssize_t i, str rest):
-    return f"messages[{i}]{rest}"
+_IMAGE_URL = "must be a base64 data URL (data:<media type>;base64,...) or an http(s) URL"
 
 
 cdef object _invalid(str param, str what):
@@ -78,46 +63,42 @@ cdef dict _text_block(str text, object part):
 
 
 cdef dict _image_block(object part, Py_ssize_t i, Py_ssize_t j):
-    cdef str param = _where(i, f".content[{j}].image_url")
+    cdef str param = where(i, f".content[{j}].image_url.url")
     cdef object image = part.get("image_url")
     cdef object url = image.get("url") if isinstance(image, dict) else image
-    cdef str head, data, lower
+    cdef tuple parsed
+    cdef str lower
     cdef dict block
     if not isinstance(url, str) or not url:
-        raise _invalid(param + ".url", "must be a string")
-    lower = url[:8].lower()
-    if url.startswith("data:"):
-        head, sep, data = url[5:].partition(",")
-        if not sep or not head.endswith(";base64") or len(head) == 7:
-            raise _invalid(param + ".url", "must be a base64 data URL (data:<media type>;base64,...) "
-                                           "or an http(s) URL")
-        block = {"type": "image", "source": {"type": "base64", "media_type": head[:-7], "data": data}}
-    elif lower.startswith("https://") or lower.startswith("http://"):
-        block = {"type": "image", "source": {"type": "url", "url": url}}
+        raise _invalid(param, "must be a string")
+    parsed = data_url(url, param)
+    if parsed is not None:
+        if not parsed[0]:
+            raise _invalid(param, _IMAGE_URL)
+        block = {"type": "image", "source": {"type": "base64", "media_type": parsed[0], "data": parsed[1]}}
     else:
-        raise _invalid(param + ".url", "must be a base64 data URL (data:<media type>;base64,...) "
-                                       "or an http(s) URL")
+        lower = url[:8].lower()
+        if not (lower.startswith("https://") or lower.startswith("http://")):
+            raise _invalid(param, _IMAGE_URL)
+        block = {"type": "image", "source": {"type": "url", "url": url}}
     if isinstance(part.get("cache_control"), dict):
         block["cache_control"] = part["cache_control"]
     return block
 
 
 cdef dict _document_block(object part, Py_ssize_t i, Py_ssize_t j):
-    cdef str param = _where(i, f".content[{j}].file.file_data")
+    cdef str param = where(i, f".content[{j}].file.file_data")
     cdef object file = part.get("file")
     cdef object data = file.get("file_data") if isinstance(file, dict) else None
-    cdef str head, payload
+    cdef tuple parsed
     if not isinstance(data, str) or not data:
         raise InvalidInput(f"'{param}' is required: Anthropic needs the file inline (a base64 data URL); "
                            "'file_id' is not supported", param)
-    if data.startswith("data:"):
-        head, sep, payload = data[5:].partition(",")
-        if not sep or not head.endswith(";base64"):
-            raise _invalid(param, "must be a base64 data URL (data:application/pdf;base64,...)")
-        media = head[:-7] or "application/pdf"
-    else:
-        media, payload = "application/pdf", data
-    return {"type": "document", "source": {"type": "base64", "media_type": media, "data": payload}}
+    parsed = data_url(data, param)
+    if parsed is None:  # bare base64
+        return {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}}
+    return {"type": "document", "source": {"type": "base64", "media_type": parsed[0] or "application/pdf",
+                                           "data": parsed[1]}}
 
 
 cdef list _blocks(object content, Py_ssize_t i, bint media, str role):
@@ -133,13 +114,13 @@ cdef list _blocks(object content, Py_ssize_t i, bint media, str role):
             blocks.append({"type": "text", "text": content})
         return blocks
     if not isinstance(content, list):
-        raise _invalid(_where(i, ".content"), "must be a string or an array of content parts")
+        raise _invalid(where(i, ".content"), "must be a string or an array of content parts")
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" or kind == "refusal":
             text = part.get(kind)
             if not isinstance(text, str):
-                raise _invalid(_where(i, f".content[{j}].{kind}"), "must be a string")
+                raise _invalid(where(i, f".content[{j}].{kind}"), "must be a string")
             if text:
                 blocks.append(_text_block(text, part))
         elif media and kind == "image_url":
@@ -147,33 +128,11 @@ cdef list _blocks(object content, Py_ssize_t i, bint media, str role):
         elif media and kind == "file":
             blocks.append(_document_block(part, i, j))
         elif media:
-            raise _invalid(_where(i, f".content[{j}].type"),
+            raise _invalid(where(i, f".content[{j}].type"),
                            f"{kind!r} is not supported for Anthropic (text, image_url and file are)")
         else:
-            raise _invalid(_where(i, f".content[{j}]"), f"must be a text part: {role} messages take only text")
+            raise _invalid(where(i, f".content[{j}]"), f"must be a text part: {role} messages take only text")
     return blocks
-
-
-cdef dict _tool_input(object raw, str param):
-    """OpenAI arguments (a JSON text) -> Anthropic ``input`` (an object)."""
-    cdef object value
-    if raw is None:
-        return {}
-    if isinstance(raw, dict):
-        return raw
-    if not isinstance(raw, str):
-        raise InvalidInput(f"'{param}' must be a JSON string", param)
-    if not raw.strip():
-        return {}
-    try:
-        value = _loads(raw)
-    except _JSONDecodeError:
-        raise InvalidInput(f"'{param}' is not valid JSON", param) from None
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidInput(f"'{param}' must be a JSON object for Anthropic", param)
-    return value
 
 
 cdef list _assistant_blocks(dict message, Py_ssize_t i):
@@ -182,26 +141,26 @@ cdef list _assistant_blocks(dict message, Py_ssize_t i):
     cdef object call, fn, name, call_id
     cdef Py_ssize_t j
     if message.get("function_call") is not None:
-        raise _invalid(_where(i, ".function_call"), "(legacy function calling) is not supported for Anthropic: use 'tool_calls'")
+        raise _invalid(where(i, ".function_call"), "(legacy function calling) is not supported for Anthropic: use 'tool_calls'")
     if calls is None:
         return blocks
     if not isinstance(calls, list):
-        raise _invalid(_where(i, ".tool_calls"), "must be an array")
+        raise _invalid(where(i, ".tool_calls"), "must be an array")
     for j, call in enumerate(calls):
         if not isinstance(call, dict) or call.get("type", "function") != "function":
-            raise _invalid(_where(i, f".tool_calls[{j}]"), "must be a function tool call")
+            raise _invalid(where(i, f".tool_calls[{j}]"), "must be a function tool call")
         call_id = call.get("id")
         if not isinstance(call_id, str) or not call_id:
-            raise _invalid(_where(i, f".tool_calls[{j}].id"), "is required")
+            raise _invalid(where(i, f".tool_calls[{j}].id"), "is required")
         fn = call.get("function")
         name = fn.get("name") if isinstance(fn, dict) else None
         if not isinstance(name, str) or not name:
-            raise _invalid(_where(i, f".tool_calls[{j}].function.name"), "is required")
+            raise _invalid(where(i, f".tool_calls[{j}].function.name"), "is required")
         blocks.append({
             "type": "tool_use",
             "id": call_id,
             "name": name,
-            "input": _tool_input(fn.get("arguments"), _where(i, f".tool_calls[{j}].function.arguments")),
+            "input": tool_arguments(fn.get("arguments"), where(i, f".tool_calls[{j}].function.arguments")),
         })
     return blocks
 
@@ -212,7 +171,7 @@ cdef dict _tool_result(dict message, Py_ssize_t i):
     cdef dict block
     cdef list blocks
     if not isinstance(call_id, str) or not call_id:
-        raise _invalid(_where(i, ".tool_call_id"), "is required")
+        raise _invalid(where(i, ".tool_call_id"), "is required")
     block = {"type": "tool_result", "tool_use_id": call_id}
     if isinstance(content, str):
         if content:
@@ -283,32 +242,20 @@ cdef dict _tool_choice(object choice):
                        "{\"type\": \"function\", \"function\": {\"name\": ...}}", "tool_choice")
 
 
-cdef object _max_tokens(dict body, long long default):
-    cdef object value = body.get("max_completion_tokens")
-    cdef str name = "max_completion_tokens"
-    if value is None:
-        value = body.get("max_tokens")
-        name = "max_tokens"
-    if value is None:
-        return default
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidInput(f"'{name}' must be a positive integer", name)
-    return value
-
-
 cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint stream=False):
     """An OpenAI Chat Completions body as an Anthropic Messages body.
 
-    ``default_max_tokens`` is sent when the client gives neither
-    ``max_completion_tokens`` nor ``max_tokens``. Raises ``InvalidInput`` for
-    what Anthropic cannot express (see the README table).
+    ``max_tokens`` is ``rules.max_tokens``: ``max_completion_tokens``, else
+    ``max_tokens`` (else ``max_output_tokens``), else ``default_max_tokens``.
+    Tool arguments, ``stop`` and data URLs follow ``rules`` too. Raises
+    ``InvalidInput`` for what Anthropic cannot express (see the README table).
     """
     cdef list turns = []
     cdef list system = []
     cdef dict out = {"model": model}
     cdef dict message, choice
     cdef object messages = body.get("messages")
-    cdef object role, value, item, entry
+    cdef object role, value, entry
     cdef str name
     cdef list tools
     cdef Py_ssize_t i
@@ -316,7 +263,7 @@ cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint
         raise InvalidInput("'messages' must be an array", "messages")
     for i, entry in enumerate(messages):
         if not isinstance(entry, dict):
-            raise _invalid(_where(i, ""), "must be an object")
+            raise _invalid(where(i, ""), "must be an object")
         message = entry
         role = message.get("role")
         if role == "user":
@@ -328,16 +275,16 @@ cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint
         elif role == "system" or role == "developer":
             system.extend(_blocks(message.get("content"), i, False, role))
         elif role == "function":
-            raise _invalid(_where(i, ".role"), "'function' (legacy function calling) is not supported for Anthropic: use 'tool'")
+            raise _invalid(where(i, ".role"), "'function' (legacy function calling) is not supported for Anthropic: use 'tool'")
         else:
-            raise _invalid(_where(i, ".role"), f"{role!r} is not supported")
+            raise _invalid(where(i, ".role"), f"{role!r} is not supported")
     out["messages"] = turns
     if system:
         if len(system) == 1 and "cache_control" not in system[0]:
             out["system"] = system[0]["text"]
         else:
             out["system"] = system
-    out["max_tokens"] = _max_tokens(body, default_max_tokens)
+    out["max_tokens"] = max_tokens(body, default_max_tokens)
 
     value = body.get("n")
     if value is not None and value != 1:
@@ -354,17 +301,9 @@ cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint
     value = body.get("top_k")
     if value is not None:
         out["top_k"] = value
-    value = body.get("stop")
-    if isinstance(value, str):
-        out["stop_sequences"] = [value]
-    elif isinstance(value, list):
-        for item in value:
-            if not isinstance(item, str):
-                raise InvalidInput("'stop' must be a string or an array of strings", "stop")
-        if value:
-            out["stop_sequences"] = value
-    elif value is not None:
-        raise InvalidInput("'stop' must be a string or an array of strings", "stop")
+    value = stop_list(body.get("stop"), "stop")
+    if value is not None:
+        out["stop_sequences"] = value
     value = body.get("user")
     if value is not None:
         if not isinstance(value, str):
@@ -393,14 +332,7 @@ cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint
     return out
 
 
-# ------------------------------------------------------------------ answer
-
-cdef inline long long _count(object usage, str key):
-    cdef object value = usage.get(key)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return 0
-
+# ------------------------------------------------------------------ answers
 
 cpdef dict usage_from(object usage):
     """Anthropic ``usage`` as OpenAI usage (``make_usage``).
@@ -411,78 +343,92 @@ cpdef dict usage_from(object usage):
     if not isinstance(usage, dict):
         return make_usage(0, 0)
     return make_usage(
-        _count(usage, "input_tokens"),
-        _count(usage, "output_tokens"),
-        _count(usage, "cache_read_input_tokens"),
-        _count(usage, "cache_creation_input_tokens"),
+        count((<dict>usage).get("input_tokens")),
+        count((<dict>usage).get("output_tokens")),
+        count((<dict>usage).get("cache_read_input_tokens")),
+        count((<dict>usage).get("cache_creation_input_tokens")),
     )
-
-
-cdef inline str _arguments(object value):
-    # OpenAI clients json.loads the arguments: never an empty string.
-    if not value:
-        return "{}"
-    return _dumps(value).decode()
 
 
 cpdef str chat_id(object message_id):
     """The chat.completion id of an Anthropic message: ``chatcmpl-`` + its id."""
     if isinstance(message_id, str) and message_id:
-        return "chatcmpl-" + message_id
-    return "chatcmpl-" + _urandom(12).hex()
+        return "chatcmpl-" + <str>message_id
+    return new_id("chatcmpl-")
+
+
+cdef inline object _answer_id(object message_id):
+    # the id start() gets: the message's, or None
+    if isinstance(message_id, str) and message_id:
+        return message_id
+    return None
+
+
+cdef inline str _call_id(object value):
+    if isinstance(value, str) and value:
+        return <str>value
+    return new_id("call_")
+
+
+cdef inline str _name(object value):
+    return <str>value if isinstance(value, str) else ""
+
+
+cdef inline object _matched(object value):
+    return value if isinstance(value, str) else None
+
+
+cdef inline str _finish(object reason, bint has_tools):
+    return finish_reason(_FINISH, reason if isinstance(reason, str) else None, has_tools)
+
+
+cpdef read_answer(dict message, Sink sink):
+    """The events of a whole Anthropic ``message`` on ``sink``: start, then
+    text blocks (text), thinking blocks (reasoning) and ``tool_use`` blocks
+    (tool_start, and the ``input`` as one tool_args unless it is empty) in
+    order, usage, finish, end. Redacted thinking and server-tool blocks are
+    dropped."""
+    cdef object content = message.get("content")
+    cdef object usage = message.get("usage")
+    cdef object block, kind, value
+    cdef int calls = 0
+    sink.start(_answer_id(message.get("id")))
+    if isinstance(content, list):
+        for block in <list>content:
+            if not isinstance(block, dict):
+                continue
+            kind = (<dict>block).get("type")
+            if kind == "text":
+                value = (<dict>block).get("text")
+                if isinstance(value, str) and value:
+                    sink.text(0, <str>value)
+            elif kind == "tool_use":
+                sink.tool_start(0, calls, _call_id((<dict>block).get("id")),
+                                _name((<dict>block).get("name")), None)
+                value = (<dict>block).get("input")
+                if isinstance(value, dict) and value:
+                    sink.tool_args(0, calls, _dumps(value).decode())
+                calls += 1
+            elif kind == "thinking":
+                value = (<dict>block).get("thinking")
+                if isinstance(value, str) and value:
+                    sink.reasoning(0, <str>value)
+    if isinstance(usage, dict):
+        sink.usage(count((<dict>usage).get("input_tokens")), count((<dict>usage).get("output_tokens")),
+                   count((<dict>usage).get("cache_read_input_tokens")),
+                   count((<dict>usage).get("cache_creation_input_tokens")), 0)
+    else:
+        sink.usage(0, 0, 0, 0, 0)
+    sink.finish(0, _finish(message.get("stop_reason"), calls > 0), _matched(message.get("stop_sequence")))
+    sink.end()
 
 
 cpdef dict chat_answer(dict message, long long created, str model):
-    """An Anthropic ``message`` as an OpenAI ``chat.completion``.
-
-    Text blocks are joined into ``content`` (null when there is none but tool
-    calls), ``tool_use`` blocks become ``tool_calls``, thinking and server-tool
-    blocks are dropped.
-    """
-    cdef list texts = []
-    cdef list calls = []
-    cdef object block, kind, text, content, call_id, name
-    cdef dict out_message
-    cdef str finish
-    content = message.get("content")
-    if isinstance(content, list):
-        for block in content:
-            if not isinstance(block, dict):
-                continue
-            kind = block.get("type")
-            if kind == "text":
-                text = block.get("text")
-                if isinstance(text, str):
-                    texts.append(text)
-            elif kind == "tool_use":
-                call_id = block.get("id")
-                name = block.get("name")
-                calls.append({
-                    "id": call_id if isinstance(call_id, str) else "",
-                    "type": "function",
-                    "function": {
-                        "name": name if isinstance(name, str) else "",
-                        "arguments": _arguments(block.get("input")),
-                    },
-                })
-    out_message = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not calls else None,
-        "refusal": None,
-    }
-    if calls:
-        out_message["tool_calls"] = calls
-    finish = _FINISH.get(message.get("stop_reason"), "stop")
-    if calls and finish == "stop":
-        finish = "tool_calls"
-    return {
-        "id": chat_id(message.get("id")),
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "message": out_message, "logprobs": None, "finish_reason": finish}],
-        "usage": usage_from(message.get("usage")),
-    }
+    """An Anthropic ``message`` as an OpenAI ``chat.completion``: ``read_answer``
+    into ``chat.ChatAnswer``."""
+    cdef ChatAnswer encoder = ChatAnswer(created, model)
+    read_answer(message, encoder)
+    return encoder.answer()
 
 
 # ------------------------------------------------------------------ streams
@@ -505,32 +451,79 @@ cdef bint _looks_like_object(bytes data):
     return b - a >= 2 and p[a] == b'{' and p[b - 1] == b'}'
 
 
+# A text or thinking delta as Anthropic writes it (compact, keys in this
+# order) whose string needs no unescaping is read without a JSON parse: most
+# of a stream's events are these.
+cdef bytes _DELTA_OPEN = b'{"type":"content_block_delta","index":'
+cdef bytes _TEXT_MID = b',"delta":{"type":"text_delta","text":"'
+cdef bytes _THINKING_MID = b',"delta":{"type":"thinking_delta","thinking":"'
+cdef enum:
+    _TEXT = 1
+    _THINKING = 2
+
+
+cdef int _plain_delta(bytes data, Py_ssize_t* start, Py_ssize_t* end) noexcept:
+    """_TEXT or _THINKING when ``data`` is such a delta whose string is
+    ``data[start:end]`` with no quote, backslash or control character in it;
+    0 for anything else (parsed as JSON)."""
+    cdef const char* p = PyBytes_AS_STRING(data)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t i = PyBytes_GET_SIZE(_DELTA_OPEN)
+    cdef Py_ssize_t j, m
+    cdef unsigned char c
+    cdef int kind
+    if n < i + 4 or memcmp(p, PyBytes_AS_STRING(_DELTA_OPEN), i) != 0:
+        return 0
+    if memcmp(p + n - 3, b'"}}', 3) != 0:
+        return 0
+    j = i
+    while j < n and b'0' <= p[j] <= b'9':
+        j += 1
+    if j == i or (p[i] == b'0' and j > i + 1):
+        return 0
+    m = PyBytes_GET_SIZE(_TEXT_MID)
+    if n - 3 - j >= m and memcmp(p + j, PyBytes_AS_STRING(_TEXT_MID), m) == 0:
+        kind = _TEXT
+    else:
+        m = PyBytes_GET_SIZE(_THINKING_MID)
+        if n - 3 - j >= m and memcmp(p + j, PyBytes_AS_STRING(_THINKING_MID), m) == 0:
+            kind = _THINKING
+        else:
+            return 0
+    j += m
+    start[0] = j
+    while j < n - 3:
+        c = <unsigned char>p[j]
+        if c == b'"' or c == b'\\' or c < 0x20:
+            return 0
+        j += 1
+    end[0] = j
+    return kind
+
+
+cdef inline void _take(dict usage, str key, long long* slot):
+    # a count that is there replaces the one kept; null or a non-integer does not
+    cdef object value = usage.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        slot[0] = count(value)
+
+
 cdef class _Usage:
     """Anthropic's token counts as a stream reports them: the input side in
     ``message_start``, the output (cumulative) in each ``message_delta``."""
 
-    cdef long long input, output, cache_read, cache_write
-    cdef bint seen
-
-    cdef void read(self, object usage):
-        cdef object value
+    cdef bint read(self, object usage):
+        """Takes the counts of a ``usage`` object; False when it is not one."""
         if not isinstance(usage, dict):
-            return
+            return False
         self.seen = True
         # message_delta may repeat the input counts (server tools): take each
         # count that is there, keep the others.
-        value = usage.get("input_tokens")
-        if isinstance(value, int):
-            self.input = value
-        value = usage.get("output_tokens")
-        if isinstance(value, int):
-            self.output = value
-        value = usage.get("cache_read_input_tokens")
-        if isinstance(value, int):
-            self.cache_read = value
-        value = usage.get("cache_creation_input_tokens")
-        if isinstance(value, int):
-            self.cache_write = value
+        _take(<dict>usage, "input_tokens", &self.input)
+        _take(<dict>usage, "output_tokens", &self.output)
+        _take(<dict>usage, "cache_read_input_tokens", &self.cache_read)
+        _take(<dict>usage, "cache_creation_input_tokens", &self.cache_write)
+        return True
 
     cdef object openai(self):
         if not self.seen:
@@ -538,247 +531,247 @@ cdef class _Usage:
         return make_usage(self.input, self.output, self.cache_read, self.cache_write)
 
 
-cdef class _Tool:
-    cdef int index          # the OpenAI tool call index: 0, 1, 2... in order
-    cdef bint has_arguments # a non-empty arguments fragment went out
+cdef class AnthropicDecoder:
+    """Anthropic Messages SSE bytes in, ``events.Sink`` calls out:
 
+        dec = AnthropicDecoder(sink)
+        dec.feed(chunk)      # calls sink.start/text/reasoning/tool_start/tool_args/usage/finish/end
+        dec.close()          # at EOF
 
-cdef class AnthropicStream:
-    """Anthropic Messages SSE bytes in, OpenAI ``chat.completion.chunk`` events out.
-
-    The first block (or the finish) gives the role chunk, text deltas content chunks,
-    ``tool_use`` blocks tool call chunks (indexed 0, 1, 2... whatever their
-    block index), ``message_delta`` the one finish chunk and ``message_stop``
-    the usage chunk (if asked) and ``[DONE]``.
+    ``message_start`` gives start (the message id) and usage; text blocks and
+    ``text_delta`` text; thinking blocks and ``thinking_delta`` reasoning;
+    ``tool_use`` blocks tool_start (indexed 0, 1, 2... whatever their block
+    index) and their ``input_json_delta`` tool_args (a block that brings a
+    non-empty ``input`` whole: one tool_args); ``message_delta`` usage and,
+    with its first ``stop_reason``, finish; ``message_stop`` end. Signature,
+    citation and server-tool deltas, pings and unknown events are ignored.
+    ``error``: the object of an ``error`` event; ``invalid``: why the bytes
+    are not the protocol; either stops the decoding, as ``done`` does.
     """
 
-    cdef SSEDecoder _decoder
-    cdef long long _created
-    cdef str _model
-    cdef bint _include_usage
-    cdef str _id
-    cdef bytes _head        # every chunk event up to its delta object
-    cdef bint _started
-    cdef bint _role_pending # message_start came, its role chunk is not out yet
-    cdef bint _finished
-    cdef dict _tools        # Anthropic block index -> _Tool
-    cdef int _calls
-    cdef _Usage _usage
-    cdef readonly object error
-    cdef readonly object invalid
-    cdef readonly bint done
-
-    def __init__(self, long long created, str model, bint include_usage):
-        self._decoder = SSEDecoder()
-        self._created = created
-        self._model = model
-        self._include_usage = include_usage
-        self._id = None
-        self._head = None
-        self._started = False
-        self._role_pending = False
-        self._finished = False
+    def __init__(self, Sink sink not None):
+        self._sse = SSEDecoder()
+        self._sink = sink
         self._tools = {}
-        self._calls = 0
         self._usage = _Usage()
-        self.error = None
-        self.invalid = None
-        self.done = False
-
-    @property
-    def id(self):
-        """The chunks' id (``chatcmpl-`` + the message id), once message_start came."""
-        return self._id
 
     @property
     def usage(self):
-        """OpenAI usage so far, or None before message_start."""
+        """OpenAI usage so far (``make_usage``), or None before any came."""
         return self._usage.openai()
 
-    cpdef bytes feed(self, bytes chunk):
-        cdef list out = []
+    cpdef feed(self, bytes chunk):
         cdef list events
         cdef Event event
-        cdef object obj, kind
+        cdef object obj, kind, delta, value
+        cdef Sink sink = self._sink
+        cdef bytes data
+        cdef Py_ssize_t a = 0, b = 0
+        cdef int plain
+        cdef str text
+        if self.done or self.error is not None or self.invalid is not None:
+            return
         try:
-            events = self._decoder.feed(chunk)
+            events = self._sse.feed(chunk)
         except SSEError as exc:
             self.invalid = str(exc)
-            return b""
+            return
         for event in events:
             if event.event == "ping":
                 continue
+            data = event.data
+            plain = _plain_delta(data, &a, &b)
+            if plain:
+                if not self._started:
+                    self.invalid = "content before message_start"
+                    return
+                if a == b:
+                    continue
+                try:
+                    text = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(data) + a, b - a, NULL)
+                except UnicodeDecodeError:
+                    text = None  # not JSON either: the parse below says so
+                if text is not None:
+                    if plain == _TEXT:
+                        sink.text(0, text)
+                    else:
+                        sink.reasoning(0, text)
+                    continue
             try:
-                obj = _loads(event.data)
+                obj = _loads(data)
             except _JSONDecodeError:
                 self.invalid = "an event is not valid JSON"
-                break
+                return
             if not isinstance(obj, dict):
                 self.invalid = "an event is not a JSON object"
-                break
-            kind = obj.get("type")
+                return
+            kind = (<dict>obj).get("type")
             if kind is None:
                 kind = event.event
             if kind == "content_block_delta":
                 if not self._started:
                     self.invalid = "content before message_start"
-                    break
-                self._delta(obj, out)
+                    return
+                delta = (<dict>obj).get("delta")
+                if not isinstance(delta, dict):
+                    continue
+                kind = (<dict>delta).get("type")
+                if kind == "text_delta":
+                    value = (<dict>delta).get("text")
+                    if isinstance(value, str) and value:
+                        sink.text(0, <str>value)
+                elif kind == "input_json_delta":
+                    value = (<dict>delta).get("partial_json")
+                    if isinstance(value, str) and value:
+                        kind = self._tools.get((<dict>obj).get("index"))
+                        if kind is not None:
+                            sink.tool_args(0, <int>kind, <str>value)
+                elif kind == "thinking_delta":
+                    value = (<dict>delta).get("thinking")
+                    if isinstance(value, str) and value:
+                        sink.reasoning(0, <str>value)
+                # signature_delta, citations_delta: dropped
             elif kind == "content_block_start":
                 if not self._started:
                     self.invalid = "content before message_start"
-                    break
-                self._block_start(obj, out)
+                    return
+                self._block_start(<dict>obj)
             elif kind == "content_block_stop":
-                self._block_stop(obj.get("index"), out)
+                pass
             elif kind == "message_start":
-                self._message_start(obj, out)
+                self._message_start(<dict>obj)
             elif kind == "message_delta":
                 if not self._started:
                     self.invalid = "message_delta before message_start"
-                    break
-                self._message_delta(obj, out)
+                    return
+                self._message_delta(<dict>obj)
             elif kind == "message_stop":
                 if not self._finished:
                     self.invalid = "message_stop without a stop_reason"
-                    break
-                if self._include_usage:
-                    out.append(usage_event(self._id, self._created, self._model, self._usage.openai()))
-                out.append(DONE_EVENT)
+                    return
                 self.done = True
-                break
+                sink.end()
+                return
             elif kind == "error":
-                self.error = obj.get("error") if obj.get("error") is not None else obj
-                break
-            # ping and event types newer than this code: nothing to send
-        if not out:
-            return b""
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)
+                value = (<dict>obj).get("error")
+                self.error = value if value is not None else obj
+                return
+            # event types newer than this code: ignored
 
-    cdef inline bytes _chunk(self, bytes delta):
-        return self._head + delta + _TAIL_OPEN
-
-    cdef inline bytes _content_chunk(self, str text):
-        # one allocation for the event, not one per concatenation
-        return b"".join((self._head, _CONTENT_OPEN, _dumps(text), b"}", _TAIL_OPEN))
-
-    cdef bytes _arguments_chunk(self, int index, bytes fragment):
-        return b"".join((self._head, _ARGS_OPEN, str(index).encode(), _ARGS_MID, fragment, _ARGS_CLOSE, _TAIL_OPEN))
-
-    cdef int _message_start(self, dict obj, list out) except -1:
+    cdef int _message_start(self, dict obj) except -1:
         cdef object message = obj.get("message")
         if self._started:
             return 0
         if not isinstance(message, dict):
             message = {}
         self._started = True
-        self._id = chat_id(message.get("id"))
-        self._head = (_CHUNK_OPEN + _dumps(self._id) + _CHUNK_MID + str(self._created).encode()
-                      + _CHUNK_MODEL + _dumps(self._model) + _CHUNK_DELTA)
-        self._usage.read(message.get("usage"))
-        # The role chunk waits for the first block: an `error` event right
-        # after message_start (Anthropic's usual overload) then finds nothing
-        # sent yet, and gw may still retry another target.
-        self._role_pending = True
+        self.id = _answer_id((<dict>message).get("id"))
+        self._sink.start(self.id)
+        self._usage_of((<dict>message).get("usage"))
         return 0
 
-    cdef inline void _role(self, list out):
-        if self._role_pending:
-            self._role_pending = False
-            out.append(self._chunk(_ROLE_DELTA))
+    cdef int _usage_of(self, object usage) except -1:
+        cdef _Usage counts = self._usage
+        if counts.read(usage):
+            self._sink.usage(counts.input, counts.output, counts.cache_read, counts.cache_write, 0)
+        return 0
 
-    cdef int _block_start(self, dict obj, list out) except -1:
+    cdef int _block_start(self, dict obj) except -1:
         cdef object block = obj.get("content_block")
-        cdef object kind, text, call_id, name, value
-        cdef _Tool tool
-        self._role(out)
+        cdef object kind, value
+        cdef int index
         if not isinstance(block, dict):
             return 0
-        kind = block.get("type")
+        kind = (<dict>block).get("type")
         if kind == "text":
-            text = block.get("text")
-            if isinstance(text, str) and text:
-                out.append(self._content_chunk(text))
+            value = (<dict>block).get("text")
+            if isinstance(value, str) and value:
+                self._sink.text(0, <str>value)
         elif kind == "tool_use":
-            tool = _Tool()
-            tool.index = self._calls
+            index = self._calls
             self._calls += 1
-            self._tools[obj.get("index")] = tool
-            call_id = block.get("id")
-            name = block.get("name")
-            out.append(self._chunk(_dumps({"tool_calls": [{
-                "index": tool.index,
-                "id": call_id if isinstance(call_id, str) else "",
-                "type": "function",
-                "function": {"name": name if isinstance(name, str) else "", "arguments": ""},
-            }]})))
-            # Anthropic starts with "input": {} and streams the input; a
-            # block that brings its input whole (some compatible servers) sends it now.
-            value = block.get("input")
+            self._tools[obj.get("index")] = index
+            self._sink.tool_start(0, index, _call_id((<dict>block).get("id")),
+                                  _name((<dict>block).get("name")), None)
+            # Anthropic starts with "input": {} and streams the input; a block
+            # that brings its input whole (some compatible servers) sends it now.
+            value = (<dict>block).get("input")
             if isinstance(value, dict) and value:
-                tool.has_arguments = True
-                out.append(self._arguments_chunk(tool.index, _dumps(_dumps(value).decode())))
-        # thinking, redacted_thinking, server tool blocks: dropped
+                self._sink.tool_args(0, index, _dumps(value).decode())
+        elif kind == "thinking":
+            value = (<dict>block).get("thinking")
+            if isinstance(value, str) and value:
+                self._sink.reasoning(0, <str>value)
+        # redacted_thinking, server tool blocks: dropped
         return 0
 
-    cdef int _delta(self, dict obj, list out) except -1:
+    cdef int _message_delta(self, dict obj) except -1:
         cdef object delta = obj.get("delta")
-        cdef object kind, text
-        cdef _Tool tool
-        self._role(out)
-        if not isinstance(delta, dict):
+        cdef object reason
+        self._usage_of(obj.get("usage"))
+        if self._finished or not isinstance(delta, dict):
             return 0
-        kind = delta.get("type")
-        if kind == "text_delta":
-            text = delta.get("text")
-            if isinstance(text, str) and text:
-                out.append(self._content_chunk(text))
-        elif kind == "input_json_delta":
-            tool = self._tools.get(obj.get("index"))
-            text = delta.get("partial_json")
-            if tool is not None and isinstance(text, str) and text:
-                tool.has_arguments = True
-                out.append(self._arguments_chunk(tool.index, _dumps(text)))
-        # thinking_delta, signature_delta, citations_delta: dropped
-        return 0
-
-    cdef int _block_stop(self, object index, list out) except -1:
-        cdef _Tool tool = self._tools.get(index)
-        if tool is not None and not tool.has_arguments:
-            # A tool without arguments: clients json.loads them, "" would fail.
-            tool.has_arguments = True
-            out.append(self._arguments_chunk(tool.index, _EMPTY_ARGS))
-        return 0
-
-    cdef int _message_delta(self, dict obj, list out) except -1:
-        cdef object delta = obj.get("delta")
-        cdef object reason, index
-        cdef str finish
-        self._usage.read(obj.get("usage"))
-        reason = delta.get("stop_reason") if isinstance(delta, dict) else None
-        if reason is None or self._finished:
+        reason = (<dict>delta).get("stop_reason")
+        if reason is None:
             return 0
-        self._role(out)
-        for index in list(self._tools):
-            self._block_stop(index, out)
-        finish = _FINISH.get(reason, "stop")
-        if self._calls and finish == "stop":
-            finish = "tool_calls"
         self._finished = True
-        out.append(self._head + _FINISH_TAILS[finish])
+        self._sink.finish(0, _finish(reason, self._calls > 0), _matched((<dict>delta).get("stop_sequence")))
         return 0
+
+    cpdef close(self):
+        """At EOF: notes a stream cut inside an event in ``invalid``. A stream
+        that ends without ``message_stop`` is not ``done``."""
+        if self.done:
+            return
+        try:
+            self._sse.close()
+        except SSEError as exc:
+            if self.invalid is None:
+                self.invalid = str(exc)
+
+
+cdef class AnthropicStream:
+    """Anthropic Messages SSE bytes in, OpenAI ``chat.completion.chunk`` events
+    out: ``AnthropicDecoder`` driving ``chat.ChatChunks``."""
+
+    cdef AnthropicDecoder _decoder
+    cdef ChatChunks _encoder
+
+    def __init__(self, long long created, str model, bint include_usage):
+        self._encoder = ChatChunks(created, model, include_usage)
+        self._decoder = AnthropicDecoder(self._encoder)
+
+    @property
+    def id(self):
+        """The chunks' id (``chatcmpl-`` + the message id), once message_start came."""
+        return self._encoder.id
+
+    @property
+    def usage(self):
+        """OpenAI usage so far, or None before message_start."""
+        return self._encoder.openai_usage()
+
+    @property
+    def error(self):
+        return self._decoder.error
+
+    @property
+    def invalid(self):
+        return self._decoder.invalid
+
+    @property
+    def done(self):
+        return self._decoder.done
+
+    cpdef bytes feed(self, bytes chunk):
+        self._decoder.feed(chunk)
+        return self._encoder.take()
 
     cpdef bytes close(self):
         """At EOF: notes a stream cut inside an event. Nothing more to send:
         a stream that ends without ``message_stop`` is not done."""
-        try:
-            self._decoder.close()
-        except SSEError as exc:
-            if self.invalid is None:
-                self.invalid = str(exc)
-        return b""
+        self._decoder.close()
+        return self._encoder.take()
 
 
 cdef class MessagesWatch:

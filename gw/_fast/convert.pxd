@@ -15,8 +15,6 @@ cpdef bytes chunk_event(str id, long long created, str model, dict delta,
                         object finish_reason=*, int index=*)
 cpdef bytes usage_event(str id, long long created, str model, dict usage)
 cpdef bytes error_event(dict error)
-cpdef dict make_usage(long long uncached, long long completion,
-                      long long cache_read=*, long long cache_write=*)
 cpdef int classify_chunk(bytes data) except -1
 
 
@@ -28,6 +26,12 @@ cdef class OpenAIStream:
     cdef readonly object invalid    # why the stream is not valid SSE/JSON, or None
     cdef readonly bint done         # [DONE] was seen
     cdef readonly bint finished     # some choice had a finish_reason
+    cdef bint _watch                # events may be Azure's annotations: search them
+    cdef object _identity           # (object, id, created, model) of the first answer chunk, once needed
+    cdef list _held                 # annotations waiting for _identity; None: none seen
 
     cpdef bytes feed(self, bytes chunk)
     cpdef bytes close(self)
+    cdef bint _empty_object(self, bytes data) noexcept
+    cdef int _annotation(self, dict obj, list out) except -1
+    cdef bytes _rewrite(self, dict obj)

@@ -23,24 +23,6 @@ MAY_HAVE_FINISH: Final[int]
 NOT_OBJECT: Final[int]
 """16: neither ``[DONE]`` nor shaped like a JSON object (``{`` ... ``}``): garbage."""
 
-class InvalidInput(ValueError):
-    """A client request that cannot be converted; gw answers 400 with ``message``.
-
-        raise InvalidInput("'tools[0].function.name' is required", param="tools[0].function.name")
-    """
-
-    message: str
-    param: str | None
-    def __init__(self, message: str, param: str | None = None) -> None: ...
-
-def make_usage(uncached: int, completion: int, cache_read: int = 0, cache_write: int = 0) -> dict[str, Any]:
-    """OpenAI usage, counted one way for every backend:
-
-        make_usage(10, 5, cache_read=100, cache_write=20)
-        # {"prompt_tokens": 130, "completion_tokens": 5, "total_tokens": 135,
-        #  "prompt_tokens_details": {"cached_tokens": 100}}
-    """
-
 def sse_data(payload: bytes) -> bytes:
     """sse_data(b'{"a":1}') -> b'data: {"a":1}\\n\\n'"""
 
@@ -86,6 +68,13 @@ class OpenAIStream:
 
     Only events that may carry usage, an error or a finish_reason are parsed.
     The usage-only chunk is dropped unless ``forward_usage``.
+
+    Azure's content-filter annotations (``"object":""``, ``"id":""``,
+    ``"model":""``, ``"created":0``: the prompt filter results opening its
+    streams, the async filter's choices without ``delta``) are the one rewrite:
+    they go out in the stream's own object/id/created/model, each choice with
+    an empty ``delta`` (``text``) if it had none, keeping their filter results.
+    An opening annotation waits for the first answer chunk, whose names it takes.
     """
 
     usage: dict[str, Any] | None
@@ -100,28 +89,7 @@ class OpenAIStream:
         """At EOF: ``[DONE]`` if the stream finished without one, else b""."""
 
 
-def completion_to_chat(body: dict[str, Any]) -> dict[str, Any]:
-    """A legacy completions request as a chat request, for chat-only backends:
-
-        completion_to_chat({"model": "m", "prompt": "Say hi", "max_tokens": 5})
-        # {"model": "m", "messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 5}
-
-    Raises ``InvalidInput`` for several prompts, token prompts, ``suffix``,
-    ``echo``, ``best_of`` > 1 and ``logprobs``.
-    """
-
-def chat_to_completion(answer: dict[str, Any]) -> dict[str, Any]:
-    """A ``chat.completion`` as a ``text_completion`` (content -> ``text``, id ``cmpl-...``)."""
-
-class CompletionStream:
-    """Chat chunk events in, ``text_completion`` chunk events out:
-
-        conv = CompletionStream()
-        conv.feed(b'data: {"id":"chatcmpl-1",...,"choices":[{"index":0,"delta":{"content":"Hi"},...}]}\n\n')
-        # b'data: {"id":"cmpl-1","object":"text_completion",...,"choices":[{"text":"Hi",...}]}\n\n'
-
-    Role-only and empty deltas give nothing; usage chunks and ``[DONE]`` pass.
-    """
-
-    def __init__(self) -> None: ...
-    def feed(self, chunk: bytes) -> bytes: ...
+# Moved to ``gw._fast.completions``; importable from here until every caller imports them from there.
+from .completions import CompletionStream as CompletionStream
+from .completions import chat_to_completion as chat_to_completion
+from .completions import completion_to_chat as completion_to_chat

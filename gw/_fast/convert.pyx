@@ -8,6 +8,8 @@ Each other protocol has a module of its own (``anthropic``, ``gemini``,
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.string cimport memchr, memcmp, memcpy
 
+from importlib import import_module as _import_module
+
 import orjson
 
 from .sse cimport Event, SSEDecoder
@@ -19,33 +21,6 @@ _JSONDecodeError = orjson.JSONDecodeError
 
 DONE_EVENT = b"data: [DONE]\n\n"
 
-
-class InvalidInput(ValueError):
-    """A client request that cannot be converted; the message is for the client (400).
-
-    ``param`` names the offending field (``messages[2].content[0].image_url``).
-    """
-
-    def __init__(self, message, param=None):
-        super().__init__(message)
-        self.message = message
-        self.param = param
-
-
-cpdef dict make_usage(long long uncached, long long completion,
-                      long long cache_read=0, long long cache_write=0):
-    """OpenAI usage counted one way for every backend.
-
-    prompt_tokens = uncached + cache_read + cache_write input tokens;
-    prompt_tokens_details.cached_tokens = cache_read; total = prompt + completion.
-    """
-    cdef long long prompt = uncached + cache_read + cache_write
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cache_read},
-    }
 
 IS_DONE = _IS_DONE
 MAY_HAVE_USAGE = _MAY_HAVE_USAGE
@@ -186,6 +161,20 @@ cdef class OpenAIStream:
 
     Each event goes out as the upstream's own bytes; only events that may carry
     usage, an error or a finish_reason are parsed (see ``classify_chunk``).
+
+    Azure's content-filter annotations are the exception. They are chunks whose
+    ``object``, ``id`` and ``model`` are empty and ``created`` is 0: the prompt
+    filter results that open an Azure stream (``"choices": []``) and, with its
+    asynchronous filter, choices without a ``delta`` carrying
+    ``content_filter_results``. A client that checks OpenAI's schema rejects
+    them, so each goes out rewritten into the stream's own ``object``, ``id``,
+    ``created`` and ``model`` (those of the first answer chunk, which an
+    opening annotation waits for), a choice without ``delta`` (``text`` for
+    completions) getting an empty one; what they say is kept. Annotations
+    with no answer chunk after them (the stream ends or fails first) are dropped.
+    Azure annotates a stream from its first event or not at all, so only such
+    streams are searched for more: any other stream pays one byte search, on
+    its first event.
     """
 
     def __init__(self, bint forward_usage):
@@ -196,13 +185,16 @@ cdef class OpenAIStream:
         self.invalid = None
         self.done = False
         self.finished = False
+        self._watch = True
+        self._identity = None
+        self._held = None
 
     cpdef bytes feed(self, bytes chunk):
         cdef list events
         cdef list out = []
         cdef Event event
         cdef int flags
-        cdef object obj, usage, choices, choice
+        cdef object obj, usage, choices, choice, held
         try:
             events = self._decoder.feed(chunk)
         except SSEError as exc:
@@ -221,12 +213,32 @@ cdef class OpenAIStream:
             if flags & _NOT_OBJECT:
                 self.invalid = "an event is not a JSON object"
                 break
+            obj = None
+            if self._watch:
+                if (self._held is not None and self._identity is None) or self._empty_object(event.data):
+                    try:
+                        obj = _loads(event.data)
+                    except _JSONDecodeError:
+                        self.invalid = "an event is not valid JSON"
+                        break
+                    if obj.get("object") == "":
+                        self._annotation(obj, out)
+                        continue
+                if self._held is None:
+                    self._watch = False     # the first event is no annotation: none will come
+                elif self._identity is None and isinstance(obj.get("object"), str):
+                    # The first answer chunk: the stream's own names, for the annotations.
+                    self._identity = (obj["object"], obj.get("id"), obj.get("created"), obj.get("model"))
+                    for held in self._held:
+                        out.append(self._rewrite(held))
+                    self._held = []
             if flags & (_MAY_HAVE_USAGE | _MAY_HAVE_ERROR | _MAY_HAVE_FINISH):
-                try:
-                    obj = _loads(event.data)
-                except _JSONDecodeError:
-                    self.invalid = "an event is not valid JSON"
-                    break
+                if obj is None:
+                    try:
+                        obj = _loads(event.data)
+                    except _JSONDecodeError:
+                        self.invalid = "an event is not valid JSON"
+                        break
                 if flags & _MAY_HAVE_ERROR and obj.get("error") is not None:
                     self.error = obj["error"]
                     break
@@ -264,121 +276,74 @@ cdef class OpenAIStream:
             return DONE_EVENT
         return b""
 
+    cdef bint _empty_object(self, bytes data) noexcept:
+        """Whether ``data`` holds ``"object":""``, as Azure's compact JSON writes its annotations.
 
-# ------------------------------------------------ legacy completions on chat backends
+        In a JSON string every quote is escaped, so these bytes can only be a
+        key and its empty value. ``j`` is rare outside the key ``object``: one
+        memchr finds it (about 20 ns on a 250-byte chunk; ``in`` takes 200).
+        """
+        cdef const char* start = PyBytes_AS_STRING(data)
+        cdef const char* end = start + PyBytes_GET_SIZE(data)
+        cdef const char* p = start + 3     # the j of "object"
+        if end - start < 11:
+            return False
+        while p < end:
+            p = <const char*>memchr(p, b'j', end - p)
+            # Reads p[-3] .. p[7]: within the data by the length check.
+            if p == NULL:
+                return False
+            if end - p >= 8 and memcmp(p - 3, b'"object":""', 11) == 0:
+                return True
+            p += 1
+        return False
 
-# Completion fields a chat request takes under the same name.
-_COMPLETION_SHARED = ("max_tokens", "temperature", "top_p", "n", "stop", "presence_penalty",
-                      "frequency_penalty", "seed", "user", "logit_bias", "stream", "stream_options")
+    cdef int _annotation(self, dict obj, list out) except -1:
+        """One of Azure's annotation chunks: out now if the stream's names are known, else held."""
+        cdef object choice
+        if self._held is None:
+            self._held = []
+        for choice in obj.get("choices") or ():
+            # The async filter's last annotation may be what ends the answer.
+            if isinstance(choice, dict) and choice.get("finish_reason") is not None:
+                self.finished = True
+        if self._identity is None:
+            self._held.append(obj)
+        else:
+            out.append(self._rewrite(obj))
+        return 0
 
-
-cpdef dict completion_to_chat(dict body):
-    """A legacy completions request as a chat request with one user message.
-
-    For backends that only chat. ``echo``, ``suffix``, ``best_of`` and
-    ``logprobs`` have no chat equivalent: asking for them is a 400.
-    """
-    cdef object prompt = body.get("prompt")
-    cdef dict chat
-    cdef str name
-    if isinstance(prompt, list):
-        if len(prompt) != 1 or not isinstance(prompt[0], str):
-            raise InvalidInput(
-                "this model's backend only chats: 'prompt' must be one string", "prompt")
-        prompt = prompt[0]
-    if not isinstance(prompt, str):
-        raise InvalidInput("'prompt' must be a string", "prompt")
-    for name, unsupported in (("suffix", bool(body.get("suffix"))),
-                              ("echo", body.get("echo") is True),
-                              ("best_of", body.get("best_of") not in (None, 1)),
-                              ("logprobs", body.get("logprobs") is not None)):
-        if unsupported:
-            raise InvalidInput(f"'{name}' is not supported by this model's backend (it only chats)", name)
-    chat = {"model": body.get("model"), "messages": [{"role": "user", "content": prompt}]}
-    for name in _COMPLETION_SHARED:
-        if name in body:
-            chat[name] = body[name]
-    return chat
-
-
-cdef dict _completion_choice(object choice, object text):
-    return {
-        "text": text,
-        "index": choice.get("index", 0),
-        "logprobs": None,
-        "finish_reason": choice.get("finish_reason"),
-    }
-
-
-cdef inline str _id_of(object chat_id):
-    if isinstance(chat_id, str) and chat_id.startswith("chatcmpl-"):
-        return "cmpl-" + chat_id[9:]
-    return chat_id
-
-
-cpdef dict chat_to_completion(dict answer):
-    """A chat.completion answer as a legacy ``text_completion``."""
-    cdef list choices = []
-    cdef object choice, message, text
-    for choice in answer.get("choices") or ():
-        if not isinstance(choice, dict):
-            continue
-        message = choice.get("message")
-        text = message.get("content") if isinstance(message, dict) else None
-        choices.append(_completion_choice(choice, text if isinstance(text, str) else ""))
-    out = {
-        "id": _id_of(answer.get("id")),
-        "object": "text_completion",
-        "created": answer.get("created"),
-        "model": answer.get("model"),
-        "choices": choices,
-    }
-    if answer.get("usage") is not None:
-        out["usage"] = answer["usage"]
-    return out
-
-
-cdef class CompletionStream:
-    """Chat chunk events in, legacy ``text_completion`` events out.
-
-    Fed the OpenAI SSE bytes an adapter yields (so always well-formed: adapters
-    raise on upstream errors instead of yielding them). The role-only first
-    chunk and empty deltas produce nothing.
-    """
-
-    cdef SSEDecoder _decoder
-
-    def __init__(self):
-        self._decoder = SSEDecoder()
-
-    cpdef bytes feed(self, bytes chunk):
-        cdef list out = []
-        cdef Event event
-        cdef object obj, choice, delta, text
-        cdef list choices
-        for event in self._decoder.feed(chunk):
-            if classify_chunk(event.data) & _IS_DONE:
-                out.append(DONE_EVENT)
-                continue
-            obj = _loads(event.data)
-            choices = []
+    cdef bytes _rewrite(self, dict obj):
+        """An annotation in the stream's own names, each choice with the field OpenAI requires."""
+        cdef object choice, field, empty
+        obj["object"], obj["id"], obj["created"], obj["model"] = self._identity
+        if obj["object"] == "chat.completion.chunk":
+            field, empty = "delta", {}
+        elif obj["object"] == "text_completion":
+            field, empty = "text", ""
+        else:
+            field = None
+        if field is not None:
             for choice in obj.get("choices") or ():
-                delta = choice.get("delta") or {}
-                text = delta.get("content")
-                if not isinstance(text, str):
-                    text = ""
-                if text or choice.get("finish_reason") is not None:
-                    choices.append(_completion_choice(choice, text))
-            if not choices and obj.get("usage") is None:
-                continue
-            result = {
-                "id": _id_of(obj.get("id")),
-                "object": "text_completion",
-                "created": obj.get("created"),
-                "model": obj.get("model"),
-                "choices": choices,
-            }
-            if obj.get("usage") is not None:
-                result["usage"] = obj["usage"]
-            out.append(sse_data(_dumps(result)))
-        return b"".join(out)
+                if isinstance(choice, dict) and field not in choice:
+                    choice[field] = empty
+        return sse_data(_dumps(obj))
+
+
+# ------------------------------------------------ moved elsewhere
+
+# Names that moved to another module, still importable from here until every
+# caller imports them from there. Looked up on first use: those modules import
+# this one, so importing them at load time would be a cycle.
+_MOVED = {
+    "completion_to_chat": "completions",
+    "chat_to_completion": "completions",
+    "CompletionStream": "completions",
+}
+
+
+def __getattr__(name):
+    cdef object where = _MOVED.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(_import_module(__name__.rpartition(".")[0] + "." + where), name)

@@ -1,17 +1,25 @@
-"""Google Gemini <-> OpenAI conversion: chat requests, answers, the ``alt=sse`` stream, embeddings.
+"""Google Gemini: chat requests, the answer decoder (``alt=sse`` stream and whole answers), embeddings.
 
     payload = chat_request({"model": "g", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5})
     # {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}],
     #  "generationConfig": {"maxOutputTokens": 5}}
-    answer = chat_answer(gemini_json, "chatcmpl-1", 1700000000, "gemini-2.5-flash")
+    dec = GeminiDecoder(sink)          # any events.Sink: an encoder, or events.Recorder
+    dec.feed(b'data: {"candidates":[{"content":{"parts":[{"text":"Hi"}]},"finishReason":"STOP"}]}\\r\\n\\r\\n')
+    dec.close()                        # sink: start(None), text(0, "Hi"), finish(0, "stop", None), end()
+    read_answer(gemini_json, sink)     # a whole answer: the same events at once
+
+    # The same, driving the OpenAI chat encoders (chat.ChatChunks / chat.ChatAnswer):
     conv = GeminiStream("chatcmpl-1", 1700000000, "gemini-2.5-flash", include_usage=True)
-    out = conv.feed(b'data: {"candidates":[{"content":{"parts":[{"text":"Hi"}]},"finishReason":"STOP"}]}\\r\\n\\r\\n')
-    out += conv.close()   # usage chunk, data: [DONE]; conv.done is True
+    out = conv.feed(upstream_bytes)    # OpenAI chunk events (SSE bytes), maybe b""
+    out += conv.close()                # usage chunk, data: [DONE]; conv.done is True
+    answer = chat_answer(gemini_json, "chatcmpl-1", 1700000000, "gemini-2.5-flash")
 
 Every ``InvalidInput`` names the offending field (``messages[2].tool_calls[0].function.arguments``).
 """
 
 from typing import Any
+
+from .events import Converter, Sink
 
 def model_path(model: str) -> str:
     """model_path("gemini-2.5-flash") == model_path("models/gemini-2.5-flash") == "models/gemini-2.5-flash";
@@ -50,6 +58,10 @@ def chat_request(body: dict[str, Any]) -> dict[str, Any]:
         #  "systemInstruction": {"parts": [{"text": "Be brief"}]}}
 
     Consecutive turns of one role are merged (Gemini wants them to alternate).
+    The shared ``rules`` apply: ``tool_arguments`` (empty, blank or ``"null"``
+    is ``{}``), ``stop_list`` (a string or strings, else 400), ``max_tokens``
+    (``max_completion_tokens`` > ``max_tokens`` > ``max_output_tokens``, a
+    positive integer, else 400), ``data_url``.
     Raises ``InvalidInput`` for bad tool-call arguments, a tool result whose
     ``tool_call_id`` no earlier tool call has, non-function tools, unknown
     content part types and roles, image URLs that are neither http(s) nor
@@ -70,44 +82,91 @@ def block_reason(answer: dict[str, Any]) -> str | None:
     """``promptFeedback.blockReason`` (with ``blockReasonMessage`` if any) of an
     answer without candidates, else None: block_reason({"promptFeedback": {"blockReason": "SAFETY"}}) == "SAFETY"."""
 
-def chat_answer(answer: dict[str, Any], id: str, created: int, model: str) -> dict[str, Any]:
-    """A ``GenerateContentResponse`` as a ``chat.completion``: one choice per candidate
-    (``index`` from the candidate, else its position), text parts joined, ``thought``
-    parts dropped, ``functionCall`` parts as ``tool_calls`` (Gemini's ``id`` or a new
-    ``call_<hex>``; ``arguments`` JSON, ``"{}"`` when none; a ``thoughtSignature``
-    as ``extra_content.google.thought_signature``), finishReason mapped
-    (STOP -> stop or tool_calls, MAX_TOKENS -> length, SAFETY and kin -> content_filter,
-    else stop), usage from ``usageMetadata``.
-    """
+class GeminiDecoder:
+    """Gemini's ``streamGenerateContent?alt=sse`` stream in, ``events.Sink`` events out.
 
-class GeminiStream:
-    """``streamGenerateContent?alt=sse`` bytes in, OpenAI ``chat.completion.chunk`` events out.
+        rec = Recorder(); dec = GeminiDecoder(rec)
+        dec.feed(b'data: {"candidates":[{"content":{"parts":[{"text":"hmm","thought":true},{"text":"Hi"},'
+                 b'{"functionCall":{"name":"now"}}]},"finishReason":"STOP"}],'
+                 b'"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1},"responseId":"r1"}\\r\\n\\r\\n')
+        dec.close()
+        rec.events == [("start", "r1"), ("usage", 3, 1, 0, 0, 0), ("reasoning", 0, "hmm"), ("text", 0, "Hi"),
+                       ("tool_start", 0, 0, "call_<24 hex>", "now", None),
+                       ("finish", 0, "tool_calls", None), ("end",)]
 
-        conv = GeminiStream(id, created, model, include_usage)
-        async for out in pump(resp, conv, provider, ctx): yield out
-
-    Per choice: a role chunk first, content deltas, one delta per function call
-    (``index`` counting per choice, ``id``, ``type``, ``function`` with the whole
-    ``arguments``), then exactly one finish chunk (repeats dropped). At EOF
-    ``close()`` gives the usage chunk (only with ``include_usage``) and
-    ``[DONE]`` and sets ``done`` -- if every choice finished. An ``{"error": ...}``
-    event sets ``error``; bytes that are not SSE of JSON objects set ``invalid``;
-    a ``promptFeedback.blockReason`` with no candidate sets ``blocked`` and ``error``.
+    The first event gives ``start`` (``id`` if given, else Gemini's
+    ``responseId``, else None). Per event: ``usageMetadata`` -> usage (input =
+    prompt + toolUsePrompt - cached, output = candidates + thoughts,
+    cache_read = cached, reasoning = thoughts; what is not an integer is 0),
+    then per candidate (choice = its ``index``, else its position): its parts
+    in order -- neighbouring text parts are one text event, neighbouring
+    ``thought: true`` parts one reasoning event, each ``functionCall`` a
+    tool_start (Gemini's ``id`` or a new ``call_<hex>``; extra
+    ``{"extra_content": {"google": {"thought_signature": s}}}`` when the part
+    has a ``thoughtSignature``) and one tool_args fragment, the JSON of its
+    ``args`` (none when empty) -- then its ``finishReason`` as the choice's one
+    finish (STOP -> stop or tool_calls, MAX_TOKENS -> length, SAFETY and kin ->
+    content_filter, else stop); what a finished choice sends later is dropped.
+    Gemini has no end marker: ``close()`` calls end() and sets ``done`` when
+    every choice that came finished (choice 0 among them). An ``{"error": ...}``
+    event sets ``error``; ``promptFeedback.blockReason`` with no candidate sets
+    ``blocked`` and ``error`` (code ``content_filter``: the adapter's 400);
+    bytes that are not SSE of JSON objects set ``invalid``. Each stops decoding.
     """
 
     done: bool
     error: Any
     invalid: str | None
     blocked: str | None
-    @property
-    def usage(self) -> dict[str, Any] | None:
-        """OpenAI usage from the last ``usageMetadata`` seen, None before any."""
+    def __init__(self, sink: Sink, id: str | None = None) -> None: ...
+    def feed(self, chunk: bytes) -> None: ...
+    def close(self) -> None: ...
+
+def read_answer(answer: dict[str, Any], sink: Sink, id: str | None = None) -> None:
+    """A whole ``GenerateContentResponse`` as the events of one answer: start (``id``,
+    else ``responseId``), usage (zeros without ``usageMetadata``), each candidate's
+    parts as ``GeminiDecoder`` gives them and its finish (stop when it has no
+    ``finishReason``; a repeated candidate index is dropped), end. No candidate but a
+    ``promptFeedback.blockReason``: a content_filter finish of choice 0; no candidate
+    and no block: no finish and no end."""
+
+def chat_answer(answer: dict[str, Any], id: str, created: int, model: str) -> dict[str, Any]:
+    """A ``GenerateContentResponse`` as a ``chat.completion``: ``read_answer`` into
+    ``chat.ChatAnswer``. One choice per candidate, text parts joined, ``thought``
+    parts as ``reasoning_content``, ``functionCall`` parts as ``tool_calls``
+    (``arguments`` JSON, ``"{}"`` when none; a ``thoughtSignature`` as
+    ``extra_content.google.thought_signature``), usage from ``usageMetadata``.
+
+        chat_answer({"candidates": [{"content": {"parts": [{"text": "Hi"}]}, "finishReason": "STOP"}]},
+                    "chatcmpl-1", 1700000000, "gemini-2.5-flash")["choices"][0]
+        # {"index": 0, "message": {"role": "assistant", "content": "Hi", "refusal": None},
+        #  "logprobs": None, "finish_reason": "stop"}
+    """
+
+class GeminiStream(Converter):
+    """``streamGenerateContent?alt=sse`` bytes in, OpenAI ``chat.completion.chunk`` events out:
+    a ``GeminiDecoder`` driving a ``chat.ChatChunks`` (``id`` is every chunk's id).
+
+        conv = GeminiStream(id, created, model, include_usage)
+        async for out in pump(resp, conv, provider, ctx): yield out
+
+    Per choice: a role chunk with its first event, content and
+    ``reasoning_content`` deltas, per function call a start delta (``index``
+    counting per choice, ``id``, ``type``, ``name``, ``arguments: ""``) and its
+    whole ``arguments`` in one delta (``"{}"`` at the finish when it has none),
+    then exactly one finish chunk (repeats dropped). At EOF ``close()`` gives
+    the usage chunk (only with ``include_usage``) and ``[DONE]`` and sets
+    ``done`` -- if every choice finished. ``usage`` (OpenAI-shaped) is from the
+    last ``usageMetadata`` seen, None before any; ``blocked`` is the
+    decoder's.
+    """
+
+    blocked: str | None
     def __init__(self, id: str, created: int, model: str, include_usage: bool) -> None: ...
-    def feed(self, chunk: bytes) -> bytes: ...
-    def close(self) -> bytes: ...
 
 def embedding_inputs(body: dict[str, Any]) -> list[str]:
-    """embedding_inputs({"input": "a"}) == ["a"]; token arrays raise ``InvalidInput`` (param ``input``)."""
+    """embedding_inputs({"input": "a"}) == ["a"]; token arrays raise ``InvalidInput`` (param ``input``):
+    ``rules.embedding_inputs`` naming Gemini."""
 
 def embed_request(texts: list[str], model: str, dimensions: int | None) -> dict[str, Any]:
     """embed_request(["a"], "models/gemini-embedding-001", 8)

@@ -1,20 +1,25 @@
 # cython: language_level=3
-"""Google Gemini <-> OpenAI: chat requests and answers, the ``alt=sse`` stream, embeddings.
+"""Google Gemini: chat requests, the answer decoder, embeddings.
 
-Requests go out as ``generateContent`` bodies, answers and stream events come
-back as OpenAI ``chat.completion`` objects and chunks. ``GeminiStream`` is the
-push converter ``providers.base.pump`` drives. What maps to what, and what is
-dropped, is the conversion table in the README ("Gemini").
+``chat_request`` makes a ``generateContent`` body of an OpenAI one (with the
+shared ``rules``). ``GeminiDecoder`` (a ``streamGenerateContent?alt=sse``
+stream) and ``read_answer`` (a whole ``GenerateContentResponse``) turn
+Gemini's answers into ``events``; ``GeminiStream`` and ``chat_answer`` are
+them driving the chat encoders (``chat.ChatChunks``, ``chat.ChatAnswer``).
+What maps to what, and what is dropped, is the conversion table in the
+README ("Gemini").
 """
 
 import base64
-import os
 import struct
 
 import orjson
 
-from .convert import DONE_EVENT, InvalidInput
-from .convert cimport chunk_event, make_usage, usage_event
+from .rules import InvalidInput
+from .chat cimport ChatAnswer, ChatChunks
+from .events cimport Converter, Sink
+from .rules cimport (count, data_url, embedding_inputs as _embedding_inputs, finish_reason, make_usage, max_tokens,
+                     new_id, stop_list, tool_arguments, where)
 from .sse cimport Event, SSEDecoder
 from .sse import SSEError
 
@@ -22,12 +27,15 @@ _dumps = orjson.dumps
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 _b64encode = base64.b64encode
-_urandom = os.urandom
 
 # ------------------------------------------------------------------ constants
 
-_ROLE_DELTA = {"role": "assistant", "content": ""}
+cdef enum:
+    _TEXT = 1           # a run of answer text parts
+    _REASONING = 2      # a run of thought parts
+    _MAX_CHOICES = 1 << 16
 
+_EXTRA_CONTENT = "extra_content"
 _GOOGLE = "google"
 _THOUGHT_SIGNATURE = "thought_signature"
 
@@ -70,10 +78,6 @@ _DEFAULT_IMAGE_TYPE = "image/jpeg"
 _AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mp3"}
 
 
-cdef inline str _new_call_id():
-    return "call_" + _urandom(12).hex()
-
-
 cpdef str model_path(str model):
     """The resource name of a model: ``models/gemini-2.5-flash`` for
     ``gemini-2.5-flash`` or ``models/gemini-2.5-flash``; ``tunedModels/x`` stays."""
@@ -83,10 +87,6 @@ cpdef str model_path(str model):
 
 
 # ------------------------------------------------------------------ request
-
-cdef str _where(int i, str rest):
-    return f"messages[{i}]{rest}"
-
 
 cdef object _invalid(str param, str what):
     """InvalidInput("'<param>' <what>", param), for ``raise``."""
@@ -105,17 +105,17 @@ cdef list _text_only(object content, int i, str what):
             parts.append({"text": content})
         return parts
     if not isinstance(content, list):
-        raise _invalid(_where(i, ".content"), "must be a string or an array of parts")
+        raise _invalid(where(i, ".content"), "must be a string or an array of parts")
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" or kind == "refusal":
             text = part.get(kind)
             if not isinstance(text, str):
-                raise _invalid(_where(i, f".content[{j}].{kind}"), "must be a string")
+                raise _invalid(where(i, f".content[{j}].{kind}"), "must be a string")
             if text:
                 parts.append({"text": text})
         else:
-            raise _invalid(_where(i, f".content[{j}]"), f"must be a text part: {what} messages take only text")
+            raise _invalid(where(i, f".content[{j}]"), f"must be a text part: {what} messages take only text")
     return parts
 
 
@@ -129,24 +129,21 @@ cdef str _image_type(str url):
     return _IMAGE_TYPES.get(ext, _DEFAULT_IMAGE_TYPE)
 
 
-cdef dict _data_url(str url, str param, str default_type):
-    """``data:<type>;base64,<data>`` -> an inlineData part."""
-    cdef str head, data, mime
-    head, sep, data = url[5:].partition(",")
-    if not sep or not head.endswith(";base64"):
-        raise InvalidInput(f"'{param}' must be a base64 data URL (data:<type>;base64,...)", param)
-    mime = head[:-7] or default_type
-    return {"inlineData": {"mimeType": mime, "data": data}}
+cdef dict _inline_data(str url, str param, str default_type):
+    """``data:<type>;base64,<data>`` -> an inlineData part (``rules.data_url``)."""
+    cdef str mime, data
+    mime, data = data_url(url, param)
+    return {"inlineData": {"mimeType": mime or default_type, "data": data}}
 
 
 cdef dict _image_part(object image, int i, Py_ssize_t j):
-    cdef str param = _where(i, f".content[{j}].image_url.url")
+    cdef str param = where(i, f".content[{j}].image_url.url")
     cdef object url = image.get("url") if isinstance(image, dict) else image
     cdef str lower
     if not isinstance(url, str) or not url:
         raise _invalid(param, "must be a string")
     if url.startswith("data:"):
-        return _data_url(url, param, _DEFAULT_IMAGE_TYPE)
+        return _inline_data(url, param, _DEFAULT_IMAGE_TYPE)
     lower = url[:8].lower()
     if lower.startswith("https://") or lower.startswith("http://") or lower.startswith("gs://"):
         # Gemini fetches the file itself; the type comes from the extension.
@@ -155,7 +152,7 @@ cdef dict _image_part(object image, int i, Py_ssize_t j):
 
 
 cdef dict _audio_part(object audio, int i, Py_ssize_t j):
-    cdef str param = _where(i, f".content[{j}].input_audio")
+    cdef str param = where(i, f".content[{j}].input_audio")
     if not isinstance(audio, dict) or not isinstance(audio.get("data"), str):
         raise _invalid(param + ".data", "must be a base64 string")
     fmt = audio.get("format")
@@ -165,13 +162,13 @@ cdef dict _audio_part(object audio, int i, Py_ssize_t j):
 
 
 cdef dict _file_part(object file, int i, Py_ssize_t j):
-    cdef str param = _where(i, f".content[{j}].file")
+    cdef str param = where(i, f".content[{j}].file")
     cdef object data = file.get("file_data") if isinstance(file, dict) else None
     if not isinstance(data, str) or not data:
         raise InvalidInput(f"'{param}': Gemini needs the file inline as 'file_data' (a base64 data URL); "
                            "'file_id' is not supported", param)
     if data.startswith("data:"):
-        return _data_url(data, param, "application/pdf")
+        return _inline_data(data, param, "application/pdf")
     return {"inlineData": {"mimeType": "application/pdf", "data": data}}
 
 
@@ -186,13 +183,13 @@ cdef list _user_parts(object content, int i):
             parts.append({"text": content})
         return parts
     if not isinstance(content, list):
-        raise _invalid(_where(i, ".content"), "must be a string or an array of parts")
+        raise _invalid(where(i, ".content"), "must be a string or an array of parts")
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
             text = part.get("text")
             if not isinstance(text, str):
-                raise _invalid(_where(i, f".content[{j}].text"), "must be a string")
+                raise _invalid(where(i, f".content[{j}].text"), "must be a string")
             if text:
                 parts.append({"text": text})
         elif kind == "image_url":
@@ -202,30 +199,8 @@ cdef list _user_parts(object content, int i):
         elif kind == "file":
             parts.append(_file_part(part.get("file"), i, j))
         else:
-            raise _invalid(_where(i, f".content[{j}].type"), f"{kind!r} is not supported for Gemini")
+            raise _invalid(where(i, f".content[{j}].type"), f"{kind!r} is not supported for Gemini")
     return parts
-
-
-cdef dict _arguments(object raw, str param):
-    """OpenAI arguments (a JSON text, usually) -> Gemini args (an object)."""
-    cdef object args
-    if raw is None:
-        return {}
-    if isinstance(raw, dict):
-        return raw
-    if not isinstance(raw, str):
-        raise InvalidInput(f"'{param}' must be a JSON string", param)
-    if not raw.strip():
-        return {}
-    try:
-        args = _loads(raw)
-    except _JSONDecodeError:
-        raise InvalidInput(f"'{param}' is not valid JSON", param) from None
-    if args is None:
-        return {}
-    if not isinstance(args, dict):
-        raise InvalidInput(f"'{param}' must be a JSON object for Gemini", param)
-    return args
 
 
 cdef list _assistant_parts(dict message, int i, dict call_names):
@@ -236,17 +211,17 @@ cdef list _assistant_parts(dict message, int i, dict call_names):
     cdef Py_ssize_t j
     if calls is not None:
         if not isinstance(calls, list):
-            raise _invalid(_where(i, ".tool_calls"), "must be an array")
+            raise _invalid(where(i, ".tool_calls"), "must be an array")
         for j, call in enumerate(calls):
             if not isinstance(call, dict) or call.get("type", "function") != "function":
-                raise _invalid(_where(i, f".tool_calls[{j}]"), "must be a function tool call")
+                raise _invalid(where(i, f".tool_calls[{j}]"), "must be a function tool call")
             fn = call.get("function")
             name = fn.get("name") if isinstance(fn, dict) else None
             if not isinstance(name, str) or not name:
-                raise _invalid(_where(i, f".tool_calls[{j}].function.name"), "is required")
+                raise _invalid(where(i, f".tool_calls[{j}].function.name"), "is required")
             part = {"functionCall": {
                 "name": name,
-                "args": _arguments(fn.get("arguments"), _where(i, f".tool_calls[{j}].function.arguments")),
+                "args": tool_arguments(fn.get("arguments"), where(i, f".tool_calls[{j}].function.arguments")),
             }}
             # Gemini 3 refuses a function call of its own sent back without the
             # signature it came with (carried in OpenAI's extra_content).
@@ -264,7 +239,7 @@ cdef list _assistant_parts(dict message, int i, dict call_names):
     if isinstance(legacy, dict) and isinstance(legacy.get("name"), str):
         parts.append({"functionCall": {
             "name": legacy["name"],
-            "args": _arguments(legacy.get("arguments"), _where(i, ".function_call.arguments")),
+            "args": tool_arguments(legacy.get("arguments"), where(i, ".function_call.arguments")),
         }})
     return parts
 
@@ -280,7 +255,7 @@ cdef dict _function_response(str name, object content, int i):
     elif content is None:
         text = ""
     else:
-        raise _invalid(_where(i, ".content"), "must be a string or an array of text parts")
+        raise _invalid(where(i, ".content"), "must be a string or an array of text parts")
     if text.lstrip()[:1] == "{":
         try:
             parsed = _loads(text)
@@ -461,7 +436,7 @@ cdef dict _calling_config(object choice, str param):
 
 cdef void _generation_config(dict body, dict out):
     cdef dict config = {}
-    cdef object value, item, fmt, kind, spec, effort
+    cdef object value, fmt, kind, spec, effort
     value = body.get("temperature")
     if value is not None:
         config["temperature"] = value
@@ -471,18 +446,11 @@ cdef void _generation_config(dict body, dict out):
     value = body.get("top_k")
     if value is not None:
         config["topK"] = value
-    value = body.get("max_completion_tokens")
-    if value is None:
-        value = body.get("max_tokens")
+    value = max_tokens(body, None)
     if value is not None:
         config["maxOutputTokens"] = value
-    value = body.get("stop")
-    if isinstance(value, str):
-        config["stopSequences"] = [value]
-    elif isinstance(value, list) and value:
-        for item in value:
-            if not isinstance(item, str):
-                raise InvalidInput("'stop' must be a string or an array of strings", "stop")
+    value = stop_list(body.get("stop"), "stop")
+    if value is not None:
         config["stopSequences"] = value
     value = body.get("n")
     if value is not None:
@@ -542,17 +510,17 @@ cpdef dict chat_request(dict body):
             call_id = message.get("tool_call_id")
             name = call_names.get(call_id) if isinstance(call_id, str) else None
             if name is None:
-                raise _invalid(_where(i, ".tool_call_id"), "must be the id of a tool call in an earlier assistant message")
+                raise _invalid(where(i, ".tool_call_id"), "must be the id of a tool call in an earlier assistant message")
             _add_turn(contents, "user", [_function_response(name, message.get("content"), i)])
         elif role == "system" or role == "developer":
             system.extend(_text_only(message.get("content"), i, role))
         elif role == "function":
             name = message.get("name")
             if not isinstance(name, str) or not name:
-                raise _invalid(_where(i, ".name"), "is required")
+                raise _invalid(where(i, ".name"), "is required")
             _add_turn(contents, "user", [_function_response(name, message.get("content"), i)])
         else:
-            raise _invalid(_where(i, ".role"), f"{role!r} is not supported")
+            raise _invalid(where(i, ".role"), f"{role!r} is not supported")
         i += 1
     out["contents"] = contents
     if system:
@@ -571,58 +539,40 @@ cpdef dict chat_request(dict body):
 
 # ------------------------------------------------------------------ answer
 
-cdef inline long long _count(dict meta, str key):
-    cdef object value = meta.get(key)
-    if isinstance(value, int):
-        return value
-    return 0
+cdef struct _Tokens:
+    long long input         # uncached prompt tokens
+    long long output        # candidates + thoughts
+    long long cached
+    long long thoughts
+
+
+cdef _Tokens _tokens(dict meta):
+    """promptTokenCount already includes cachedContentTokenCount; thoughts are
+    completion tokens (also reasoning); tool-use prompt tokens are prompt tokens,
+    so the total is Gemini's totalTokenCount. What is not an integer is 0."""
+    cdef _Tokens t
+    t.cached = count(meta.get("cachedContentTokenCount"))
+    t.thoughts = count(meta.get("thoughtsTokenCount"))
+    t.input = count(meta.get("promptTokenCount")) + count(meta.get("toolUsePromptTokenCount")) - t.cached
+    t.output = count(meta.get("candidatesTokenCount")) + t.thoughts
+    return t
 
 
 cpdef dict usage_from(object meta):
-    """Gemini ``usageMetadata`` as OpenAI usage (``make_usage``).
-
-    promptTokenCount already includes cachedContentTokenCount; thoughts are
-    completion tokens (also shown as ``reasoning_tokens``); tool-use prompt
-    tokens are prompt tokens, so the total is Gemini's totalTokenCount.
-    """
-    cdef dict usage
-    cdef long long cached, thoughts
+    """Gemini ``usageMetadata`` as OpenAI usage (``make_usage``), counted as the
+    decoder's usage events are; zeros when ``meta`` is not a dict."""
+    cdef _Tokens t
     if not isinstance(meta, dict):
         return make_usage(0, 0)
-    cached = _count(meta, "cachedContentTokenCount")
-    thoughts = _count(meta, "thoughtsTokenCount")
-    usage = make_usage(
-        _count(meta, "promptTokenCount") + _count(meta, "toolUsePromptTokenCount") - cached,
-        _count(meta, "candidatesTokenCount") + thoughts,
-        cached,
-    )
-    if thoughts:
-        usage["completion_tokens_details"] = {"reasoning_tokens": thoughts}
-    return usage
+    t = _tokens(<dict>meta)
+    return make_usage(t.input, t.output, t.cached, 0, t.thoughts)
 
 
-cdef dict _tool_call(dict call, object signature):
-    cdef object args = call.get("args")
-    cdef object call_id = call.get("id")
-    cdef object name = call.get("name")
-    cdef dict out = {
-        "id": call_id if isinstance(call_id, str) and call_id else _new_call_id(),
-        "type": "function",
-        "function": {
-            "name": name if isinstance(name, str) else "",
-            "arguments": _dumps(args).decode() if args else "{}",
-        },
-    }
-    if isinstance(signature, str) and signature:
-        out["extra_content"] = {_GOOGLE: {_THOUGHT_SIGNATURE: signature}}
-    return out
-
-
-cdef inline str _finish(object reason, bint has_calls):
-    cdef str finish = _FINISH.get(reason, "stop")
-    if has_calls and finish == "stop":
-        return "tool_calls"
-    return finish
+cdef int _usage(Sink sink, dict meta) except -1:
+    """``usageMetadata`` as a usage event."""
+    cdef _Tokens t = _tokens(meta)
+    sink.usage(t.input, t.output, t.cached, 0, t.thoughts)
+    return 0
 
 
 cpdef object block_reason(dict answer):
@@ -645,230 +595,294 @@ cpdef object block_reason(dict answer):
     return reason
 
 
-cpdef dict chat_answer(dict answer, str id, long long created, str model):
-    """A Gemini ``GenerateContentResponse`` as an OpenAI ``chat.completion``."""
-    cdef list choices = []
-    cdef list texts, calls
-    cdef object candidate, content, parts, part, text, call, index
-    cdef dict message
-    cdef Py_ssize_t pos = 0
-    for candidate in answer.get("candidates") or ():
-        if not isinstance(candidate, dict):
+cdef inline object _answer_id(dict obj, object id):
+    # the id given, else Gemini's responseId, else None
+    cdef object rid
+    if id is not None:
+        return id
+    rid = obj.get("responseId")
+    return rid if isinstance(rid, str) and rid else None
+
+
+cdef inline int _choice_index(object index, Py_ssize_t pos) noexcept:
+    # the candidate's index (proto3 leaves 0 out), else its position
+    if type(index) is int and 0 <= <object>index < _MAX_CHOICES:
+        return <int>index
+    return <int>pos
+
+
+cdef class _Choice:
+    cdef bint finished
+    cdef int calls         # tool calls started so far: the next one's index
+
+
+cdef int _flush(Sink sink, int choice, int kind, str first, list more) except -1:
+    # one text or reasoning event for a run of parts of one kind
+    cdef str text = first if more is None else "".join(more)
+    if kind == _TEXT:
+        sink.text(choice, text)
+    else:
+        sink.reasoning(choice, text)
+    return 0
+
+
+cdef int _parts(Sink sink, int i, object parts, _Choice choice) except -1:
+    """A candidate's parts as events, in order. Neighbouring parts of one kind
+    (text, thought text) are one event; a functionCall is a tool_start and,
+    unless its args are empty, one tool_args fragment with their JSON."""
+    cdef object part, text, call, args, call_id, name, signature, extra
+    cdef int kind = 0, this
+    cdef str first = None
+    cdef list more = None
+    if not isinstance(parts, list):
+        return 0
+    for part in <list>parts:
+        if not isinstance(part, dict):
             continue
-        texts = []
-        calls = []
-        content = candidate.get("content")
-        parts = content.get("parts") if isinstance(content, dict) else None
-        if isinstance(parts, list):
-            for part in parts:
-                if not isinstance(part, dict) or part.get("thought") is True:
-                    continue
-                text = part.get("text")
-                if isinstance(text, str):
-                    texts.append(text)
-                call = part.get("functionCall")
-                if isinstance(call, dict):
-                    calls.append(_tool_call(call, part.get("thoughtSignature")))
-        message = {
-            "role": "assistant",
-            "content": "".join(texts) if texts or not calls else None,
-            "refusal": None,
-        }
-        if calls:
-            message["tool_calls"] = calls
-        index = candidate.get("index")
-        choices.append({
-            "index": index if isinstance(index, int) else pos,
-            "message": message,
-            "logprobs": None,
-            "finish_reason": _finish(candidate.get("finishReason"), bool(calls)),
-        })
-        pos += 1
-    return {
-        "id": id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": choices,
-        "usage": usage_from(answer.get("usageMetadata")),
-    }
+        text = (<dict>part).get("text")
+        this = _REASONING if (<dict>part).get("thought") is True else _TEXT
+        if isinstance(text, str) and text:
+            if kind == this:
+                if more is None:
+                    more = [first, text]
+                else:
+                    more.append(text)
+            else:
+                if kind:
+                    _flush(sink, i, kind, first, more)
+                kind = this
+                first = <str>text
+                more = None
+        if this == _REASONING:
+            continue   # a thought part is reasoning only
+        call = (<dict>part).get("functionCall")
+        if isinstance(call, dict):
+            if kind:
+                _flush(sink, i, kind, first, more)
+                kind = 0
+            call_id = (<dict>call).get("id")
+            name = (<dict>call).get("name")
+            signature = (<dict>part).get("thoughtSignature")
+            extra = None
+            if isinstance(signature, str) and signature:
+                # Gemini 3 wants it back on the call (chat_request puts it there)
+                extra = {_EXTRA_CONTENT: {_GOOGLE: {_THOUGHT_SIGNATURE: signature}}}
+            sink.tool_start(i, choice.calls,
+                            call_id if isinstance(call_id, str) and call_id else new_id("call_"),
+                            name if isinstance(name, str) else "", extra)
+            args = (<dict>call).get("args")
+            if args:
+                sink.tool_args(i, choice.calls, _dumps(args).decode())
+            choice.calls += 1
+    if kind:
+        _flush(sink, i, kind, first, more)
+    return 0
+
+
+cpdef read_answer(dict answer, Sink sink, object id=None):
+    """A whole ``GenerateContentResponse`` as events on ``sink``:
+
+        read_answer(answer, ChatAnswer(created, model), "chatcmpl-1")
+
+    start (``id``, else Gemini's ``responseId``), usage (zeros without
+    ``usageMetadata``), each candidate's parts and its finish (a candidate
+    without ``finishReason`` is ``stop``), end. No candidate but a
+    ``promptFeedback.blockReason``: a ``content_filter`` finish of choice 0.
+    """
+    cdef object candidates = answer.get("candidates")
+    cdef object candidate, meta, content
+    cdef _Choice choice
+    cdef set seen = set()
+    cdef Py_ssize_t pos = 0
+    cdef int i
+    sink.start(_answer_id(answer, id))
+    meta = answer.get("usageMetadata")
+    _usage(sink, meta if isinstance(meta, dict) else {})
+    if isinstance(candidates, list):
+        for candidate in <list>candidates:
+            if not isinstance(candidate, dict):
+                continue
+            i = _choice_index((<dict>candidate).get("index"), pos)
+            pos += 1
+            if i in seen:
+                continue   # a repeated index: the first candidate holds it
+            seen.add(i)
+            choice = _Choice()
+            content = (<dict>candidate).get("content")
+            if isinstance(content, dict):
+                _parts(sink, i, (<dict>content).get("parts"), choice)
+            sink.finish(i, finish_reason(_FINISH, (<dict>candidate).get("finishReason"), choice.calls > 0), None)
+    if not seen and block_reason(answer) is not None:
+        sink.finish(0, "content_filter", None)
+        seen.add(0)
+    if 0 in seen:
+        sink.end()   # an answer without candidates (and no block) has no choice to end
 
 
 # ------------------------------------------------------------------ stream
 
-cdef class _Choice:
-    cdef bint finished
-    cdef int calls         # tool calls sent so far: the next one's index
+cdef class GeminiDecoder:
+    """``streamGenerateContent?alt=sse`` bytes in, events on ``sink`` out.
 
+        decoder = GeminiDecoder(sink)        # or GeminiDecoder(sink, "chatcmpl-1")
+        decoder.feed(chunk); ...; decoder.close()
 
-cdef class GeminiStream:
-    """Gemini ``streamGenerateContent?alt=sse`` bytes in, OpenAI chunk events out.
-
-    Gemini has no ``[DONE]``: the usage chunk (if asked) and ``[DONE]`` come
-    from ``close()`` at EOF, once every choice has finished.
+    start comes with the first event (``id`` if given, else Gemini's
+    ``responseId``); each event's ``usageMetadata`` is a usage event, then each
+    candidate's parts (see ``read_answer``) and its ``finishReason``: exactly
+    one finish per choice, what a choice sends after it is dropped. Gemini has
+    no end marker: ``close()`` calls end() when every choice that came has
+    finished (choice 0 among them). An ``{"error": ...}`` event sets ``error``;
+    ``promptFeedback.blockReason`` with no candidate sets ``blocked`` and
+    ``error`` (code ``content_filter``); bytes that are not SSE of JSON objects
+    set ``invalid``. Each of these stops the decoding.
     """
 
-    cdef SSEDecoder _decoder
-    cdef str _id
-    cdef long long _created
-    cdef str _model
-    cdef bint _include_usage
-    cdef dict _choices           # choice index -> _Choice
-    cdef object _meta            # the last usageMetadata seen
-    cdef readonly object error   # Gemini's error object sent after HTTP 200, or a block
-    cdef readonly object invalid
-    cdef readonly object blocked # promptFeedback.blockReason when no candidate came
-    cdef readonly bint done
-
-    def __init__(self, str id, long long created, str model, bint include_usage):
-        self._decoder = SSEDecoder()
+    def __init__(self, Sink sink, object id=None):
+        self._sse = SSEDecoder()
+        self._sink = sink
         self._id = id
-        self._created = created
-        self._model = model
-        self._include_usage = include_usage
+        self._started = False
         self._choices = {}
-        self._meta = None
         self.error = None
         self.invalid = None
         self.blocked = None
         self.done = False
 
-    @property
-    def usage(self):
-        """OpenAI usage from the last ``usageMetadata``, or None before any."""
-        if self._meta is None:
-            return None
-        return usage_from(self._meta)
-
-    cpdef bytes feed(self, bytes chunk):
-        cdef list out = []
+    cpdef feed(self, bytes chunk):
+        """Decodes the whole events in ``chunk`` (and before it), calling the sink."""
         cdef list events
         cdef Event event
+        if self.error is not None or self.invalid is not None or self.done:
+            return None
+        try:
+            events = self._sse.feed(chunk)
+        except SSEError as exc:
+            self.invalid = str(exc)
+            return None
+        for event in events:
+            if self._event(event.data):
+                break
+        return None
+
+    cdef bint _event(self, bytes data) except -1:
+        """One event; True when it stops the decoding."""
         cdef object obj, candidates, candidate, meta, reason
         cdef Py_ssize_t pos
         try:
-            events = self._decoder.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
-            return b""
-        for event in events:
-            try:
-                obj = _loads(event.data)
-            except _JSONDecodeError:
-                self.invalid = "an event is not valid JSON"
-                break
-            if not isinstance(obj, dict):
-                self.invalid = "an event is not a JSON object"
-                break
-            if obj.get("error") is not None:
-                self.error = obj["error"]
-                break
-            meta = obj.get("usageMetadata")
-            if isinstance(meta, dict):
-                self._meta = meta
-            candidates = obj.get("candidates")
-            if isinstance(candidates, list) and candidates:
-                pos = 0
-                for candidate in candidates:
-                    if isinstance(candidate, dict):
-                        self._candidate(candidate, pos, out)
-                    pos += 1
-            else:
-                reason = block_reason(obj)
-                if reason is not None:
-                    self.blocked = reason
-                    self.error = {"message": f"Gemini blocked the prompt ({reason})",
-                                  "type": "invalid_request_error", "code": "content_filter"}
-                    break
-        if not out:
-            return b""
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)
+            obj = _loads(data)
+        except _JSONDecodeError:
+            self.invalid = "an event is not valid JSON"
+            return True
+        if not isinstance(obj, dict):
+            self.invalid = "an event is not a JSON object"
+            return True
+        if (<dict>obj).get("error") is not None:
+            self.error = (<dict>obj)["error"]
+            return True
+        if not self._started:
+            self._started = True
+            self._sink.start(_answer_id(<dict>obj, self._id))
+        meta = (<dict>obj).get("usageMetadata")
+        if isinstance(meta, dict):
+            _usage(self._sink, <dict>meta)
+        candidates = (<dict>obj).get("candidates")
+        if isinstance(candidates, list) and candidates:
+            pos = 0
+            for candidate in <list>candidates:
+                if isinstance(candidate, dict):
+                    self._candidate(<dict>candidate, pos)
+                pos += 1
+            return False
+        reason = block_reason(<dict>obj)
+        if reason is not None:
+            self.blocked = reason
+            self.error = {"message": f"Gemini blocked the prompt ({reason})",
+                          "type": "invalid_request_error", "code": "content_filter"}
+            return True
+        return False
 
-    cdef int _candidate(self, dict candidate, Py_ssize_t pos, list out) except -1:
-        cdef object index = candidate.get("index")
-        cdef int i = index if isinstance(index, int) else pos
+    cdef int _candidate(self, dict candidate, Py_ssize_t pos) except -1:
+        cdef int i = _choice_index(candidate.get("index"), pos)
         cdef _Choice choice = self._choices.get(i)
-        cdef object content, parts, part, text, call, reason
-        cdef list texts = None
-        cdef dict delta
+        cdef object content, reason
         if choice is None:
             choice = _Choice()
             self._choices[i] = choice
-            out.append(chunk_event(self._id, self._created, self._model, _ROLE_DELTA, None, i))
-        if choice.finished:
-            return 0  # one finish chunk per choice: what follows it (a repeat) is dropped
+        elif choice.finished:
+            return 0   # one finish per choice: what follows it (a repeat) is dropped
         content = candidate.get("content")
-        parts = content.get("parts") if isinstance(content, dict) else None
-        if isinstance(parts, list):
-            for part in parts:
-                if not isinstance(part, dict) or part.get("thought") is True:
-                    continue
-                text = part.get("text")
-                if isinstance(text, str) and text:
-                    if texts is None:
-                        texts = [text]
-                    else:
-                        texts.append(text)
-                call = part.get("functionCall")
-                if isinstance(call, dict):
-                    if texts is not None:
-                        out.append(self._text(texts, i))
-                        texts = None
-                    delta = {"index": choice.calls, **_tool_call(call, part.get("thoughtSignature"))}
-                    choice.calls += 1
-                    out.append(chunk_event(self._id, self._created, self._model, {"tool_calls": [delta]}, None, i))
-            if texts is not None:
-                out.append(self._text(texts, i))
+        if isinstance(content, dict):
+            _parts(self._sink, i, (<dict>content).get("parts"), choice)
         reason = candidate.get("finishReason")
         if isinstance(reason, str) and reason:
             choice.finished = True
-            out.append(chunk_event(self._id, self._created, self._model, {}, _finish(reason, choice.calls > 0), i))
+            self._sink.finish(i, finish_reason(_FINISH, reason, choice.calls > 0), None)
         return 0
 
-    cdef bytes _text(self, list texts, int i):
-        return chunk_event(self._id, self._created, self._model,
-                           {"content": texts[0] if len(texts) == 1 else "".join(texts)}, None, i)
-
-    cpdef bytes close(self):
-        """At EOF: the usage chunk (if asked) and ``[DONE]`` when every choice finished."""
+    cpdef close(self):
+        """At EOF: notes a stream cut inside an event (``invalid``); calls end()
+        and sets ``done`` when every choice finished."""
         cdef _Choice choice
-        cdef bytes out
         try:
-            self._decoder.close()
+            self._sse.close()
         except SSEError as exc:
             if self.invalid is None:
                 self.invalid = str(exc)
-            return b""
-        if self.error is not None or self.invalid is not None or not self._choices:
-            return b""
+            return None
+        if self.error is not None or self.invalid is not None or self.done:
+            return None
+        choice = self._choices.get(0)
+        if choice is None or not choice.finished:
+            return None
         for choice in self._choices.values():
             if not choice.finished:
-                return b""
+                return None
         self.done = True
-        if self._include_usage:
-            out = usage_event(self._id, self._created, self._model, usage_from(self._meta))
-            return out + DONE_EVENT
-        return DONE_EVENT
+        self._sink.end()
+        return None
+
+
+cpdef dict chat_answer(dict answer, str id, long long created, str model):
+    """A Gemini ``GenerateContentResponse`` as an OpenAI ``chat.completion``:
+    ``read_answer`` driving a ``chat.ChatAnswer``."""
+    cdef ChatAnswer encoder = ChatAnswer(created, model)
+    read_answer(answer, encoder, id)
+    return encoder.answer()
+
+
+cdef class GeminiStream(Converter):
+    """Gemini ``streamGenerateContent?alt=sse`` bytes in, OpenAI chunk events out:
+    a ``GeminiDecoder`` driving a ``chat.ChatChunks``, for ``pump``.
+
+    Gemini has no ``[DONE]``: the usage chunk (if asked) and ``[DONE]`` come
+    from ``close()`` at EOF, once every choice has finished.
+    """
+
+    def __init__(self, str id, long long created, str model, bint include_usage):
+        self.encoder = ChatChunks(created, model, include_usage)
+        self.decoder = GeminiDecoder(self.encoder, id)
+
+    @property
+    def blocked(self):
+        """promptFeedback.blockReason when Gemini answered with no candidate, else None."""
+        return (<GeminiDecoder>self.decoder).blocked
+
+    cpdef bytes feed(self, bytes chunk):
+        (<GeminiDecoder>self.decoder).feed(chunk)
+        return self.encoder.take()
+
+    cpdef bytes close(self):
+        (<GeminiDecoder>self.decoder).close()
+        return self.encoder.take()
 
 
 # ------------------------------------------------------------------ embeddings
 
 cpdef list embedding_inputs(dict body):
-    """The texts of an OpenAI embeddings body; token arrays are an ``InvalidInput``."""
-    cdef object value = body.get("input")
-    cdef object item
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and value:
-        for item in value:
-            if not isinstance(item, str):
-                break
-        else:
-            return value
-    raise InvalidInput("Gemini embeds text only: 'input' must be a string or an array of strings "
-                       "(token arrays are not supported)", "input")
+    """The texts of an OpenAI embeddings body; token arrays are an ``InvalidInput``
+    (``rules.embedding_inputs``)."""
+    return _embedding_inputs(body, "Gemini")
 
 
 cpdef dict embed_request(list texts, str model, object dimensions):

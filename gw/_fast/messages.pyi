@@ -1,19 +1,22 @@
-"""The Anthropic Messages API on top of OpenAI Chat Completions backends.
+"""The Anthropic Messages API as a client protocol, on any backend.
 
     chat = to_openai({"model": "m", "max_tokens": 100, "system": "Be brief.",
                       "messages": [{"role": "user", "content": "Hi"}]})
     # {"model": "m", "messages": [{"role": "system", "content": "Be brief."},
     #                             {"role": "user", "content": "Hi"}], "max_tokens": 100}
+
+    encoder = MessagesEvents(message_id(), "claude-x", None)    # events -> Anthropic SSE
+    converter = Converter(ChatDecoder(encoder), encoder)        # any decoder works
+    out = converter.feed(upstream_bytes)                        # Anthropic events, maybe b""
+
     message = chat_to_message(orjson.loads(answer), message_id(), "claude-x")   # bytes
-    stream = MessageStream(message_id(), "claude-x")
-    out = stream.feed(openai_sse_bytes)    # Anthropic events, maybe b""
+    stream = MessageStream(message_id(), "claude-x")            # the two above, composed
 """
 
 from typing import Any
 
-class InvalidAnswer(ValueError):
-    """A ``chat.completion`` gw cannot turn into a message: no first choice, or a
-    tool call whose arguments are not a JSON object. gw answers 502 (retryable)."""
+from .events import Converter, Encoder
+from .openai import InvalidAnswer as InvalidAnswer
 
 def message_id() -> str:
     """A new Messages id: ``msg_`` and 24 hex digits."""
@@ -33,8 +36,11 @@ def to_openai(body: dict[str, Any]) -> dict[str, Any]:
     assistant's ``tool_calls``, ``tool_result`` blocks ``tool`` messages placed
     before the rest of their user turn (their images move into that user
     message); thinking blocks are dropped. ``max_tokens``, ``temperature``,
-    ``top_p``, ``top_k`` are kept, ``stop_sequences`` -> ``stop``,
-    ``metadata.user_id`` -> ``user``, custom tools -> function tools,
+    ``top_p``, ``top_k`` are kept (``max_tokens`` by ``rules.max_tokens``: a
+    positive integer), ``stop_sequences`` (``rules.stop_list``: a string is
+    one) -> ``stop``, a ``tool_use`` ``input`` sent as JSON text is read
+    (``rules.tool_arguments``), ``metadata.user_id`` -> ``user``, custom tools
+    -> function tools,
     ``tool_choice`` auto/any/tool/none -> auto/required/named/none,
     ``disable_parallel_tool_use`` -> ``parallel_tool_calls: false``,
     ``output_config.format`` (or the beta ``output_format``) -> a ``json_schema``
@@ -53,10 +59,35 @@ def to_openai(body: dict[str, Any]) -> dict[str, Any]:
     containers, PDF or file documents, file images, other block types.
     """
 
+class MessageAnswer(Encoder):
+    """Events in, an Anthropic ``message`` out (choice 0).
+
+        encoder = MessageAnswer("msg_1", "claude-x", stop_sequences=None)
+        read_answer(chat_completion, encoder)
+        encoder.answer()
+        # {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+        #  "content": [{"type": "thinking", "thinking": "...", "signature": ""},
+        #              {"type": "text", "text": "Hi"}], "stop_reason": "end_turn", ...}
+
+    Each run of reasoning is a ``thinking`` block (empty signature: only
+    Anthropic signs), each run of text a ``text`` block, each tool call a
+    ``tool_use`` block, in the order they came. stop -> end_turn (stop_sequence
+    when ``matched`` is one of ``stop_sequences``), length -> max_tokens,
+    tool_calls -> tool_use (also a stop with tool calls), content_filter ->
+    refusal. ``input_tokens`` is the uncached input; the cache reads and
+    writes are ``cache_read_input_tokens`` and ``cache_creation_input_tokens``.
+    """
+
+    def __init__(self, id: str, model: str, stop_sequences: list[str] | None = None) -> None: ...
+    def answer(self) -> dict[str, Any]:
+        """The message. Raises ``InvalidAnswer`` for a tool call whose arguments
+        are not a JSON object (blank or ``null`` arguments are ``{}``)."""
+
 def chat_to_message(
     answer: dict[str, Any], id: str, model: str, stop_sequences: list[str] | None = None
 ) -> bytes:
-    """An OpenAI ``chat.completion`` as the JSON bytes of an Anthropic ``message``.
+    """An OpenAI ``chat.completion`` as the JSON bytes of an Anthropic ``message``
+    (``openai.read_answer`` into a ``MessageAnswer``).
 
         chat_to_message({"choices": [{"message": {"content": "Hi"}, "finish_reason": "length"}],
                          "usage": {"prompt_tokens": 5, "completion_tokens": 1}}, "msg_1", "claude-x")
@@ -64,48 +95,76 @@ def chat_to_message(
         #  "content":[{"type":"text","text":"Hi"}],"stop_reason":"max_tokens","stop_sequence":null,
         #  "usage":{"input_tokens":5,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}
 
-    finish_reason stop -> end_turn (stop_sequence when vLLM's ``stop_reason``
-    names one of ``stop_sequences``), length -> max_tokens, tool_calls ->
-    tool_use (also when tool calls came with "stop"), content_filter -> refusal.
-    ``input_tokens`` excludes cached tokens, which are ``cache_read_input_tokens``.
+    ``reasoning_content`` (or ``reasoning``) becomes a ``thinking`` block
+    before the text; tool calls become ``tool_use`` blocks after it (a new
+    ``call_`` id when the backend gave none). Raises ``InvalidAnswer``.
     """
 
-class MessageStream:
-    """OpenAI ``chat.completion.chunk`` SSE bytes in, Anthropic Messages events out.
+class MessagesEvents(Encoder):
+    """Events in, the Anthropic Messages SSE events out (choice 0).
+
+        encoder = MessagesEvents("msg_1", "claude-x", stop_sequences=None)
+        encoder.start("chatcmpl-1"); encoder.text(0, "Hi"); encoder.finish(0, "stop", None)
+        encoder.usage(5, 1, 0, 0, 0); encoder.end()
+        encoder.take()
+        # event: message_start       (input_tokens: the usage seen so far)
+        # event: content_block_start {"type":"text","text":""}
+        # event: content_block_delta {"type":"text_delta","text":"Hi"}
+        # event: content_block_stop
+        # event: message_delta       {"stop_reason":"end_turn",...}, usage
+        # event: message_stop
+
+    Nothing is written at ``start``: ``message_start`` comes with the first
+    content or the finish, so a backend error right after its start leaves
+    nothing sent. Each run of reasoning is a ``thinking`` block
+    (``{"type":"thinking","thinking":"","signature":""}``, ``thinking_delta``),
+    each run of text a ``text`` block, each tool call a ``tool_use`` block
+    (``input_json_delta`` with the backend's fragments). At ``end``: tool
+    arguments that are not a JSON object set ``invalid`` and nothing more is
+    written; else ``message_delta`` (stop reason as ``MessageAnswer``, usage;
+    ``{"output_tokens": 0}`` when none came) and ``message_stop``.
+    """
+
+    invalid: str | None
+    """"tool call arguments are not a JSON object", or None."""
+
+    def __init__(self, id: str, model: str, stop_sequences: list[str] | None = None) -> None: ...
+
+class MessageStream(Converter):
+    """OpenAI ``chat.completion.chunk`` SSE bytes in, Anthropic Messages events out:
+    ``Converter(ChatDecoder(encoder), encoder)`` with a ``MessagesEvents`` encoder.
 
         stream = MessageStream("msg_1", "claude-x", stop_sequences=None)
         async for chunk in adapter.chat_stream(chat, target, ctx):
-            out = stream.feed(chunk)   # b"event: message_start\\ndata: {...}\\n\\n..."
+            out = stream.feed(chunk)   # b"event: message_start\ndata: {...}\n\n..."
             if out: yield out
             if stream.error is not None or stream.invalid is not None: raise ...
             if stream.done: break
         stream.close()
 
-    ``message_start`` comes with the first chunk (input tokens 0 unless that
-    chunk had usage); each run of text and each tool call is a content block
-    (``text_delta``, ``input_json_delta`` with the backend's argument
-    fragments); ``message_delta`` (stop reason, usage) and ``message_stop``
-    come at ``[DONE]``. A ``[DONE]`` before any finish_reason, or a tool call
-    whose arguments are not a JSON object, sets ``invalid`` instead.
+    ``message_start`` waits for the first content or finish (input tokens: the
+    usage seen by then); ``message_delta`` and ``message_stop`` come at
+    ``[DONE]`` (or at ``close()`` for a finished stream without it). A
+    ``[DONE]`` before any finish_reason, or a tool call whose arguments are not
+    a JSON object, sets ``invalid`` instead.
     """
 
     usage: dict[str, Any] | None
-    """The OpenAI usage of the stream, once seen."""
+    """OpenAI usage (``rules.make_usage``) of the stream, once seen."""
     error: Any
     """The error object of an ``{"error": ...}`` event."""
     invalid: str | None
-    """Why the stream cannot be converted (not SSE, not JSON, cut, unfinished)."""
+    """Why the stream cannot be converted (not SSE, not JSON, cut, unfinished, tool arguments)."""
     done: bool
     """``message_stop`` was produced."""
 
     def __init__(self, id: str, model: str, stop_sequences: list[str] | None = None) -> None: ...
-    def feed(self, chunk: bytes) -> bytes: ...
-    def close(self) -> bytes:
-        """At the end of the stream: the last events of a finished stream that had no ``[DONE]``."""
 
 __all__ = [
     "InvalidAnswer",
+    "MessageAnswer",
     "MessageStream",
+    "MessagesEvents",
     "chat_to_message",
     "error_event",
     "message_id",

@@ -1,28 +1,25 @@
 # cython: language_level=3
-"""The Anthropic Messages API on top of OpenAI Chat Completions backends.
+"""The Anthropic Messages API as a client protocol, on any backend.
 
-``to_openai`` converts a Messages request into a Chat Completions request,
-``chat_to_message`` a ``chat.completion`` into a Messages ``message``, and
-``MessageStream`` a stream of ``chat.completion.chunk`` events into the exact
-Anthropic event sequence (``message_start`` ... ``message_stop``).
+``to_openai`` converts a Messages request into a Chat Completions request (the
+form every non-Anthropic adapter takes). The encoders write gw's events
+(events.pxd) as Anthropic's answers: ``MessagesEvents`` the exact SSE event
+sequence (``message_start`` ... ``message_stop``), ``MessageAnswer`` a whole
+``message``. ``MessageStream`` and ``chat_to_message`` put them behind the
+OpenAI decoder (openai.pyx) for adapters that answer in Chat Completions.
 """
-
-import os
 
 import orjson
 
-from .convert import InvalidInput
-from .sse cimport Event, SSEDecoder
-from .sse import SSEError
+from .rules import InvalidInput
+from .events cimport Converter, Encoder
+from .openai cimport ChatDecoder, read_answer
+from .openai import InvalidAnswer
+from .rules cimport max_tokens, new_id, stop_list, tool_arguments
 
 _dumps = orjson.dumps
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
-_urandom = os.urandom
-
-
-class InvalidAnswer(ValueError):
-    """A backend's chat.completion that cannot be read as an answer (gw: 502, retryable)."""
 
 
 # Request fields that ask for what only Anthropic's own servers run.
@@ -31,11 +28,11 @@ _REFUSED = {
     "container": "containers run on Anthropic's servers only: use an Anthropic backend",
 }
 
+# gw's finish reasons (rules.finish_reason) -> Anthropic's stop_reason.
 _STOP_REASONS = {
     "stop": "end_turn",
     "length": "max_tokens",
     "tool_calls": "tool_use",
-    "function_call": "tool_use",
     "content_filter": "refusal",
 }
 
@@ -43,11 +40,22 @@ _EMPTY_SCHEMA = {"type": "object", "properties": {}}
 _STREAM_OPTIONS = {"include_usage": True}
 
 # Stream event heads: every event is `event: <type>\ndata: {json}\n\n`, as Anthropic sends.
-_MESSAGE_START = b"event: message_start\ndata: "
-_BLOCK_START = b"event: content_block_start\ndata: "
+_MESSAGE_START = b'event: message_start\ndata: {"type":"message_start","message":{"id":'
+_MESSAGE_START_MODEL = b',"type":"message","role":"assistant","model":'
+_MESSAGE_START_USAGE = b',"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":'
+_MESSAGE_START_END = b',"output_tokens":0}}}\n\n'
+_BLOCK_START = b'event: content_block_start\ndata: {"type":"content_block_start","index":'
+_BLOCK_START_MID = b',"content_block":'
+_TEXT_BLOCK = b'{"type":"text","text":""}'
+_THINKING_BLOCK = b'{"type":"thinking","thinking":"","signature":""}'
+_TOOL_BLOCK = b'{"type":"tool_use","id":'
+_TOOL_BLOCK_NAME = b',"name":'
+_TOOL_BLOCK_END = b',"input":{}}'
 _BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":'
-_TEXT_DELTA = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":')
+_BLOCK_STOP_END = b"}\n\n"
+_DELTA = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
 _TEXT_DELTA_MID = b',"delta":{"type":"text_delta","text":'
+_THINKING_DELTA_MID = b',"delta":{"type":"thinking_delta","thinking":'
 _JSON_DELTA_MID = b',"delta":{"type":"input_json_delta","partial_json":'
 _DELTA_END = b"}}\n\n"
 _MESSAGE_DELTA = b"event: message_delta\ndata: "
@@ -67,7 +75,7 @@ cdef inline bytes _index_bytes(Py_ssize_t i):
 
 cpdef str message_id():
     """A new Messages id: ``msg_`` and 24 hex digits."""
-    return "msg_" + _urandom(12).hex()
+    return new_id("msg_")
 
 
 cpdef bytes error_event(bytes body):
@@ -265,10 +273,11 @@ cdef int _assistant(object content, str param, list out) except -1:
             texts.append({"type": "text", "text": _string(block.get("text"), f"{param}.content[{j}].text")})
         elif kind == "tool_use":
             arguments = block.get("input")
-            if arguments is None:
-                arguments = {}
-            elif not isinstance(arguments, dict):
-                raise InvalidInput(f"'{param}.content[{j}].input' must be an object", f"{param}.content[{j}].input")
+            if not isinstance(arguments, dict):
+                if arguments is not None and not isinstance(arguments, str):
+                    raise InvalidInput(f"'{param}.content[{j}].input' must be an object", f"{param}.content[{j}].input")
+                # Some clients send the input as JSON text: the tool-argument rule reads it.
+                arguments = tool_arguments(arguments, f"{param}.content[{j}].input")
             calls.append({
                 "id": _string(block.get("id"), f"{param}.content[{j}].id"),
                 "type": "function",
@@ -394,19 +403,16 @@ cpdef dict to_openai(dict body):
         else:
             raise InvalidInput(f"'{param}.role' must be 'user', 'assistant' or 'system'", f"{param}.role")
     out = {"model": body.get("model"), "messages": messages}
-    for name in ("max_tokens", "temperature", "top_p", "top_k"):
+    value = max_tokens(body, None)
+    if value is not None:
+        out["max_tokens"] = value
+    for name in ("temperature", "top_p", "top_k"):
         value = body.get(name)
         if value is not None:
             out[name] = value
-    stops = body.get("stop_sequences")
+    stops = stop_list(body.get("stop_sequences"), "stop_sequences")
     if stops is not None:
-        if not isinstance(stops, list):
-            raise InvalidInput("'stop_sequences' must be an array of strings", "stop_sequences")
-        for value in <list>stops:
-            if not isinstance(value, str):
-                raise InvalidInput("'stop_sequences' must be an array of strings", "stop_sequences")
-        if stops:
-            out["stop"] = stops
+        out["stop"] = stops
     value = body.get("metadata")
     if isinstance(value, dict) and isinstance((<dict>value).get("user_id"), str):
         out["user"] = (<dict>value)["user_id"]
@@ -433,34 +439,19 @@ cpdef dict to_openai(dict body):
 # ---------------------------------------------------------------- answer
 
 
-cdef dict _usage(object usage):
-    """Anthropic usage from OpenAI usage: input_tokens excludes the cache reads."""
-    cdef object prompt, completion, details, cached
-    if not isinstance(usage, dict):
-        return {"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 0}
-    prompt = (<dict>usage).get("prompt_tokens")
-    completion = (<dict>usage).get("completion_tokens")
-    details = (<dict>usage).get("prompt_tokens_details")
-    cached = (<dict>details).get("cached_tokens") if isinstance(details, dict) else None
-    if not isinstance(prompt, int):
-        prompt = 0
-    if not isinstance(completion, int):
-        completion = 0
-    if not isinstance(cached, int):
-        cached = 0
-    return {
-        "input_tokens": max(prompt - cached, 0),
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-        "output_tokens": completion,
-    }
+cdef enum:
+    _NONE = 0
+    _TEXT = 1
+    _THINKING = 2
+    _TOOL = 3
 
 
 cdef tuple _stop_reason(object finish, bint tool_use, object matched, object stops):
-    """(stop_reason, stop_sequence) for an OpenAI finish_reason.
+    """(stop_reason, stop_sequence) for gw's finish reason.
 
-    ``matched`` is vLLM's ``stop_reason``: the stop string that ended the
-    answer, the only way to tell a stop sequence from a natural end.
+    ``matched`` is the stop string that ended the answer when the backend says
+    (vLLM's ``stop_reason``): the only way to tell a stop sequence from a
+    natural end. It counts only when it is one of the request's ``stop_sequences``.
     """
     cdef object reason = _STOP_REASONS.get(finish, "end_turn")
     if tool_use and reason == "end_turn":
@@ -470,42 +461,112 @@ cdef tuple _stop_reason(object finish, bint tool_use, object matched, object sto
     return reason, None
 
 
-cdef dict _tool_use(object call, Py_ssize_t n):
-    cdef object function, arguments, parsed, call_id
-    if not isinstance(call, dict):
-        raise InvalidAnswer(f"tool_calls[{n}] is not an object")
-    function = (<dict>call).get("function")
-    if not isinstance(function, dict) or not isinstance((<dict>function).get("name"), str):
-        raise InvalidAnswer(f"tool_calls[{n}] has no function name")
-    arguments = (<dict>function).get("arguments")
-    if arguments is None or isinstance(arguments, str) and not (<str>arguments).strip():
-        parsed = {}
-    elif isinstance(arguments, dict):
-        parsed = arguments
-    else:
-        try:
-            parsed = _loads(arguments)
-        except (_JSONDecodeError, TypeError):
-            raise InvalidAnswer(f"tool_calls[{n}].function.arguments is not valid JSON") from None
-        if not isinstance(parsed, dict):
-            raise InvalidAnswer(f"tool_calls[{n}].function.arguments is not a JSON object")
-    call_id = (<dict>call).get("id")
-    if not isinstance(call_id, str) or not call_id:
-        call_id = f"toolu_{_urandom(12).hex()}"
-    return {"type": "tool_use", "id": call_id, "name": (<dict>function)["name"], "input": parsed}
+cdef dict _usage(Encoder encoder):
+    """Anthropic usage: ``input_tokens`` excludes the cache reads and writes."""
+    return {
+        "input_tokens": encoder.input_tokens,
+        "cache_creation_input_tokens": encoder.cache_write_tokens,
+        "cache_read_input_tokens": encoder.cache_read_tokens,
+        "output_tokens": encoder.output_tokens,
+    }
 
 
-cdef str _answer_text(object content):
-    cdef list texts
-    if isinstance(content, str):
-        return <str>content
-    if isinstance(content, list):  # content parts, from some servers
-        texts = []
-        for part in <list>content:
-            if isinstance(part, dict) and isinstance((<dict>part).get("text"), str):
-                texts.append((<dict>part)["text"])
-        return "".join(texts)
-    return ""
+cdef class MessageAnswer(Encoder):
+    """Events in, an Anthropic ``message`` out (choice 0; the others are not Anthropic's).
+
+        encoder = MessageAnswer("msg_1", "claude-x", None)
+        read_answer(chat_completion, encoder)
+        encoder.answer()   # {"id": "msg_1", "type": "message", "content": [...], ...}
+
+    Each run of reasoning is a ``thinking`` block (no signature: no backend but
+    Anthropic signs), each run of text a ``text`` block, each tool call a
+    ``tool_use`` block, in the order they came.
+    """
+
+    def __init__(self, str id, str model, object stop_sequences=None):
+        self._id = id
+        self._model = model
+        self._stops = stop_sequences
+        self._blocks = []
+        self._run = None
+        self._open = _NONE
+        self._tools = {}
+        self._reason = None
+        self._matched = None
+
+    cdef int _append(self, int kind, str text) except -1:
+        if self._open != kind:
+            self._open = kind
+            self._run = [text]
+            self._blocks.append([kind, self._run])
+        else:
+            self._run.append(text)
+        return 0
+
+    cpdef text(self, int choice, str text):
+        if choice == 0:
+            self._append(_TEXT, text)
+
+    cpdef reasoning(self, int choice, str text):
+        if choice == 0:
+            self._append(_THINKING, text)
+
+    cpdef tool_start(self, int choice, int index, str call_id, str name, object extra):
+        cdef list fragments
+        if choice != 0:
+            return
+        fragments = []
+        self._open = _TOOL
+        self._run = None
+        self._blocks.append([_TOOL, call_id, name, fragments])
+        self._tools[index] = fragments
+
+    cpdef tool_args(self, int choice, int index, str fragment):
+        cdef object fragments
+        if choice != 0:
+            return
+        fragments = self._tools.get(index)
+        if fragments is not None:
+            (<list>fragments).append(fragment)
+
+    cpdef finish(self, int choice, str reason, object matched):
+        if choice != 0:
+            return
+        Encoder.finish(self, choice, reason, matched)
+        self._reason = reason
+        self._matched = matched
+
+    cpdef dict answer(self):
+        """The ``message``. Raises ``InvalidAnswer`` for a tool call whose
+        arguments are not a JSON object (blank or ``null`` ones are ``{}``)."""
+        cdef list content = []
+        cdef list block
+        cdef Py_ssize_t n = 0
+        cdef object kind, value
+        for block in self._blocks:
+            kind = block[0]
+            if kind == _TEXT:
+                content.append({"type": "text", "text": "".join(block[1])})
+            elif kind == _THINKING:
+                content.append({"type": "thinking", "thinking": "".join(block[1]), "signature": ""})
+            else:
+                try:
+                    value = tool_arguments("".join(block[3]), f"tool_calls[{n}].function.arguments")
+                except InvalidInput as exc:
+                    raise InvalidAnswer(exc.message) from None
+                content.append({"type": "tool_use", "id": block[1], "name": block[2], "input": value})
+                n += 1
+        reason, sequence = _stop_reason(self._reason, n > 0, self._matched, self._stops)
+        return {
+            "id": self._id,
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": content,
+            "stop_reason": reason,
+            "stop_sequence": sequence,
+            "usage": _usage(self),
+        }
 
 
 cpdef bytes chat_to_message(dict answer, str id, str model, object stop_sequences=None):
@@ -514,50 +575,12 @@ cpdef bytes chat_to_message(dict answer, str id, str model, object stop_sequence
     Raises ``InvalidAnswer`` when the answer has no readable first choice or a
     tool call whose arguments are not a JSON object.
     """
-    cdef object choices, choice, message, calls, refusal
-    cdef list content = []
-    cdef str text
-    cdef Py_ssize_t n
-    choices = answer.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance((<list>choices)[0], dict):
-        raise InvalidAnswer("no choices")
-    choice = (<list>choices)[0]
-    message = (<dict>choice).get("message")
-    if not isinstance(message, dict):
-        raise InvalidAnswer("the choice has no message")
-    text = _answer_text((<dict>message).get("content"))
-    if not text:
-        refusal = (<dict>message).get("refusal")
-        if isinstance(refusal, str):
-            text = <str>refusal
-    if text:
-        content.append({"type": "text", "text": text})
-    calls = (<dict>message).get("tool_calls")
-    if isinstance(calls, list):
-        for n in range(len(<list>calls)):
-            content.append(_tool_use((<list>calls)[n], n))
-    reason, sequence = _stop_reason(
-        (<dict>choice).get("finish_reason"), bool(calls), (<dict>choice).get("stop_reason"), stop_sequences
-    )
-    return _dumps({
-        "id": id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": reason,
-        "stop_sequence": sequence,
-        "usage": _usage(answer.get("usage")),
-    })
+    cdef MessageAnswer encoder = MessageAnswer(id, model, stop_sequences)
+    read_answer(answer, encoder)
+    return _dumps(encoder.answer())
 
 
 # ---------------------------------------------------------------- stream
-
-
-cdef enum:
-    _NONE = 0
-    _TEXT = 1
-    _TOOL = 2
 
 
 cdef class _Tool:
@@ -565,236 +588,147 @@ cdef class _Tool:
     cdef list arguments         # the argument fragments, checked at the end
 
 
-cdef class MessageStream:
-    """OpenAI ``chat.completion.chunk`` SSE bytes in, Anthropic Messages events out.
+cdef class MessagesEvents(Encoder):
+    """Events in, Anthropic Messages SSE events out (choice 0).
 
-    Fed the bytes an adapter's ``chat_stream`` yields. ``message_start`` comes
-    with the first chunk; each text run and each tool call is a content block;
-    ``message_delta`` (stop reason, usage) and ``message_stop`` come at
-    ``[DONE]``, once the usage chunk that follows the finish has been seen.
+        encoder = MessagesEvents("msg_1", "claude-x", ["###"])
+        Converter(ChatDecoder(encoder), encoder).feed(upstream_bytes)
+        # b"event: message_start\\ndata: {...}\\n\\nevent: content_block_start\\n..."
+
+    ``message_start`` comes with the first content or the finish (never at
+    ``start``: a backend error right after it leaves nothing sent); each run of
+    reasoning is a ``thinking`` block (``thinking_delta``), each run of text a
+    ``text`` block (``text_delta``), each tool call a ``tool_use`` block
+    (``input_json_delta`` with the backend's fragments); ``message_delta``
+    (stop reason, usage) and ``message_stop`` at ``end``, unless a tool call's
+    arguments are not a JSON object: then ``invalid`` says so and nothing more
+    is written.
     """
 
-    cdef SSEDecoder _decoder
-    cdef str _id
-    cdef str _model
-    cdef object _stops
-    cdef bint _started
-    cdef bint _finished
-    cdef int _open                  # _NONE, _TEXT or _TOOL: the block being written
-    cdef Py_ssize_t _index          # the open block's index
-    cdef Py_ssize_t _next           # the next block's index
-    cdef dict _tools                # OpenAI tool call index (or id) -> _Tool
-    cdef object _last_tool          # key of the last tool call, for servers that omit `index`
-    cdef object _finish             # the OpenAI finish_reason
-    cdef object _matched            # vLLM's stop_reason
-    cdef readonly object usage      # the OpenAI usage, once seen
-    cdef readonly object error      # an error object the stream carried
-    cdef readonly object invalid    # why the stream cannot be converted, or None
-    cdef readonly bint done         # message_stop was produced
-
     def __init__(self, str id, str model, object stop_sequences=None):
-        self._decoder = SSEDecoder()
         self._id = id
         self._model = model
         self._stops = stop_sequences
-        self._started = False
-        self._finished = False
+        self._opened = False
         self._open = _NONE
         self._index = -1
         self._next = 0
         self._tools = {}
-        self._last_tool = None
-        self._finish = None
+        self._reason = None
         self._matched = None
-        self.usage = None
-        self.error = None
         self.invalid = None
-        self.done = False
 
-    cpdef bytes feed(self, bytes chunk):
-        cdef list out = []
-        cdef list events
-        cdef Event event
-        cdef bytes data
-        cdef object obj, usage, choices, choice
-        if self.done or self.error is not None or self.invalid is not None:
-            return b""
-        try:
-            events = self._decoder.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
-            return b""
-        for event in events:
-            data = event.data
-            # Chunks start with `{`; only anything else can be [DONE].
-            if not data.startswith(b"{") and data.strip() == b"[DONE]":
-                self._end(out)
-                break
-            try:
-                obj = _loads(data)
-            except _JSONDecodeError:
-                self.invalid = "an event is not valid JSON"
-                break
-            if not isinstance(obj, dict):
-                self.invalid = "an event is not a JSON object"
-                break
-            if (<dict>obj).get("error") is not None:
-                self.error = (<dict>obj)["error"]
-                break
-            usage = (<dict>obj).get("usage")
-            if isinstance(usage, dict):
-                self.usage = usage
-            if not self._started:
-                self._started = True
-                out.append(self._message_start())
-            choices = (<dict>obj).get("choices")
-            if isinstance(choices, list):
-                for choice in <list>choices:
-                    if isinstance(choice, dict) and (<dict>choice).get("index", 0) == 0:
-                        self._choice(<dict>choice, out)
-                        if self.invalid is not None:
-                            break
-            if self.invalid is not None:
-                break
-        if not out:
-            return b""
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)
-
-    cpdef bytes close(self):
-        """At the end of the adapter's stream: finish a stream that lacked ``[DONE]``."""
-        cdef list out = []
-        try:
-            self._decoder.close()
-        except SSEError as exc:
-            if self.invalid is None:
-                self.invalid = str(exc)
-            return b""
-        if self._finished and not self.done and self.error is None and self.invalid is None:
-            self._end(out)
-        return b"".join(out)
-
-    cdef bytes _message_start(self):
-        cdef dict usage = _usage(self.usage)
-        return _MESSAGE_START + _dumps({
-            "type": "message_start",
-            "message": {
-                "id": self._id,
-                "type": "message",
-                "role": "assistant",
-                "model": self._model,
-                "content": [],
-                "stop_reason": None,
-                "stop_sequence": None,
-                "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 0},
-            },
-        }) + _END
-
-    cdef int _choice(self, dict choice, list out) except -1:
-        cdef object delta, text, calls, call, finish
-        if self._finished:
-            return 0
-        delta = choice.get("delta")
-        if isinstance(delta, dict):
-            text = (<dict>delta).get("content")
-            if not isinstance(text, str) or not text:
-                text = (<dict>delta).get("refusal")
-            if isinstance(text, str) and text:
-                if self._open != _TEXT:
-                    self._close_block(out)
-                    self._start_block(out, {"type": "text", "text": ""}, _TEXT)
-                out.append(_TEXT_DELTA + _index_bytes(self._index) + _TEXT_DELTA_MID + _dumps(text) + _DELTA_END)
-            calls = (<dict>delta).get("tool_calls")
-            if isinstance(calls, list):
-                for call in <list>calls:
-                    if isinstance(call, dict):
-                        self._tool_delta(<dict>call, out)
-                        if self.invalid is not None:
-                            return 0
-        finish = choice.get("finish_reason")
-        if finish is not None:
-            self._finished = True
-            self._finish = finish
-            self._matched = choice.get("stop_reason")
-            self._close_block(out)
+    cdef int _message_start(self) except -1:
+        self._opened = True
+        self._out.append(b"".join((
+            _MESSAGE_START, _dumps(self._id), _MESSAGE_START_MODEL, _dumps(self._model),
+            _MESSAGE_START_USAGE, str(self.input_tokens).encode(), _MESSAGE_START_END,
+        )))
         return 0
 
-    cdef int _tool_delta(self, dict call, list out) except -1:
-        cdef object key = call.get("index")
-        cdef object function = call.get("function")
-        cdef object name, arguments, call_id
-        cdef _Tool tool
-        if not isinstance(function, dict):
-            function = {}
-        if not isinstance(key, int):
-            # No index (some servers): a call with an id is a new one.
-            call_id = call.get("id")
-            key = call_id if isinstance(call_id, str) and call_id else self._last_tool
-        tool = self._tools.get(key)
-        if tool is None:
-            name = (<dict>function).get("name")
-            if not isinstance(name, str) or not name:
-                self.invalid = "a tool call started without a function name"
-                return 0
-            call_id = call.get("id")
-            if not isinstance(call_id, str) or not call_id:
-                call_id = f"toolu_{_urandom(12).hex()}"
-            self._close_block(out)
-            self._start_block(out, {"type": "tool_use", "id": call_id, "name": name, "input": {}}, _TOOL)
-            tool = _Tool()
-            tool.index = self._index
-            tool.arguments = []
-            self._tools[key] = tool
-            self._last_tool = key
-        arguments = (<dict>function).get("arguments")
-        if isinstance(arguments, str) and arguments:
-            tool.arguments.append(arguments)
-            # A fragment of a call whose block was closed keeps that block's index.
-            out.append(_TEXT_DELTA + _index_bytes(tool.index) + _JSON_DELTA_MID + _dumps(arguments) + _DELTA_END)
-        return 0
-
-    cdef int _start_block(self, list out, dict block, int kind) except -1:
+    cdef int _start_block(self, bytes block, int kind) except -1:
+        if not self._opened:
+            self._message_start()
+        elif self._open != _NONE:
+            self._out.append(_BLOCK_STOP + _index_bytes(self._index) + _BLOCK_STOP_END)
         self._index = self._next
         self._next += 1
         self._open = kind
-        out.append(_BLOCK_START + _dumps({"type": "content_block_start", "index": self._index, "content_block": block}) + _END)
+        self._out.append(b"".join((_BLOCK_START, _index_bytes(self._index), _BLOCK_START_MID, block, _BLOCK_STOP_END)))
         return 0
 
-    cdef int _close_block(self, list out) except -1:
+    cdef int _close_block(self) except -1:
         if self._open != _NONE:
-            out.append(_BLOCK_STOP + _index_bytes(self._index) + b"}\n\n")
+            self._out.append(_BLOCK_STOP + _index_bytes(self._index) + _BLOCK_STOP_END)
             self._open = _NONE
         return 0
 
-    cdef int _end(self, list out) except -1:
-        """[DONE]: the message_delta and message_stop, if the stream is whole."""
+    cpdef text(self, int choice, str text):
+        if choice != 0:
+            return
+        if self._open != _TEXT:
+            self._start_block(_TEXT_BLOCK, _TEXT)
+        self._out.append(b"".join((_DELTA, _index_bytes(self._index), _TEXT_DELTA_MID, _dumps(text), _DELTA_END)))
+
+    cpdef reasoning(self, int choice, str text):
+        if choice != 0:
+            return
+        if self._open != _THINKING:
+            self._start_block(_THINKING_BLOCK, _THINKING)
+        self._out.append(b"".join((_DELTA, _index_bytes(self._index), _THINKING_DELTA_MID, _dumps(text), _DELTA_END)))
+
+    cpdef tool_start(self, int choice, int index, str call_id, str name, object extra):
+        cdef _Tool tool
+        if choice != 0:
+            return
+        self._start_block(b"".join((_TOOL_BLOCK, _dumps(call_id), _TOOL_BLOCK_NAME, _dumps(name), _TOOL_BLOCK_END)), _TOOL)
+        tool = _Tool()
+        tool.index = self._index
+        tool.arguments = []
+        self._tools[index] = tool
+
+    cpdef tool_args(self, int choice, int index, str fragment):
+        cdef _Tool tool
+        if choice != 0:
+            return
+        tool = self._tools.get(index)
+        if tool is None:
+            return
+        tool.arguments.append(fragment)
+        # A fragment of a call whose block was closed keeps that block's index.
+        self._out.append(b"".join((_DELTA, _index_bytes(tool.index), _JSON_DELTA_MID, _dumps(fragment), _DELTA_END)))
+
+    cpdef finish(self, int choice, str reason, object matched):
+        if choice != 0:
+            return
+        Encoder.finish(self, choice, reason, matched)
+        if not self._opened:
+            self._message_start()
+        self._close_block()
+        self._reason = reason
+        self._matched = matched
+
+    cpdef end(self):
         cdef _Tool tool
         cdef str joined
         cdef dict usage
-        cdef object reason, sequence
-        if not self._finished:
-            self.invalid = "the stream ended without a finish_reason"
-            return 0
+        cdef object reason, sequence, value
+        if self.ended or self.invalid is not None:
+            return
         for tool in self._tools.values():
             joined = "".join(tool.arguments)
             if joined.strip():
+                # The fragments went out as they came: an object or nothing.
                 try:
-                    if not isinstance(_loads(joined), dict):
-                        raise ValueError
-                except ValueError:
+                    value = _loads(joined)
+                except _JSONDecodeError:
+                    value = None
+                if not isinstance(value, dict):
                     self.invalid = "tool call arguments are not a JSON object"
-                    return 0
-        reason, sequence = _stop_reason(self._finish, bool(self._tools), self._matched, self._stops)
-        if self.usage is None:
-            usage = {"output_tokens": 0}
-        else:
-            usage = _usage(self.usage)
-        out.append(_MESSAGE_DELTA + _dumps({
+                    return
+        if not self._opened:
+            self._message_start()
+        self._close_block()
+        reason, sequence = _stop_reason(self._reason, bool(self._tools), self._matched, self._stops)
+        usage = _usage(self) if self.has_usage else {"output_tokens": 0}
+        self._out.append(_MESSAGE_DELTA + _dumps({
             "type": "message_delta",
             "delta": {"stop_reason": reason, "stop_sequence": sequence},
             "usage": usage,
         }) + _END)
-        out.append(_MESSAGE_STOP)
-        self.done = True
-        return 0
+        self._out.append(_MESSAGE_STOP)
+        Encoder.end(self)
+
+
+cdef class MessageStream(Converter):
+    """OpenAI ``chat.completion.chunk`` SSE bytes in, Anthropic Messages events out:
+    ``Converter(ChatDecoder(encoder), encoder)`` with a ``MessagesEvents`` encoder.
+
+    ``done`` once ``message_stop`` was written; ``invalid`` is the decoder's
+    or the encoder's (tool arguments that are not a JSON object).
+    """
+
+    def __init__(self, str id, str model, object stop_sequences=None):
+        cdef MessagesEvents encoder = MessagesEvents(id, model, stop_sequences)
+        self.encoder = encoder
+        self.decoder = ChatDecoder(encoder)

@@ -1,16 +1,23 @@
-"""Ollama's native API <-> OpenAI: chat requests and answers, the NDJSON stream, embeddings.
+"""Ollama's native API <-> OpenAI: chat requests, the answer decoder, embeddings.
 
     body = chat_request(openai_body, "llama3.2", stream=False)   # POST {base_url}/api/chat
-    answer = chat_answer(orjson.loads(data), "chatcmpl-1", 1700000000, "llama3.2")
 
+    dec = OllamaDecoder(sink)          # any events.Sink: an encoder, or events.Recorder
+    dec.feed(b'{"message":{"role":"assistant","content":"Hi"},"done":false}\\n')
+    # sink.start(None), sink.text(0, "Hi")
+    read_answer(orjson.loads(data), sink)  # a whole answer: the same events at once
+
+    # The same, driving the OpenAI chat encoders (chat.ChatChunks / chat.ChatAnswer):
     conv = OllamaStream("chatcmpl-1", 1700000000, "llama3.2", include_usage=True)
-    out = conv.feed(b'{"message":{"role":"assistant","content":"Hi"},"done":false}\\n')
-    # role chunk, then the "Hi" content chunk (SSE bytes)
+    out = conv.feed(upstream_bytes)    # OpenAI chunk events (SSE bytes), maybe b""
+    answer = chat_answer(orjson.loads(data), "chatcmpl-1", 1700000000, "llama3.2")
 
 What maps to what, and what is dropped, is the README's conversion table ("Ollama").
 """
 
 from typing import Any
+
+from .events import Converter, Sink
 
 def chat_request(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
     """An OpenAI Chat Completions body as an Ollama ``/api/chat`` body.
@@ -22,17 +29,64 @@ def chat_request(body: dict[str, Any], model: str, stream: bool) -> dict[str, An
 
     ``stream`` is always sent (Ollama streams when it is absent). Text parts are
     joined with a newline; ``data:`` image URLs go to ``images`` as bare base64;
-    assistant tool calls get their ``arguments`` parsed to an object; tool
-    results carry the ``tool_name`` of the call they answer. Raises
-    ``InvalidInput`` for http(s) image URLs (Ollama does not fetch them),
-    ``n`` > 1, bad tool-call JSON, unknown ``tool_call_id`` and unknown parts.
+    assistant tool calls get their ``arguments`` as an object
+    (``rules.tool_arguments``: empty, blank or ``"null"`` is ``{}``); tool
+    results carry the ``tool_name`` of the call they answer;
+    ``max_completion_tokens`` › ``max_tokens`` is ``options.num_predict``
+    (``rules.max_tokens``); ``reasoning_effort`` is ``think``: "none" -> false,
+    "minimal"/"low"/"medium"/"high" -> true. Raises ``InvalidInput`` for
+    http(s) image URLs (Ollama does not fetch them), ``n`` > 1, bad tool-call
+    JSON, unknown ``tool_call_id``, unknown parts, a token limit that is not a
+    positive integer and an unknown ``reasoning_effort``.
     """
 
 def usage_from(answer: dict[str, Any]) -> dict[str, Any]:
     """``make_usage(prompt_eval_count, eval_count)``; a missing count is 0."""
 
+class OllamaDecoder:
+    """Ollama's ``/api/chat`` NDJSON stream in, ``events.Sink`` events out.
+
+        rec = Recorder(); dec = OllamaDecoder(rec)
+        dec.feed(b'{"message":{"content":"","thinking":"hmm"},"done":false}\\n')
+        dec.feed(b'{"message":{"content":"","tool_calls":[{"function":{"name":"now","arguments":{}}}]},')
+        dec.feed(b'"done":false}\\n{"message":{"content":""},"done":true,"done_reason":"stop",'
+                 b'"prompt_eval_count":3,"eval_count":1}\\n')
+        rec.events == [("start", None), ("reasoning", 0, "hmm"),
+                       ("tool_start", 0, 0, "call_<24 hex>", "now", None),
+                       ("usage", 3, 1, 0, 0, 0), ("finish", 0, "tool_calls", None), ("end",)]
+
+    The first line gives ``start(id)`` (Ollama has no answer id: ``id`` is
+    the constructor's). Per line: ``message.thinking`` -> reasoning,
+    ``message.content`` -> text, each of ``message.tool_calls`` (Ollama sends
+    them whole) -> ``tool_start`` with a new ``call_`` id and one ``tool_args``
+    fragment, the JSON of its ``arguments`` (none when they are ``{}`` or
+    missing). The ``done: true`` line gives usage (``prompt_eval_count``,
+    ``eval_count``; missing -> 0), finish (``done_reason`` stop/length, other
+    -> stop; stop with tool calls -> tool_calls) and end. Lines may be split
+    anywhere, even inside a UTF-8 character. An ``{"error": ...}`` line sets
+    ``error``; a line that is not a JSON object (or over 1 MiB) sets
+    ``invalid``; either, or the done line, stops decoding. An EOF before the
+    done line leaves ``done`` False.
+    """
+
+    done: bool
+    error: Any
+    invalid: str | None
+
+    def __init__(self, sink: Sink, id: str | None = None) -> None: ...
+    def feed(self, chunk: bytes) -> None:
+        """Decode the lines ``chunk`` completes."""
+    def close(self) -> None:
+        """At EOF: decode a last line that had no newline (a cut one is invalid)."""
+
+def read_answer(answer: dict[str, Any], sink: Sink, id: str | None = None) -> None:
+    """A whole ``/api/chat`` answer (``stream: false``) as the events of one answer:
+    start(id), reasoning (``message.thinking``), text, the tool calls, usage,
+    finish, end. A missing or odd ``message`` is no content."""
+
 def chat_answer(answer: dict[str, Any], id: str, created: int, model: str) -> dict[str, Any]:
-    """An Ollama ``/api/chat`` answer (``stream: false``) as an OpenAI ``chat.completion``.
+    """An Ollama ``/api/chat`` answer (``stream: false``) as an OpenAI ``chat.completion``:
+    ``read_answer`` into ``chat.ChatAnswer``.
 
         chat_answer({"message": {"role": "assistant", "content": "",
                                  "tool_calls": [{"function": {"name": "now", "arguments": {}}}]},
@@ -41,12 +95,12 @@ def chat_answer(answer: dict[str, Any], id: str, created: int, model: str) -> di
         #   "type": "function", "function": {"name": "now", "arguments": "{}"}}],
         #   finish_reason "tool_calls"
 
-    ``done_reason`` stop -> "stop", length -> "length", anything else -> "stop";
-    ``message.thinking`` is dropped.
+    ``message.thinking`` is ``reasoning_content``.
     """
 
-class OllamaStream:
-    """Ollama's NDJSON stream in, OpenAI ``chat.completion.chunk`` events out (for ``pump``).
+class OllamaStream(Converter):
+    """Ollama's NDJSON stream in, OpenAI ``chat.completion.chunk`` events out (for ``pump``):
+    an ``OllamaDecoder`` driving a ``chat.ChatChunks``.
 
         conv = OllamaStream("chatcmpl-1", 1700000000, "llama3.2", include_usage=False)
         conv.feed(b'{"message":{"content":"Hi"},"done":false}\\n{"message":{"content":""},')
@@ -54,19 +108,13 @@ class OllamaStream:
         conv.feed(b'"done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":1}\\n')
         # finish chunk (stop) + [DONE]; conv.done is True, conv.usage is set
 
-    Lines may be split anywhere (even inside a UTF-8 character). Each tool call
-    (Ollama sends them whole) is one delta with its own ``index`` (0, 1, ...),
-    a new ``id`` and its full JSON ``arguments`` (``"{}"`` when none). The done
-    line gives exactly one finish chunk, the usage chunk when
-    ``include_usage``, then ``[DONE]``. An ``{"error": "..."}`` line sets
-    ``error``; a line that is not a JSON object sets ``invalid``; an EOF
-    before the done line leaves ``done`` False.
+    Each tool call is a start delta (index 0, 1, ..., a new ``id``, name,
+    ``arguments: ""``) then its arguments (``"{}"`` when none, just before
+    the finish). ``thinking`` is ``reasoning_content`` deltas. The done line
+    gives exactly one finish chunk, the usage chunk when ``include_usage``,
+    then ``[DONE]``. ``error``, ``invalid`` and ``done`` are the decoder's;
+    ``usage`` is OpenAI's, None before the done line.
     """
-
-    usage: dict[str, Any] | None
-    error: Any
-    invalid: str | None
-    done: bool
 
     def __init__(self, id: str, created: int, model: str, include_usage: bool) -> None: ...
     def feed(self, chunk: bytes) -> bytes:

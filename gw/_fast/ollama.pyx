@@ -1,21 +1,25 @@
 # cython: language_level=3
-"""Ollama's native API <-> OpenAI: chat requests and answers, the NDJSON stream, embeddings.
+"""Ollama's native API <-> OpenAI: chat requests, the answer decoder, embeddings.
 
-Requests go out as ``POST /api/chat`` and ``/api/embed`` bodies; answers and
-stream lines come back as OpenAI ``chat.completion`` objects and chunks.
-``OllamaStream`` is the push converter ``providers.base.pump`` drives. What
-maps to what, and what is dropped, is the conversion table in the README
+``chat_request`` turns an OpenAI body into a ``POST /api/chat`` body.
+``OllamaDecoder`` turns Ollama's NDJSON stream, and ``read_answer`` a whole
+``/api/chat`` answer, into the events of ``events.Sink``; ``OllamaStream`` and
+``chat_answer`` are that decoder driving the chat encoders (``chat.ChatChunks``,
+``chat.ChatAnswer``). ``embed_request``/``embed_answer`` are ``/api/embed``.
+What maps to what, and what is dropped, is the conversion table in the README
 ("Ollama").
 """
 
 import base64
-import os
 import struct
 
 import orjson
 
-from .convert import DONE_EVENT, InvalidInput
-from .convert cimport chunk_event, make_usage, usage_event
+from .rules import InvalidInput
+from .chat cimport ChatAnswer, ChatChunks
+from .events cimport Converter, Sink
+from .rules cimport (count as token_count, data_url, embedding_inputs as _embedding_inputs, finish_reason,
+                     make_usage, max_tokens, new_id, stop_list, tool_arguments, where)
 from .sse cimport NDJSONDecoder
 from .sse import SSEError
 
@@ -23,27 +27,20 @@ _dumps = orjson.dumps
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 _b64encode = base64.b64encode
-_urandom = os.urandom
 _pack = struct.pack
 
 # ------------------------------------------------------------------ constants
 
-_ROLE_DELTA = {"role": "assistant", "content": ""}
-_EMPTY = {}
-
-# Ollama done_reason -> OpenAI finish_reason; what is not here ("load",
-# "unload", none at all) is "stop".
+# Ollama done_reason -> OpenAI finish_reason (rules.finish_reason); what is not
+# here ("load", "unload", none at all) is "stop".
 _FINISH = {"stop": "stop", "length": "length"}
 
-# What closes a content chunk made by hand in OllamaStream (the same bytes
-# chunk_event would give, without building the dicts for every token).
-_CONTENT_SUFFIX = b'},"logprobs":null,"finish_reason":null}]}\n\n'
+# OpenAI reasoning_effort -> Ollama ``think``. "none" turns a thinking model's
+# thinking off; any other effort turns it on. A level string ("low", ...) would
+# reach only gpt-oss: Ollama 0.11-0.12 answer it with a 400 for every other model.
+_THINK = {"none": False, "minimal": True, "low": True, "medium": True, "high": True}
 
 _JOIN = "\n"  # between the text parts of one message: Ollama takes one string
-
-
-cdef inline str _new_call_id():
-    return "call_" + _urandom(12).hex()
 
 
 # ------------------------------------------------------------------ request
@@ -85,19 +82,19 @@ cdef str _image_data(object image, str param):
     Ollama takes images only inline (base64 in ``images``): it does not fetch URLs.
     """
     cdef object url = image.get("url") if isinstance(image, dict) else image
-    cdef str head, sep, data
+    cdef tuple inline
     if isinstance(image, dict):
         param = param + ".url"
     if not isinstance(url, str) or not url:
         raise _invalid(param, "must be a string")
-    if not url.startswith("data:"):
+    inline = data_url(url, param)
+    if inline is None:
         raise InvalidInput(
             f"'{param}': Ollama takes images only inline; send a base64 data URL "
             "(data:image/png;base64,...), not a link", param)
-    head, sep, data = url[5:].partition(",")
-    if not sep or not head.endswith(";base64") or not data:
-        raise _invalid(param, "must be a base64 data URL (data:<type>;base64,...)")
-    return data
+    if not inline[1]:
+        raise _invalid(param, "must be a base64 data URL (data:<media type>;base64,...)")
+    return inline[1]
 
 
 cdef dict _user_message(object content, str param):
@@ -130,47 +127,29 @@ cdef dict _user_message(object content, str param):
     return out
 
 
-cdef dict _arguments(object args, str param):
-    """OpenAI's arguments (a JSON string) as the object Ollama wants; empty -> {}."""
-    cdef object parsed
-    if args is None:
-        return {}
-    if isinstance(args, dict):
-        return args  # some clients send the object itself
-    if not isinstance(args, str):
-        raise _invalid(param, "must be a JSON string")
-    if not args.strip():
-        return {}
-    try:
-        parsed = _loads(args)
-    except _JSONDecodeError:
-        raise _invalid(param, "is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise _invalid(param, "must be a JSON object")
-    return parsed
-
-
 cdef list _tool_calls(object calls, str param, dict names):
-    """Assistant tool calls as Ollama's ``[{"function": {"name", "arguments"}}]``;
-    each call's id is remembered with its name, for the tool results."""
+    """Assistant tool calls as Ollama's ``[{"function": {"name", "arguments"}}]``
+    (``rules.tool_arguments``); each call's id is remembered with its name, for
+    the tool results."""
     cdef list out = []
     cdef object call, fn, name, call_id
     cdef Py_ssize_t j
-    cdef str where
+    cdef str at
     if not isinstance(calls, list):
         raise _invalid(param, "must be an array")
     for j, call in enumerate(calls):
-        where = f"{param}[{j}]"
+        at = f"{param}[{j}]"
         if not isinstance(call, dict) or call.get("type", "function") != "function":
-            raise _invalid(where, "must be a function call")
+            raise _invalid(at, "must be a function call")
         fn = call.get("function")
         name = fn.get("name") if isinstance(fn, dict) else None
         if not isinstance(name, str) or not name:
-            raise _invalid(where + ".function.name", "is required")
+            raise _invalid(at + ".function.name", "is required")
         call_id = call.get("id")
         if isinstance(call_id, str) and call_id:
             names[call_id] = name
-        out.append({"function": {"name": name, "arguments": _arguments(fn.get("arguments"), where + ".function.arguments")}})
+        out.append({"function": {"name": name,
+                                 "arguments": tool_arguments(fn.get("arguments"), at + ".function.arguments")}})
     return out
 
 
@@ -234,7 +213,7 @@ cdef list _tools(dict body):
 
 cdef dict _options(dict body):
     cdef dict options = {}
-    cdef object value, item, native
+    cdef object value, native
     native = body.get("options")
     if isinstance(native, dict):
         options.update(native)  # Ollama's own options (num_ctx, top_k, ...), as an extension
@@ -247,22 +226,12 @@ cdef dict _options(dict body):
     value = body.get("top_k")
     if value is not None:
         options["top_k"] = value
-    value = body.get("max_completion_tokens")
-    if value is None:
-        value = body.get("max_tokens")
+    value = max_tokens(body, None)
     if value is not None:
         options["num_predict"] = value
-    value = body.get("stop")
-    if isinstance(value, str):
-        options["stop"] = [value]
-    elif isinstance(value, list):
-        for item in value:
-            if not isinstance(item, str):
-                raise InvalidInput("'stop' must be a string or an array of strings", "stop")
-        if value:
-            options["stop"] = value
-    elif value is not None:
-        raise InvalidInput("'stop' must be a string or an array of strings", "stop")
+    value = stop_list(body.get("stop"), "stop")
+    if value is not None:
+        options["stop"] = value
     value = body.get("seed")
     if value is not None:
         options["seed"] = value
@@ -302,16 +271,16 @@ cpdef dict chat_request(dict body, str model, bint stream):
     cdef list messages = []
     cdef dict names = {}    # tool_call_id -> function name, for the tool results
     cdef dict out, message, converted, options
-    cdef object role, content, calls, call_id, name, fmt, n
+    cdef object role, content, calls, call_id, name, fmt, n, effort
     cdef list tools
     cdef str param
-    cdef int i = 0
+    cdef Py_ssize_t i = 0
     n = body.get("n")
     if n is not None and n != 1:
         raise InvalidInput("Ollama gives one choice: 'n' must be 1", "n")
     for message in body["messages"]:
         role = message["role"]
-        param = f"messages[{i}].content"
+        param = where(i, ".content")
         content = message.get("content")
         if role == "user":
             converted = _user_message(content, param)
@@ -319,24 +288,25 @@ cpdef dict chat_request(dict body, str model, bint stream):
             converted = {"role": "assistant", "content": _text_of(content, param, "assistant")}
             calls = message.get("tool_calls")
             if calls is not None:
-                calls = _tool_calls(calls, f"messages[{i}].tool_calls", names)
+                calls = _tool_calls(calls, where(i, ".tool_calls"), names)
                 if calls:
                     converted["tool_calls"] = calls
         elif role == "tool":
             call_id = message.get("tool_call_id")
             name = names.get(call_id) if isinstance(call_id, str) else None
             if name is None:
-                raise _invalid(f"messages[{i}].tool_call_id", "must be the id of a tool call in an earlier assistant message")
+                raise _invalid(where(i, ".tool_call_id"),
+                               "must be the id of a tool call in an earlier assistant message")
             converted = {"role": "tool", "content": _text_of(content, param, "tool"), "tool_name": name}
         elif role == "system" or role == "developer":
             converted = {"role": "system", "content": _text_of(content, param, role)}
         elif role == "function":
             name = message.get("name")
             if not isinstance(name, str) or not name:
-                raise _invalid(f"messages[{i}].name", "is required")
+                raise _invalid(where(i, ".name"), "is required")
             converted = {"role": "tool", "content": _text_of(content, param, "function"), "tool_name": name}
         else:
-            raise _invalid(f"messages[{i}].role", f"{role!r} is not supported")
+            raise _invalid(where(i, ".role"), f"{role!r} is not supported")
         messages.append(converted)
         i += 1
     out = {"model": model, "messages": messages, "stream": stream}
@@ -346,165 +316,121 @@ cpdef dict chat_request(dict body, str model, bint stream):
     fmt = _format(body.get("response_format"))
     if fmt is not None:
         out["format"] = fmt
+    effort = body.get("reasoning_effort")
+    if effort is not None:
+        if not isinstance(effort, str) or effort not in _THINK:
+            raise InvalidInput("'reasoning_effort' must be 'none', 'minimal', 'low', 'medium' or 'high'",
+                               "reasoning_effort")
+        out["think"] = _THINK[effort]
     options = _options(body)
     if options:
         out["options"] = options
     return out
 
 
-# ------------------------------------------------------------------ answer
+# ------------------------------------------------------------------ answer: the decoder
 
-cdef inline long long _count(dict obj, str key):
-    cdef object value = obj.get(key)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
+cdef int _message(Sink sink, object message, int calls) except -1:
+    """The events of one message object (a stream line's or a whole answer's):
+    thinking, content, then each tool call. Returns the tool calls so far."""
+    cdef object value, call, fn, name, args
+    cdef str fragment
+    if not isinstance(message, dict):
+        return calls
+    value = (<dict>message).get("thinking")
+    if isinstance(value, str) and value:
+        sink.reasoning(0, value)
+    value = (<dict>message).get("content")
+    if isinstance(value, str) and value:
+        sink.text(0, value)
+    value = (<dict>message).get("tool_calls")
+    if isinstance(value, list):
+        for call in <list>value:
+            if not isinstance(call, dict):
+                continue
+            # Ollama gives each call whole, without an id: one start, one
+            # fragment with all its arguments (none for {}: the encoder says "{}").
+            fn = (<dict>call).get("function")
+            name = None
+            args = None
+            if isinstance(fn, dict):
+                name = (<dict>fn).get("name")
+                args = (<dict>fn).get("arguments")
+            sink.tool_start(0, calls, new_id("call_"), name if isinstance(name, str) else "", None)
+            if isinstance(args, str):
+                fragment = args if (<str>args).strip() else None
+            elif args:
+                fragment = _dumps(args).decode()
+            else:
+                fragment = None
+            if fragment is not None:
+                sink.tool_args(0, calls, fragment)
+            calls += 1
+    return calls
+
+
+cdef int _done(Sink sink, dict obj, int calls) except -1:
+    """The counts, the finish and the end of a ``done: true`` line or answer."""
+    sink.usage(token_count(obj.get("prompt_eval_count")), token_count(obj.get("eval_count")), 0, 0, 0)
+    sink.finish(0, finish_reason(_FINISH, obj.get("done_reason"), calls > 0), None)
+    sink.end()
     return 0
 
 
-cpdef dict usage_from(dict answer):
-    """``prompt_eval_count`` / ``eval_count`` as OpenAI usage (missing -> 0).
+cdef class OllamaDecoder:
+    """Ollama ``/api/chat`` NDJSON lines in, ``events.Sink`` events out.
 
-    Ollama leaves out ``prompt_eval_count`` when the whole prompt was cached.
-    """
-    return make_usage(_count(answer, "prompt_eval_count"), _count(answer, "eval_count"))
-
-
-cdef dict _tool_call(object call):
-    """One Ollama tool call as OpenAI's, with a new id (Ollama gives none)."""
-    cdef object fn = call.get("function") if isinstance(call, dict) else None
-    cdef object name = None
-    cdef object args = None
-    cdef str arguments
-    if isinstance(fn, dict):
-        name = fn.get("name")
-        args = fn.get("arguments")
-    if isinstance(args, str):
-        arguments = args if args.strip() else "{}"
-    elif args:
-        arguments = _dumps(args).decode()
-    else:
-        arguments = "{}"
-    return {
-        "id": _new_call_id(),
-        "type": "function",
-        "function": {"name": name if isinstance(name, str) else "", "arguments": arguments},
-    }
-
-
-cdef inline str _finish(object reason, bint has_calls):
-    cdef str finish = _FINISH.get(reason, "stop")
-    if has_calls and finish == "stop":
-        return "tool_calls"
-    return finish
-
-
-cpdef dict chat_answer(dict answer, str id, long long created, str model):
-    """An Ollama ``/api/chat`` answer (``stream: false``) as an OpenAI ``chat.completion``.
-
-    ``message.thinking`` is dropped; tool calls get ``call_<hex>`` ids.
-    """
-    cdef object message = answer.get("message")
-    cdef object content = None
-    cdef object calls = None
-    cdef list tool_calls = []
-    cdef object call
-    cdef dict out
-    if isinstance(message, dict):
-        content = message.get("content")
-        calls = message.get("tool_calls")
-    if isinstance(calls, list):
-        for call in calls:
-            if isinstance(call, dict):
-                tool_calls.append(_tool_call(call))
-    if not isinstance(content, str):
-        content = ""
-    out = {
-        "role": "assistant",
-        "content": content if content or not tool_calls else None,
-        "refusal": None,
-    }
-    if tool_calls:
-        out["tool_calls"] = tool_calls
-    return {
-        "id": id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": out,
-            "logprobs": None,
-            "finish_reason": _finish(answer.get("done_reason"), bool(tool_calls)),
-        }],
-        "usage": usage_from(answer),
-    }
-
-
-# ------------------------------------------------------------------ stream
-
-cdef class OllamaStream:
-    """Ollama ``/api/chat`` NDJSON lines in, OpenAI chunk events out.
-
-    Each line is one JSON object; the last has ``"done": true`` and the counts.
-    That line gives the one finish chunk, the usage chunk (if asked) and
-    ``[DONE]``. A ``{"error": ...}`` line (sent after HTTP 200) sets ``error``.
+    The first line gives start(id); ``message.thinking`` is reasoning,
+    ``message.content`` text, each of ``message.tool_calls`` (Ollama sends them
+    whole) a tool_start with a new ``call_`` id and one tool_args fragment; the
+    ``done: true`` line gives usage, finish and end. An ``{"error": ...}`` line
+    (sent after HTTP 200) sets ``error``; a line that is not a JSON object, or
+    too long, sets ``invalid``. Either stops decoding.
     """
 
-    cdef NDJSONDecoder _decoder
-    cdef str _id
-    cdef long long _created
-    cdef str _model
-    cdef bint _include_usage
-    cdef bint _started          # the role chunk went out
-    cdef int _calls             # tool calls sent so far: the next one's index
-    cdef bytes _content_prefix  # a content chunk up to its string value
-    cdef readonly object usage  # OpenAI usage, from the done line
-    cdef readonly object error  # Ollama's error (a string) sent after HTTP 200
-    cdef readonly object invalid
-    cdef readonly bint done
-
-    def __init__(self, str id, long long created, str model, bint include_usage):
-        self._decoder = NDJSONDecoder()
+    def __init__(self, Sink sink not None, object id=None):
+        self._sink = sink
+        self._lines = NDJSONDecoder()
         self._id = id
-        self._created = created
-        self._model = model
-        self._include_usage = include_usage
         self._started = False
         self._calls = 0
-        self._content_prefix = (
-            b'data: {"id":' + _dumps(id)
-            + b',"object":"chat.completion.chunk","created":' + str(created).encode()
-            + b',"model":' + _dumps(model)
-            + b',"choices":[{"index":0,"delta":{"content":'
-        )
-        self.usage = None
+        self.done = False
         self.error = None
         self.invalid = None
-        self.done = False
 
-    cpdef bytes feed(self, bytes chunk):
-        cdef list out = []
+    cpdef feed(self, bytes chunk):
+        """Decode the lines ``chunk`` completes."""
         cdef list lines
         cdef bytes line
         if self.done or self.error is not None or self.invalid is not None:
-            return b""
+            return
         try:
-            lines = self._decoder.feed(chunk)
+            lines = self._lines.feed(chunk)
         except SSEError as exc:
             self.invalid = str(exc)
-            return b""
+            return
         for line in lines:
-            if self._line(line, out):
-                break
-        if not out:
-            return b""
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)
+            if self._line(line):
+                return
 
-    cdef bint _line(self, bytes line, list out) except -1:
-        """Convert one line into ``out``; True when the stream ended (done, error, invalid)."""
-        cdef object obj, message, content, calls, call, err
+    cpdef close(self):
+        """At EOF: decode a last line that had no newline (a cut one is invalid)."""
+        cdef list lines
+        cdef bytes line
+        if self.done or self.error is not None or self.invalid is not None:
+            return
+        try:
+            lines = self._lines.close()
+        except SSEError as exc:
+            self.invalid = str(exc)
+            return
+        for line in lines:
+            if self._line(line):
+                return
+
+    cdef bint _line(self, bytes line) except -1:
+        """Decode one line; True when the stream ended (done, error, invalid)."""
+        cdef object obj, err
         try:
             obj = _loads(line)
         except _JSONDecodeError:
@@ -513,65 +439,71 @@ cdef class OllamaStream:
         if not isinstance(obj, dict):
             self.invalid = "a line is not a JSON object"
             return True
-        err = obj.get("error")
+        err = (<dict>obj).get("error")
         if err is not None:
             self.error = err
             return True
         if not self._started:
             self._started = True
-            out.append(chunk_event(self._id, self._created, self._model, _ROLE_DELTA))
-        message = obj.get("message")
-        if isinstance(message, dict):
-            content = message.get("content")
-            if isinstance(content, str) and content:
-                out.append(self._content_prefix + _dumps(content) + _CONTENT_SUFFIX)
-            calls = message.get("tool_calls")
-            if isinstance(calls, list):
-                for call in calls:
-                    if isinstance(call, dict):
-                        # Ollama sends each call whole: one delta each, its own index.
-                        out.append(chunk_event(self._id, self._created, self._model,
-                                               {"tool_calls": [{"index": self._calls, **_tool_call(call)}]}))
-                        self._calls += 1
-        if obj.get("done") is True:
-            self.usage = usage_from(obj)
-            out.append(chunk_event(self._id, self._created, self._model, _EMPTY,
-                                   _finish(obj.get("done_reason"), self._calls > 0)))
-            if self._include_usage:
-                out.append(usage_event(self._id, self._created, self._model, self.usage))
-            out.append(DONE_EVENT)
+            self._sink.start(self._id)
+        self._calls = _message(self._sink, (<dict>obj).get("message"), self._calls)
+        if (<dict>obj).get("done") is True:
+            _done(self._sink, <dict>obj, self._calls)
             self.done = True
             return True
         return False
 
+
+cpdef read_answer(dict answer, Sink sink, object id=None):
+    """A whole ``/api/chat`` answer (``stream: false``) as the events of one answer:
+    start(id), reasoning, text, tool calls, usage, finish, end."""
+    if sink is None:
+        raise TypeError("read_answer() takes a Sink, not None")
+    sink.start(id)
+    _done(sink, answer, _message(sink, answer.get("message"), 0))
+
+
+cpdef dict usage_from(dict answer):
+    """``prompt_eval_count`` / ``eval_count`` as OpenAI usage (missing -> 0).
+
+    Ollama leaves out ``prompt_eval_count`` when the whole prompt was cached.
+    """
+    return make_usage(token_count(answer.get("prompt_eval_count")), token_count(answer.get("eval_count")))
+
+
+# ------------------------------------------------------------------ answer: as OpenAI chat
+
+cpdef dict chat_answer(dict answer, str id, long long created, str model):
+    """An Ollama ``/api/chat`` answer (``stream: false``) as an OpenAI ``chat.completion``
+    (``read_answer`` into ``chat.ChatAnswer``)."""
+    cdef ChatAnswer encoder = ChatAnswer(created, model)
+    read_answer(answer, encoder, id)
+    return encoder.answer()
+
+
+cdef class OllamaStream(Converter):
+    """Ollama's NDJSON lines in, OpenAI ``chat.completion.chunk`` events out:
+    an ``OllamaDecoder`` driving a ``chat.ChatChunks``, for ``pump``."""
+
+    def __init__(self, str id, long long created, str model, bint include_usage):
+        self.encoder = ChatChunks(created, model, include_usage)
+        self.decoder = OllamaDecoder(self.encoder, id)
+
+    cpdef bytes feed(self, bytes chunk):
+        (<OllamaDecoder>self.decoder).feed(chunk)
+        return self.encoder.take()
+
     cpdef bytes close(self):
-        """At EOF: a last line without its newline, converted; b"" otherwise."""
-        cdef list out = []
-        cdef bytes line
-        if self.done or self.error is not None or self.invalid is not None:
-            return b""
-        for line in self._decoder.close():
-            if self._line(line, out):
-                break
-        return b"".join(out)
+        (<OllamaDecoder>self.decoder).close()
+        return self.encoder.take()
 
 
 # ------------------------------------------------------------------ embeddings
 
 cpdef list embedding_inputs(dict body):
-    """The texts of an OpenAI embeddings body; token arrays are an ``InvalidInput``."""
-    cdef object value = body.get("input")
-    cdef object item
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and value:
-        for item in value:
-            if not isinstance(item, str):
-                break
-        else:
-            return value
-    raise InvalidInput("Ollama embeds text only: 'input' must be a string or an array of strings "
-                       "(token arrays are not supported)", "input")
+    """The texts of an OpenAI embeddings body; token arrays are an ``InvalidInput``
+    (``rules.embedding_inputs``)."""
+    return _embedding_inputs(body, "Ollama")
 
 
 cpdef dict embed_request(dict body, str model):
@@ -603,7 +535,7 @@ cpdef object embed_answer(dict answer, Py_ssize_t count, str model, bint as_base
         if as_base64:
             values = _b64encode(_pack(f"<{len(values)}f", *values)).decode()
         data.append({"object": "embedding", "index": i, "embedding": values})
-    tokens = _count(answer, "prompt_eval_count")
+    tokens = token_count(answer.get("prompt_eval_count"))
     return {
         "object": "list",
         "data": data,

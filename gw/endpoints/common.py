@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 from blacksheep import Request, Response
 
 from .. import logs, metrics
-from .._fast.convert import InvalidInput
+from .._fast.rules import InvalidInput
 from ..auth import authenticate
 from ..context import RequestContext, client_request_id
 from ..errors import BadRequest, GatewayError

@@ -11,7 +11,7 @@ from typing import Any, AsyncIterator
 import orjson
 from blacksheep import Request, Response
 
-from .._fast.convert import CompletionStream, chat_to_completion, completion_to_chat
+from .._fast.completions import CompletionStream, chat_to_completion, completion_to_chat
 from ..config.tables import ProviderType
 from ..context import RequestContext
 from ..errors import BadRequest

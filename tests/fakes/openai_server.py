@@ -29,11 +29,25 @@ for requests gw converts, a last user message whose text is ``FAKE {...}``:
                    as a first delta with id and name, then the arguments in two halves
 
 ``retry_after``    the ``retry-after`` header of a 429 answer (default "1")
+``azure_filter``   "async": on the Azure routes, the asynchronous content filter's
+                   stream (below)
 
 Routes: ``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``,
 ``GET /v1/models``; Azure: ``POST /openai/deployments/{d}/chat/completions``,
 ``.../completions``, ``.../embeddings`` and ``GET /openai/models`` (Azure's
 models list), each with ``?api-version=`` and the ``api-key`` header.
+
+The Azure routes answer as Azure OpenAI does, with its content-filter
+annotations and its keys sorted: a whole answer has ``prompt_filter_results``
+and a ``content_filter_results`` per choice; a stream begins with a chunk whose
+``object``, ``id`` and ``model`` are empty and ``created`` is 0, with
+``"choices": []`` and only the ``prompt_filter_results``, and every choice of
+the chunks after it has ``content_filter_results`` (``{}`` on the role and
+finish chunks). With ``azure_filter: "async"`` the content chunks have none;
+instead annotation chunks (empty ``object``/``id``/``model``, ``created`` 0,
+choices without ``delta`` that carry ``content_filter_results`` and
+``content_filter_offsets``) come after half of the content and after the
+finish chunk.
 
 Admin routes (not recorded): ``GET /_fake/requests``, ``GET /_fake/stats``,
 ``POST /_fake/reset`` (also clears the mode), ``GET``/``POST /_fake/mode``.
@@ -122,6 +136,19 @@ AZURE_MODELS_BODY = orjson.dumps({"object": "list", "data": [
 ]})  # fmt: skip
 
 AZURE_404 = orjson.dumps({"error": {"code": "404", "message": "Resource not found"}})
+
+# Azure OpenAI's content-filter annotations (default filter configuration, nothing flagged)
+_SAFE = {"filtered": False, "severity": "safe"}
+_NOT_DETECTED = {"filtered": False, "detected": False}
+AZURE_PROMPT_FILTER_RESULTS = [{"prompt_index": 0, "content_filter_results": {
+    "hate": _SAFE, "jailbreak": _NOT_DETECTED, "self_harm": _SAFE, "sexual": _SAFE, "violence": _SAFE,
+}}]  # fmt: skip
+AZURE_OUTPUT_FILTER_RESULTS = {"hate": _SAFE, "self_harm": _SAFE, "sexual": _SAFE, "violence": _SAFE}
+AZURE_ANSWER_FILTER_RESULTS = {
+    **AZURE_OUTPUT_FILTER_RESULTS,
+    "protected_material_code": _NOT_DETECTED,
+    "protected_material_text": _NOT_DETECTED,
+}
 
 
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> bytes:
@@ -235,11 +262,13 @@ class Chat:
 
     __slots__ = (
         "rid", "cid", "created", "model", "chunks", "finish", "usage",
-        "include_usage", "stream", "tool_calls",
+        "include_usage", "stream", "tool_calls", "filter",
     )
 
-    def __init__(self, rid: str, cid: str, body: dict, model: str, fake: dict | None) -> None:
+    def __init__(self, rid: str, cid: str, body: dict, model: str, fake: dict | None, azure: bool = False) -> None:
         self.rid, self.cid = rid, cid
+        # Azure's content filter: None (not Azure), "default" or "async" (see the module doc)
+        self.filter = ("async" if (fake or {}).get("azure_filter") == "async" else "default") if azure else None
         self.created = int(time.time())
         self.model = model
         messages = body["messages"]
@@ -302,7 +331,7 @@ class Chat:
         return "".join(self.chunks)
 
     def completion(self) -> bytes:
-        return orjson.dumps(
+        return self.dumps(
             {
                 "id": self.cid,
                 "object": "chat.completion",
@@ -318,15 +347,68 @@ class Chat:
                 ],
                 "usage": self.usage,
                 "system_fingerprint": "fp_fake",
-            }
+            },
+            answer=True,
         )
+
+    def dumps(self, obj: dict[str, Any], results: dict | None = None, answer: bool = False) -> bytes:
+        """An answer or chunk as this route sends it: on Azure's, with the filter's
+        annotations (``results`` on each choice; ``answer``: a whole answer) and sorted keys."""
+        if self.filter is None:
+            return orjson.dumps(obj)
+        if answer:
+            obj["prompt_filter_results"] = AZURE_PROMPT_FILTER_RESULTS
+            results = AZURE_ANSWER_FILTER_RESULTS
+        if results is not None:
+            for choice in obj["choices"]:
+                choice["content_filter_results"] = results
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+    def results(self, content: bool = True) -> dict | None:
+        """The ``content_filter_results`` of a chunk's choice (``{}`` on the role and finish chunks)."""
+        if self.filter == "default":
+            return AZURE_OUTPUT_FILTER_RESULTS if content else {}
+        return None  # not Azure, or the async filter: annotation chunks carry them
+
+    def head_payloads(self) -> list[bytes]:
+        """What comes before the role chunk: Azure's prompt filter results."""
+        if self.filter is None:
+            return []
+        return [orjson.dumps({
+            "choices": [], "created": 0, "id": "", "model": "", "object": "",
+            "prompt_filter_results": AZURE_PROMPT_FILTER_RESULTS,
+        })]  # fmt: skip
+
+    def annotation_payload(self, start: int, end: int) -> bytes:
+        """An annotation chunk of Azure's asynchronous filter over the text ``start:end``."""
+        return orjson.dumps({
+            "choices": [{
+                "content_filter_offsets": {"check_offset": end, "end_offset": end, "start_offset": start},
+                "content_filter_results": AZURE_OUTPUT_FILTER_RESULTS,
+                "finish_reason": None, "index": 0,
+            }],
+            "created": 0, "id": "", "model": "", "object": "",
+        })  # fmt: skip
+
+    def with_annotations(self, payloads: list[bytes]) -> list[bytes]:
+        """The content payloads, with the async filter's annotation after the first half."""
+        if self.filter != "async" or len(self.chunks) < 2:
+            return payloads
+        half = len(self.chunks) // 2
+        return [*payloads[:half], self.annotation_payload(0, len("".join(self.chunks[:half]))), *payloads[half:]]
+
+    def tail_payloads(self) -> list[bytes]:
+        """What comes after the finish chunk: the async filter's last annotation."""
+        if self.filter != "async":
+            return []
+        return [self.annotation_payload(0, len(self.content))]
 
     def message(self) -> dict:
         if not self.tool_calls:
             return {"role": "assistant", "content": self.content, "refusal": None}
         return {"role": "assistant", "content": self.content or None, "refusal": None, "tool_calls": self.tool_calls}
 
-    def _chunk(self, delta: dict, finish: str | None) -> bytes:
+    def _chunk(self, delta: dict, finish: str | None, results: dict | None = None) -> bytes:
         obj: dict[str, Any] = {
             "id": self.cid,
             "object": "chat.completion.chunk",
@@ -337,30 +419,32 @@ class Chat:
         }
         if self.include_usage:
             obj["usage"] = None
-        return orjson.dumps(obj)
+        return self.dumps(obj, results)
 
     def role_payload(self) -> bytes:
-        return self._chunk({"role": "assistant", "content": ""}, None)
+        return self._chunk({"role": "assistant", "content": ""}, None, self.results(False))
 
     def content_payloads(self) -> list[bytes]:
-        out = [self._chunk({"content": c}, None) for c in self.chunks]
+        results = self.results()
+        out = self.with_annotations([self._chunk({"content": c}, None, results) for c in self.chunks])
         for i, call in enumerate(self.tool_calls):
             fn = call["function"]
             out.append(self._chunk({"tool_calls": [{
                 "index": i, "id": call["id"], "type": "function",
                 "function": {"name": fn["name"], "arguments": ""},
-            }]}, None))
+            }]}, None, results))
             args = fn["arguments"]
             for part in (args[: len(args) // 2], args[len(args) // 2 :]):
                 if part:
-                    out.append(self._chunk({"tool_calls": [{"index": i, "function": {"arguments": part}}]}, None))
+                    out.append(self._chunk(
+                        {"tool_calls": [{"index": i, "function": {"arguments": part}}]}, None, results))
         return out
 
     def finish_payload(self) -> bytes:
-        return self._chunk({}, self.finish)
+        return self._chunk({}, self.finish, self.results(False))
 
     def usage_payload(self) -> bytes:
-        return orjson.dumps(
+        return self.dumps(
             {
                 "id": self.cid,
                 "object": "chat.completion.chunk",
@@ -378,19 +462,19 @@ class Completion(Chat):
 
     __slots__ = ()
 
-    def __init__(self, rid: str, cid: str, body: dict, model: str, fake: dict | None) -> None:
+    def __init__(self, rid: str, cid: str, body: dict, model: str, fake: dict | None, azure: bool = False) -> None:
         prompt = body.get("prompt")
         text = prompt if isinstance(prompt, str) else " ".join(p for p in prompt if isinstance(p, str))
-        super().__init__(rid, "cmpl-" + cid.removeprefix("chatcmpl-"), {**body, "messages": [{"role": "user", "content": text}]}, model, fake)
+        super().__init__(rid, "cmpl-" + cid.removeprefix("chatcmpl-"), {**body, "messages": [{"role": "user", "content": text}]}, model, fake, azure)
 
     def completion(self) -> bytes:
-        return orjson.dumps({
+        return self.dumps({
             "id": self.cid, "object": "text_completion", "created": self.created, "model": self.model,
             "choices": [{"text": self.content, "index": 0, "logprobs": None, "finish_reason": self.finish}],
             "usage": self.usage, "system_fingerprint": "fp_fake",
-        })
+        }, answer=True)
 
-    def _text(self, text: str, finish: str | None) -> bytes:
+    def _text(self, text: str, finish: str | None, results: dict | None = None) -> bytes:
         obj: dict[str, Any] = {
             "id": self.cid, "object": "text_completion", "created": self.created, "model": self.model,
             "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
@@ -398,19 +482,20 @@ class Completion(Chat):
         }
         if self.include_usage:
             obj["usage"] = None
-        return orjson.dumps(obj)
+        return self.dumps(obj, results)
 
     def role_payload(self) -> bytes:
-        return self._text("", None)
+        return self._text("", None, self.results(False))
 
     def content_payloads(self) -> list[bytes]:
-        return [self._text(c, None) for c in self.chunks]
+        results = self.results()
+        return self.with_annotations([self._text(c, None, results) for c in self.chunks])
 
     def finish_payload(self) -> bytes:
-        return self._text("", self.finish)
+        return self._text("", self.finish, self.results(False))
 
     def usage_payload(self) -> bytes:
-        return orjson.dumps({
+        return self.dumps({
             "id": self.cid, "object": "text_completion", "created": self.created, "model": self.model,
             "choices": [], "usage": self.usage, "system_fingerprint": "fp_fake",
         })
@@ -769,7 +854,7 @@ class FakeProtocol(asyncio.Protocol):
             if not (isinstance(prompt, str) or isinstance(prompt, list) and prompt):
                 self.send(400, error_body("'prompt' is a required property", "invalid_request_error", "prompt"), rid)
                 return
-            chat: Chat = Completion(rid, cid, body, model, fake)
+            chat: Chat = Completion(rid, cid, body, model, fake, azure)
         else:
             messages = body.get("messages")
             if not isinstance(messages, list) or not messages:
@@ -777,7 +862,7 @@ class FakeProtocol(asyncio.Protocol):
                     "'messages' is a required property and must be a non-empty array",
                     "invalid_request_error", "messages"), rid)
                 return
-            chat = Chat(rid, cid, body, model, fake)
+            chat = Chat(rid, cid, body, model, fake, azure)
         if fake:
             self.start(self.run_fake(fake, rid, chat, None))
         elif chat.stream:
@@ -793,10 +878,14 @@ class FakeProtocol(asyncio.Protocol):
         w(self.stream_head(chat.rid))
         st["streams_started"] += 1
         ev = PLAIN_SSE.event
+        for p in chat.head_payloads():
+            w(http_chunk(ev(p)))
         w(http_chunk(ev(chat.role_payload())))
         for p in chat.content_payloads():
             w(http_chunk(ev(p)))
         w(http_chunk(ev(chat.finish_payload())))
+        for p in chat.tail_payloads():
+            w(http_chunk(ev(p)))
         if chat.include_usage:
             w(http_chunk(ev(chat.usage_payload())))
         w(http_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
@@ -961,6 +1050,8 @@ class FakeProtocol(asyncio.Protocol):
                 await out.send(sse.comment())
             await out.send(sse.event(payload))
 
+        for payload in chat.head_payloads():
+            await event(payload)
         await event(chat.role_payload())
         for i, payload in enumerate(chat.content_payloads()):
             if i == after:
@@ -982,6 +1073,8 @@ class FakeProtocol(asyncio.Protocol):
             for payload in chat.content_payloads()[max(after, 0):]:
                 await event(payload)
         await event(chat.finish_payload())
+        for payload in chat.tail_payloads():
+            await event(payload)
         if chat.include_usage:
             await event(chat.usage_payload())
         if sse.comments:

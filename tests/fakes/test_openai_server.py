@@ -577,3 +577,77 @@ def test_sdk_azure_lists_models(fake):
     with openai.AzureOpenAI(azure_endpoint=fake.url, api_version="2024-10-21", api_key="bad", max_retries=0) as c:
         with pytest.raises(openai.AuthenticationError):
             c.models.list()
+
+
+# ------------------------------------------------------------------ Azure's content-filter annotations
+
+EMPTY_IDENTITY = {"object": "", "id": "", "model": "", "created": 0}
+
+
+def azure_post(fake, op: str, body: dict) -> httpx.Response:
+    return httpx.post(
+        f"{fake.url}/openai/deployments/my-deploy/{op}",
+        params={"api-version": "2024-10-21"}, headers={"api-key": KEY}, json=body, timeout=5,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("op", "body"), [
+    ("chat/completions", {"messages": MSGS}),
+    ("completions", {"prompt": "hello big world"}),
+])  # fmt: skip
+def test_azure_streams_begin_with_the_prompt_filter_chunk_and_annotate_every_choice(fake, op, body):
+    r = azure_post(fake, op, {**body, "stream": True, "stream_options": {"include_usage": True}})
+    events = sse_events(r.content)
+    assert events[-1] == "[DONE]"
+    first, *rest = [json.loads(e) for e in events[:-1]]
+    assert {k: first[k] for k in EMPTY_IDENTITY} == EMPTY_IDENTITY and first["choices"] == []
+    assert first["prompt_filter_results"][0]["content_filter_results"]["jailbreak"] == {
+        "filtered": False, "detected": False}  # fmt: skip
+    assert list(first) == sorted(first)  # Azure sends its keys sorted
+    *answer, usage = rest
+    expected = "chat.completion.chunk" if op == "chat/completions" else "text_completion"
+    assert all(o["object"] == expected and o["id"] and o["created"] > 0 for o in rest)
+    assert all("content_filter_results" in c for o in answer for c in o["choices"])
+    assert answer[0]["choices"][0]["content_filter_results"] == {}
+    assert answer[1]["choices"][0]["content_filter_results"]["violence"] == {"filtered": False, "severity": "safe"}
+    assert answer[-1]["choices"][0]["finish_reason"] == "stop"
+    assert usage["choices"] == [] and usage["usage"]["total_tokens"] > 0
+
+
+def test_azure_whole_answers_carry_the_prompt_and_the_content_filter_results(fake):
+    for op, body in (("chat/completions", {"messages": MSGS}), ("completions", {"prompt": "hello"})):
+        answer = azure_post(fake, op, body).json()
+        assert answer["prompt_filter_results"][0]["prompt_index"] == 0
+        results = answer["choices"][0]["content_filter_results"]
+        assert results["protected_material_text"] == {"filtered": False, "detected": False}
+        assert results["hate"] == {"filtered": False, "severity": "safe"}
+
+
+def test_azure_async_filter_sends_annotation_chunks_without_delta(fake):
+    r = azure_post(fake, "chat/completions", {"messages": MSGS, "stream": True, "fake": {"azure_filter": "async"}})
+    objs = [json.loads(e) for e in sse_events(r.content)[:-1]]
+    annotations = [i for i, o in enumerate(objs) if o["object"] == ""]
+    # the prompt filter chunk, one after half of the content, one after the finish chunk
+    assert annotations == [0, 4, 8] and len(objs) == 9
+    for i in annotations[1:]:
+        assert {k: objs[i][k] for k in EMPTY_IDENTITY} == EMPTY_IDENTITY
+        (choice,) = objs[i]["choices"]
+        assert "delta" not in choice and choice["finish_reason"] is None
+        assert choice["content_filter_offsets"]["start_offset"] == 0
+    assert objs[8]["choices"][0]["content_filter_offsets"]["end_offset"] == len("fake: hello big world")
+    assert objs[7]["choices"][0]["finish_reason"] == "stop"
+    content = [o for o in objs if o["object"] and o["choices"][0]["delta"].get("content")]
+    assert all("content_filter_results" not in o["choices"][0] for o in content)
+
+
+def test_the_openai_routes_have_no_annotations(http):
+    _, raw = stream_raw(http)
+    assert b"filter" not in raw
+    assert b"filter" not in http.post("/v1/chat/completions", json={"model": "m", "messages": MSGS}).content
+
+
+def test_sdk_azure_stream_text_is_whole_after_the_prompt_filter_chunk(fake):
+    with openai.AzureOpenAI(azure_endpoint=fake.url, api_version="2024-10-21", api_key=KEY, max_retries=0) as c:
+        chunks = list(c.chat.completions.create(model="my-deploy", messages=MSGS, stream=True))
+    assert chunks[0].choices == [] and chunks[0].object == ""
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks[1:]) == "fake: hello big world"

@@ -14,13 +14,17 @@ from hypothesis import strategies as st
 
 from gw._fast import anthropic as fast
 from gw._fast.anthropic import (
+    AnthropicDecoder,
     AnthropicStream,
     MessagesWatch,
     chat_answer,
     chat_request,
+    read_answer,
     usage_from,
 )
-from gw._fast.convert import DONE_EVENT, InvalidInput, chunk_event, make_usage
+from gw._fast.convert import DONE_EVENT, chunk_event
+from gw._fast.rules import InvalidInput, make_usage
+from gw._fast.events import Recorder
 from gw.config.describe import ANTHROPIC_DEFAULT_MAX_TOKENS
 from gw.config.tables import Provider, ProviderType, Target
 from gw.providers.anthropic import anthropic_error, max_tokens_of, native_request
@@ -404,10 +408,10 @@ def test_tool_use_blocks_become_tool_calls_and_content_is_null_without_text():
     ]
 
 
-def test_thinking_blocks_are_dropped_and_no_content_is_an_empty_string():
+def test_thinking_is_reasoning_content_redacted_thinking_is_dropped_and_no_content_is_an_empty_string():
     out = chat_answer(message([{"type": "thinking", "thinking": "x", "signature": "s"},
                                {"type": "redacted_thinking", "data": "zz"}]), 1, MODEL)
-    assert out["choices"][0]["message"] == {"role": "assistant", "content": "", "refusal": None}
+    assert out["choices"][0]["message"] == {"role": "assistant", "content": "", "refusal": None, "reasoning_content": "x"}
 
 
 @pytest.mark.parametrize(
@@ -567,9 +571,9 @@ def test_tool_calls_have_distinct_stable_indexes_and_ids_in_every_chunk():
     assert calls[0] == {"index": 0, "id": "toolu_A", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
     assert calls[1:3] == [{"index": 0, "function": {"arguments": '{"city": '}}, {"index": 0, "function": {"arguments": '"Paris"}'}}]
     assert calls[3] == {"index": 1, "id": "toolu_B", "type": "function", "function": {"name": "now", "arguments": ""}}
-    assert calls[4] == {"index": 1, "function": {"arguments": "{}"}}
-    assert calls[5] == {"index": 2, "id": "toolu_C", "type": "function", "function": {"name": "uptime", "arguments": ""}}
-    assert calls[6] == {"index": 2, "function": {"arguments": "{}"}}
+    assert calls[4] == {"index": 2, "id": "toolu_C", "type": "function", "function": {"name": "uptime", "arguments": ""}}
+    # calls that got no argument get "{}" at the finish
+    assert calls[5:] == [{"index": 1, "function": {"arguments": "{}"}}, {"index": 2, "function": {"arguments": "{}"}}]
     assert len(calls) == 7
     # what a client accumulates
     joined: dict[int, str] = {}
@@ -626,6 +630,19 @@ def test_the_role_chunk_comes_with_the_first_block_or_the_finish():
     _, chunks = run(start() + finish("max_tokens") + MESSAGE_STOP)
     assert deltas(chunks) == [{"role": "assistant", "content": ""}, {}]
     assert chunks[1]["choices"][0]["finish_reason"] == "length"
+
+
+def test_an_error_after_an_empty_block_start_has_sent_nothing():
+    conv = AnthropicStream(1, MODEL, False)
+    out = conv.feed(start() + block_start(0, {"type": "text", "text": ""}) + PING
+                    + ev("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
+    assert out == b"" and conv.error["type"] == "overloaded_error"
+
+
+def test_thinking_streams_as_reasoning_content_before_the_text():
+    _, chunks = run(tool_stream())
+    assert deltas(chunks)[:3] == [{"role": "assistant", "content": ""}, {"reasoning_content": "let me think"},
+                                  {"content": "Checking."}]
 
 
 def test_eof_before_message_stop_is_not_done():
@@ -696,6 +713,185 @@ def test_any_split_of_a_stream_gives_the_same_output(data):
         prev = cut
     whole = AnthropicStream(1, MODEL, True)
     assert out == whole.feed(raw) and conv.done
+
+
+# ------------------------------------------------------------------ decoder: events
+
+
+def decode(raw: bytes, cuts: list[int] | None = None, close: bool = True) -> tuple[AnthropicDecoder, list[tuple]]:
+    """Feed ``raw`` to a decoder over a Recorder, cut at ``cuts``; (decoder, events)."""
+    rec = Recorder()
+    dec = AnthropicDecoder(rec)
+    prev = 0
+    for cut in [*(cuts or ()), len(raw)]:
+        dec.feed(raw[prev:cut])
+        prev = cut
+    if close:
+        dec.close()
+    return dec, rec.events
+
+
+def test_the_decoder_turns_a_stream_into_events():
+    dec, events = decode(tool_stream())
+    assert dec.done and dec.error is None and dec.invalid is None and dec.id == "msg_01XYZ"
+    assert events == [
+        ("start", "msg_01XYZ"),
+        ("usage", 12, 1, 0, 0, 0),
+        ("reasoning", 0, "let me think"),
+        ("text", 0, "Checking."),
+        ("tool_start", 0, 0, "toolu_A", "get_weather", None),
+        ("tool_args", 0, 0, '{"city": '),
+        ("tool_args", 0, 0, '"Paris"}'),
+        ("tool_start", 0, 1, "toolu_B", "now", None),
+        ("tool_start", 0, 2, "toolu_C", "uptime", None),
+        ("usage", 12, 7, 0, 0, 0),
+        ("finish", 0, "tool_calls", None),
+        ("end",),
+    ]
+
+
+def test_one_byte_writes_give_the_same_events():
+    raw = tool_stream().replace(b"Checking.", "Chécking 🎉.".encode())
+    assert decode(raw, list(range(1, len(raw))))[1] == decode(raw)[1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_any_split_gives_the_same_events(data):
+    raw = tool_stream().replace(b"let me think", "let mé 🤔".encode())
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, len(raw) - 1), max_size=40))))
+    dec, events = decode(raw, cuts)
+    assert dec.done and events == decode(raw)[1]
+
+
+def test_thinking_is_reasoning_and_signatures_are_dropped():
+    raw = (start() + block_start(0, {"type": "thinking", "thinking": "first, ", "signature": ""})
+           + delta(0, {"type": "thinking_delta", "thinking": "then"}) + delta(0, {"type": "thinking_delta", "thinking": ""})
+           + delta(0, {"type": "signature_delta", "signature": "c2ln"}) + stop(0)
+           + block_start(1, {"type": "redacted_thinking", "data": "opaque"}) + stop(1)
+           + block_start(2, {"type": "text", "text": "ok"}) + stop(2) + finish() + MESSAGE_STOP)
+    _, events = decode(raw)
+    assert [e for e in events if e[0] in ("reasoning", "text")] == [
+        ("reasoning", 0, "first, "), ("reasoning", 0, "then"), ("text", 0, "ok")]
+
+
+def test_a_stop_sequence_is_the_finish_match_and_stop_reasons_are_normalised():
+    raw = start() + ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": "stop_sequence",
+                                                                            "stop_sequence": "END"}}) + MESSAGE_STOP
+    assert decode(raw)[1][-2:] == [("finish", 0, "stop", "END"), ("end",)]
+    assert decode(start() + finish("refusal") + MESSAGE_STOP)[1][-2] == ("finish", 0, "content_filter", None)
+    assert decode(start() + finish("something_new") + MESSAGE_STOP)[1][-2] == ("finish", 0, "stop", None)
+
+
+def test_a_tool_block_with_whole_input_is_one_fragment_and_a_missing_id_gets_a_new_one():
+    raw = (start() + block_start(5, {"type": "tool_use", "name": "f", "input": {"a": [1, "é"]}}) + stop(5)
+           + finish("end_turn") + MESSAGE_STOP)
+    _, events = decode(raw)
+    (_, _, index, call_id, name, extra), args = events[2], events[3]
+    assert (index, name, extra) == (0, "f", None) and call_id.startswith("call_") and len(call_id) == 29
+    assert args == ("tool_args", 0, 0, '{"a":[1,"é"]}')
+    assert events[-2] == ("finish", 0, "tool_calls", None)  # a stop with tool calls
+
+
+def test_usage_counts_take_what_is_there_and_keep_the_rest():
+    raw = (start(cache_read_input_tokens=100, cache_creation_input_tokens=20)
+           + ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": None},
+                                  "usage": {"output_tokens": 3, "input_tokens": True, "cache_read_input_tokens": None}})
+           + ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}})
+           + MESSAGE_STOP)
+    dec, events = decode(raw)
+    assert [e for e in events if e[0] == "usage"] == [
+        ("usage", 12, 1, 100, 20, 0), ("usage", 12, 3, 100, 20, 0), ("usage", 12, 9, 100, 20, 0)]
+    assert dec.usage == make_usage(12, 9, 100, 20)
+
+
+def test_the_decoder_stops_at_an_error_event_and_at_garbage():
+    err = ev("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+    dec, events = decode(start() + PING + err + text(0, "never"))
+    assert dec.error == {"type": "overloaded_error", "message": "Overloaded"} and not dec.done
+    assert events == [("start", "msg_01XYZ"), ("usage", 12, 1, 0, 0, 0)]
+    bare = decode(start() + b'event: error\ndata: {"type":"error"}\n\n')[0]
+    assert bare.error == {"type": "error"}
+    dec, events = decode(start() + b"data: {not json\n\n" + text(0, "after"))
+    assert dec.invalid == "an event is not valid JSON" and ("text", 0, "after") not in events
+    dec.feed(text(0, "later"))
+    assert ("text", 0, "later") not in events
+
+
+@pytest.mark.parametrize(("raw", "why"), [
+    (block_start(0, {"type": "text", "text": ""}), "content before message_start"),
+    (text(0, "x"), "content before message_start"),
+    (finish(), "message_delta before message_start"),
+    (start() + MESSAGE_STOP, "message_stop without a stop_reason"),
+    (b"data: [1]\n\n", "an event is not a JSON object"),
+])  # fmt: skip
+def test_events_out_of_order_are_invalid_and_end_is_never_called(raw, why):
+    dec, events = decode(raw)
+    assert dec.invalid == why and not dec.done and ("end",) not in events
+
+
+def test_a_stream_cut_before_message_stop_is_not_done_and_a_cut_event_is_invalid():
+    dec, events = decode(start() + text(0, "x") + finish())
+    assert not dec.done and dec.invalid is None and events[-1] == ("finish", 0, "stop", None)
+    dec, _ = decode(start() + b'event: content_block_delta\ndata: {"type"')
+    assert dec.invalid is not None and not dec.done
+
+
+def test_nothing_after_message_stop_is_read_not_even_at_close():
+    dec, events = decode(text_stream("a") + b"data: {garbage")
+    assert dec.done and dec.invalid is None and events[-1] == ("end",)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=20), st.sampled_from(["text", "thinking"]), st.integers(0, 12), st.booleans())
+def test_a_delta_reads_the_same_however_it_is_written(value, kind, index, spaced):
+    d = {"type": "content_block_delta", "index": index, "delta": {"type": f"{kind}_delta", kind: value}}
+    data = json.dumps(d, ensure_ascii=False) if spaced else orjson.dumps(d).decode()
+    _, events = decode(start() + b"event: content_block_delta\ndata: " + data.encode() + b"\n\n")
+    assert events[2:] == ([("text" if kind == "text" else "reasoning", 0, value)] if value else [])
+
+
+@pytest.mark.parametrize("data", [
+    b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\xff"}}',
+    b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\x01"}}',
+    b'{"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"a"}}',
+    b'{"type":"content_block_delta","index":,"delta":{"type":"text_delta","text":"a"}}',
+])  # fmt: skip
+def test_a_delta_that_is_not_json_is_invalid(data):
+    dec, events = decode(start() + b"data: " + data + b"\n\n")
+    assert dec.invalid == "an event is not valid JSON" and len(events) == 2
+
+
+def test_read_answer_gives_the_events_of_a_whole_message():
+    rec = Recorder()
+    read_answer(message([
+        {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+        {"type": "redacted_thinking", "data": "zz"},
+        {"type": "text", "text": "Let me check."},
+        {"type": "text", "text": ""},
+        {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"q": "x"}},
+        {"type": "tool_use", "name": "now", "input": {}},
+    ], "tool_use", cache_read_input_tokens=3), rec)
+    tool_id = rec.events[5][3]
+    assert tool_id.startswith("call_")
+    assert rec.events == [
+        ("start", "msg_01ABC"),
+        ("reasoning", 0, "hmm"),
+        ("text", 0, "Let me check."),
+        ("tool_start", 0, 0, "toolu_1", "get_weather", None),
+        ("tool_args", 0, 0, '{"city":"Paris"}'),
+        ("tool_start", 0, 1, tool_id, "now", None),
+        ("usage", 10, 5, 3, 0, 0),
+        ("finish", 0, "tool_calls", None),
+        ("end",),
+    ]
+
+
+def test_read_answer_of_a_bare_message():
+    rec = Recorder()
+    read_answer({"content": [], "stop_sequence": "END", "stop_reason": "stop_sequence", "usage": None}, rec)
+    assert rec.events == [("start", None), ("usage", 0, 0, 0, 0, 0), ("finish", 0, "stop", "END"), ("end",)]
 
 
 # ---------------------------------------------------------------- stream == answer

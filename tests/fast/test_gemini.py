@@ -14,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gw._fast import gemini
-from gw._fast.convert import InvalidInput
+from gw._fast.rules import InvalidInput
+from gw._fast.events import Recorder
 from gw._fast.gemini import (
+    GeminiDecoder,
     GeminiStream,
     block_reason,
     chat_answer,
@@ -26,6 +28,7 @@ from gw._fast.gemini import (
     estimate_tokens,
     gemini_schema,
     model_path,
+    read_answer,
     usage_from,
 )
 
@@ -435,9 +438,10 @@ def test_a_text_answer_is_a_chat_completion() -> None:
     }
 
 
-def test_thought_parts_are_dropped() -> None:
+def test_thought_parts_are_reasoning_content() -> None:
     out = convert(answer_of({"text": "secret plan", "thought": True}, {"text": "answer", "thoughtSignature": "x"}))
     assert out["choices"][0]["message"]["content"] == "answer"
+    assert out["choices"][0]["message"]["reasoning_content"] == "secret plan"
 
 
 @pytest.mark.parametrize(
@@ -609,14 +613,27 @@ def test_a_repeated_finish_gives_one_finish_chunk_and_nothing_after_it() -> None
     assert conv.usage["total_tokens"] == 7, "usage still read after the finish"
 
 
-def test_thought_parts_and_empty_texts_give_no_delta() -> None:
+def test_thought_parts_are_reasoning_content_and_empty_texts_give_no_delta() -> None:
     stream = sse(chunk({"text": "hmm", "thought": True}), chunk({"text": ""}, {"text": "x", "thoughtSignature": "s"},
                                                              finish="STOP"))
     _, events = run(stream)
-    assert [d for _, d, _ in deltas(events)] == [{"role": "assistant", "content": ""}, {"content": "x"}, {}]
+    assert [d for _, d, _ in deltas(events)] == [{"role": "assistant", "content": ""}, {"reasoning_content": "hmm"},
+                                                 {"content": "x"}, {}]
 
 
-def test_function_calls_stream_as_one_whole_delta_each_with_stable_distinct_indexes() -> None:
+def joined_calls(got: list[tuple[int, dict, str | None]], choice: int = 0) -> list[dict]:
+    """The tool calls of one choice as a client joins the deltas (by index, arguments appended)."""
+    calls: dict[int, dict] = {}
+    for index, delta, _ in got:
+        for c in delta.get("tool_calls", ()) if index == choice else ():
+            if c["index"] not in calls:
+                calls[c["index"]] = {**c, "function": dict(c["function"])}
+            else:
+                calls[c["index"]]["function"]["arguments"] += c["function"]["arguments"]
+    return [calls[i] for i in sorted(calls)]
+
+
+def test_function_calls_stream_as_a_start_and_their_whole_arguments_with_stable_distinct_indexes() -> None:
     stream = sse(
         chunk({"text": "Let me check."}),
         chunk({"functionCall": {"name": "weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2ln"},
@@ -625,9 +642,11 @@ def test_function_calls_stream_as_one_whole_delta_each_with_stable_distinct_inde
     )
     _, events = run(stream)
     got = deltas(events)
-    calls = [d["tool_calls"] for _, d, _ in got if "tool_calls" in d]
-    assert [len(c) for c in calls] == [1, 1, 1]
-    calls = [c[0] for c in calls]
+    deltas_of_calls = [d["tool_calls"] for _, d, _ in got if "tool_calls" in d]
+    assert [len(c) for c in deltas_of_calls] == [1] * 6
+    starts = [c[0] for c in deltas_of_calls if "id" in c[0]]
+    assert [(c["index"], c["function"]["arguments"]) for c in starts] == [(0, ""), (1, ""), (2, "")]
+    calls = joined_calls(got)
     assert [c["index"] for c in calls] == [0, 1, 2]
     assert [c["function"] for c in calls] == [
         {"name": "weather", "arguments": '{"city":"Paris"}'},
@@ -646,7 +665,7 @@ def test_function_calls_stream_as_one_whole_delta_each_with_stable_distinct_inde
 def test_text_before_a_function_call_in_one_event_keeps_its_order() -> None:
     _, events = run(sse(chunk({"text": "a"}, {"functionCall": {"name": "f"}}, {"text": "b"}, finish="STOP")))
     kinds = [next(iter(d)) for _, d, _ in deltas(events)[1:-1]]
-    assert kinds == ["content", "tool_calls", "content"]
+    assert kinds == ["content", "tool_calls", "content", "tool_calls"]  # the last: the call's "{}" at the finish
 
 
 @pytest.mark.parametrize(("reason", "finish"), [("MAX_TOKENS", "length"), ("SAFETY", "content_filter"),
@@ -666,7 +685,8 @@ def test_two_candidates_each_get_a_role_chunk_and_one_finish() -> None:
     got = deltas(events)
     assert [g for g in got if g[0] == 0] == [(0, {"role": "assistant", "content": ""}, None), (0, {"content": "a"}, None),
                                              (0, {"content": "!"}, None), (0, {}, "stop")]
-    assert [g[2] for g in got if g[0] == 1] == [None, None, None, "tool_calls"]
+    assert [g[2] for g in got if g[0] == 1] == [None, None, None, None, "tool_calls"]
+    assert [c["function"] for c in joined_calls(got, 1)] == [{"name": "f", "arguments": "{}"}]
     assert conv.done
 
 
@@ -931,9 +951,245 @@ def test_joined_stream_deltas_equal_the_whole_answer_however_the_bytes_are_split
     assert conv.done
     got = deltas(payloads(out))
     content = "".join(d.get("content") or "" for _, d, _ in got)
-    calls = [c for _, d, _ in got for c in d.get("tool_calls", ())]
+    calls = joined_calls(got)
     whole = convert(answer)["choices"][0]
     assert content == (whole["message"]["content"] or "")
     assert [{k: v for k, v in c.items() if k != "index"} for c in calls] == whole["message"].get("tool_calls", [])
     assert [c["index"] for c in calls] == list(range(len(calls)))
     assert [f for _, _, f in got if f] == [whole["finish_reason"]]
+
+
+# ------------------------------------------------------------------ decoder: events
+
+
+def decode(raw: bytes, cuts: list[int] | None = None, id: str | None = None) -> tuple[GeminiDecoder, list[tuple]]:
+    """Feed ``raw`` to a decoder over a Recorder, cut at ``cuts``, then close; (decoder, events)."""
+    rec = Recorder()
+    dec = GeminiDecoder(rec, id)
+    prev = 0
+    for cut in [*(cuts or ()), len(raw)]:
+        dec.feed(raw[prev:cut])
+        prev = cut
+    dec.close()
+    return dec, rec.events
+
+
+def answer_events(answer: dict, id: str | None = None) -> list[tuple]:
+    rec = Recorder()
+    read_answer(answer, rec, id)
+    return rec.events
+
+
+def test_the_decoder_turns_a_stream_into_events_and_ends_it_at_close() -> None:
+    raw = sse({**chunk({"text": "Hel"}, usage={"promptTokenCount": 4}), "responseId": "r-1"},
+              chunk({"text": "lo"}, {"text": "!"}, finish="STOP", usage=USAGE))
+    rec = Recorder()
+    dec = GeminiDecoder(rec)
+    dec.feed(raw)
+    assert not dec.done and ("end",) not in rec.events, "Gemini has no end marker: EOF is the end"
+    dec.close()
+    assert dec.done and dec.error is None and dec.invalid is None and dec.blocked is None
+    assert rec.events == [
+        ("start", "r-1"),
+        ("usage", 4, 0, 0, 0, 0),
+        ("text", 0, "Hel"),
+        ("usage", 4, 3, 0, 0, 0),
+        ("text", 0, "lo!"),
+        ("finish", 0, "stop", None),
+        ("end",),
+    ]
+
+
+def test_the_id_given_is_the_start_id_and_without_a_response_id_it_is_none() -> None:
+    raw = sse({**chunk({"text": "a"}, finish="STOP"), "responseId": "r-1"})
+    assert decode(raw, id="chatcmpl-7")[1][0] == ("start", "chatcmpl-7")
+    assert decode(sse(chunk({"text": "a"}, finish="STOP")))[1][0] == ("start", None)
+
+
+def test_thought_parts_are_reasoning_and_neighbours_of_one_kind_are_one_event() -> None:
+    raw = sse(chunk({"text": "plan ", "thought": True}, {"text": "more", "thought": True}, {"text": "Hi", "thoughtSignature": "s"},
+                    {"text": ""}, {"text": " there"}, {"text": "again", "thought": True}),
+              chunk({"text": "?", "thought": True, "functionCall": {"name": "not-a-call"}}, finish="STOP",
+                    usage={"promptTokenCount": 5, "candidatesTokenCount": 2, "thoughtsTokenCount": 9}))
+    _, events = decode(raw)
+    assert events == [
+        ("start", None),
+        ("reasoning", 0, "plan more"),
+        ("text", 0, "Hi there"),
+        ("reasoning", 0, "again"),
+        ("usage", 5, 11, 0, 0, 9),
+        ("reasoning", 0, "?"),
+        ("finish", 0, "stop", None),
+        ("end",),
+    ]
+
+
+def test_parallel_function_calls_are_tool_starts_with_whole_arguments() -> None:
+    raw = sse(chunk({"text": "Checking."},
+                    {"functionCall": {"name": "weather", "args": {"city": "Zürich"}}, "thoughtSignature": "c2ln"},
+                    {"functionCall": {"name": "now", "args": {}}},
+                    {"text": "and"},
+                    {"functionCall": {"name": "time", "args": {"tz": "UTC"}, "id": "g-1"}}, finish="STOP"))
+    _, events = decode(raw)
+    ids = [e[3] for e in events if e[0] == "tool_start"]
+    assert all(re.fullmatch(r"call_[0-9a-f]{24}", i) for i in ids[:2]) and ids[0] != ids[1] and ids[2] == "g-1"
+    assert events == [
+        ("start", None),
+        ("text", 0, "Checking."),
+        ("tool_start", 0, 0, ids[0], "weather", {"extra_content": {"google": {"thought_signature": "c2ln"}}}),
+        ("tool_args", 0, 0, '{"city":"Zürich"}'),
+        ("tool_start", 0, 1, ids[1], "now", None),
+        ("text", 0, "and"),
+        ("tool_start", 0, 2, "g-1", "time", None),
+        ("tool_args", 0, 2, '{"tz":"UTC"}'),
+        ("finish", 0, "tool_calls", None),
+        ("end",),
+    ]
+
+
+def test_two_candidates_are_two_choices_each_with_its_calls_and_one_finish() -> None:
+    raw = sse(
+        {"candidates": [{"content": {"parts": [{"text": "a"}]}},
+                        {"content": {"parts": [{"functionCall": {"name": "f", "id": "x"}}]}, "index": 1}]},
+        {"candidates": [{"content": {"parts": [{"functionCall": {"name": "g", "id": "y"}}]}, "index": 1,
+                         "finishReason": "STOP"}]},
+        {"candidates": [{"content": {"parts": [{"text": "b"}]}, "finishReason": "MAX_TOKENS"},
+                        {"content": {"parts": [{"text": "late"}]}, "finishReason": "STOP", "index": 1}]},
+    )
+    dec, events = decode(raw)
+    assert dec.done
+    assert events == [
+        ("start", None),
+        ("text", 0, "a"),
+        ("tool_start", 1, 0, "x", "f", None),
+        ("tool_start", 1, 1, "y", "g", None),
+        ("finish", 1, "tool_calls", None),
+        ("text", 0, "b"),
+        ("finish", 0, "length", None),
+        ("end",),
+    ]
+
+
+def test_end_only_when_every_choice_finished() -> None:
+    one_open = sse({"candidates": [{"content": {"parts": [{"text": "a"}]}, "finishReason": "STOP"},
+                                   {"content": {"parts": [{"text": "b"}]}, "index": 1}]})
+    dec, events = decode(one_open)
+    assert not dec.done and ("end",) not in events
+    only_second = sse({"candidates": [{"content": {"parts": [{"text": "b"}]}, "index": 1, "finishReason": "STOP"}]})
+    dec, events = decode(only_second)
+    assert not dec.done and ("end",) not in events, "never an end without a finish of choice 0"
+    dec, events = decode(b"")
+    assert not dec.done and events == []
+
+
+def test_a_repeated_finish_is_one_finish_and_usage_is_still_read() -> None:
+    raw = sse(chunk({"text": "a"}, finish="STOP"), chunk({"text": "late"}, finish="STOP", usage=USAGE))
+    _, events = decode(raw)
+    assert events == [("start", None), ("text", 0, "a"), ("finish", 0, "stop", None), ("usage", 4, 3, 0, 0, 0),
+                      ("end",)]
+
+
+def test_usage_counts_cached_tokens_once_and_ignores_what_is_not_a_count() -> None:
+    meta = {"promptTokenCount": 110, "cachedContentTokenCount": 100, "candidatesTokenCount": 5,
+            "thoughtsTokenCount": 7, "toolUsePromptTokenCount": 3}
+    _, events = decode(sse(chunk({"text": "a"}, finish="STOP", usage=meta)))
+    assert events[1] == ("usage", 13, 12, 100, 0, 7)
+    _, events = decode(sse(chunk({"text": "a"}, finish="STOP", usage={"promptTokenCount": True, "candidatesTokenCount": "4"})))
+    assert events[1] == ("usage", 0, 0, 0, 0, 0)
+    assert usage_from({"promptTokenCount": True, "candidatesTokenCount": 2})["prompt_tokens"] == 0
+
+
+def test_the_decoder_stops_at_an_error_object_a_block_and_garbage() -> None:
+    error = {"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}
+    dec, events = decode(sse(chunk({"text": "a"}), {"error": error}, chunk({"text": "b"}, finish="STOP")))
+    assert dec.error == error and not dec.done and events == [("start", None), ("text", 0, "a")]
+    dec.feed(sse(chunk({"text": "c"})))
+    assert ("text", 0, "c") not in events
+    dec, events = decode(sse({"promptFeedback": {"blockReason": "SAFETY", "blockReasonMessage": "why"},
+                              "usageMetadata": {"promptTokenCount": 9}}))
+    assert dec.blocked == "SAFETY: why" and dec.error["code"] == "content_filter" and not dec.done
+    assert events == [("start", None), ("usage", 9, 0, 0, 0, 0)]
+    dec, events = decode(sse(chunk({"text": "a"})) + b"data: [1]\r\n\r\n" + sse(chunk({"text": "b"}, finish="STOP")))
+    assert dec.invalid == "an event is not a JSON object" and not dec.done and ("text", 0, "b") not in events
+    dec, _ = decode(sse(chunk({"text": "a"}, finish="STOP"))[:-3])
+    assert dec.invalid is not None and not dec.done
+
+
+def test_one_byte_writes_give_the_same_events() -> None:
+    raw = sse(chunk({"text": "héllo 你好 "}), chunk({"functionCall": {"name": "f", "args": {"q": "🎉"}, "id": "x"}}),
+              chunk({"text": "wörld", "thought": True}, finish="STOP", usage=USAGE))
+    assert decode(raw, list(range(1, len(raw))))[1] == decode(raw)[1]
+
+
+def test_read_answer_gives_the_events_of_a_whole_answer() -> None:
+    answer = {
+        "responseId": "r-9",
+        "candidates": [
+            {"content": {"parts": [{"text": "hmm", "thought": True}, {"text": "Hello "}, {"text": "world"},
+                                   {"functionCall": {"name": "f", "args": {"a": 1}, "id": "c"}}]}},
+            {"content": {"parts": [{"text": "b"}]}, "finishReason": "SAFETY", "index": 1},
+            {"content": {"parts": [{"text": "dup"}]}, "index": 1},
+        ],
+        "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2},
+    }
+    assert answer_events(answer) == [
+        ("start", "r-9"),
+        ("usage", 3, 2, 0, 0, 0),
+        ("reasoning", 0, "hmm"),
+        ("text", 0, "Hello world"),
+        ("tool_start", 0, 0, "c", "f", None),
+        ("tool_args", 0, 0, '{"a":1}'),
+        ("finish", 0, "tool_calls", None),
+        ("text", 1, "b"),
+        ("finish", 1, "content_filter", None),
+        ("end",),
+    ]
+    assert answer_events(answer, "chatcmpl-1")[0] == ("start", "chatcmpl-1")
+
+
+def test_read_answer_of_a_blocked_prompt_is_a_content_filter_finish() -> None:
+    assert answer_events({"promptFeedback": {"blockReason": "SAFETY"}}) == [
+        ("start", None), ("usage", 0, 0, 0, 0, 0), ("finish", 0, "content_filter", None), ("end",)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(gemini_streams(), st.lists(st.integers(1, 9), min_size=1, max_size=40))
+def test_any_split_gives_the_same_events_and_they_add_up_to_the_whole_answer(
+    stream: tuple[list[dict], dict], cuts: list[int]
+) -> None:
+    events, answer = stream
+    raw = sse(*events)
+    positions, pos, k = [], 0, 0
+    while pos < len(raw):
+        pos += cuts[k % len(cuts)]
+        k += 1
+        if pos < len(raw):
+            positions.append(pos)
+    dec, got = decode(raw, positions)
+    assert dec.done and got == decode(raw)[1]
+    merged: list[tuple] = []
+    for event in got:
+        if merged and event[0] == "text" and merged[-1][0] == "text":
+            merged[-1] = ("text", 0, merged[-1][2] + event[2])
+        else:
+            merged.append(event)
+    assert merged == [e for e in answer_events(answer) if e[0] != "usage"]
+
+
+# ------------------------------------------------------------------ request: shared rules
+
+
+@pytest.mark.parametrize("stop", [5, ["a", None], {"a": 1}, True])
+def test_a_stop_that_is_not_strings_is_invalid_input(stop: Any) -> None:
+    invalid("stop", user("go"), stop=stop)
+
+
+@pytest.mark.parametrize("name", ["max_tokens", "max_completion_tokens"])
+@pytest.mark.parametrize("value", [0, -1, "5", True, 2.5])
+def test_a_token_limit_that_is_not_a_positive_integer_is_invalid_input(name: str, value: Any) -> None:
+    invalid(name, user("go"), **{name: value})
+
+
+def test_embedding_inputs_name_gemini_when_they_refuse() -> None:
+    with pytest.raises(InvalidInput, match="^Gemini embeds text only"):
+        embedding_inputs({"input": [1, 2]})

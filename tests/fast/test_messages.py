@@ -6,14 +6,37 @@ import copy
 import importlib.machinery
 import re
 
+import anthropic.types
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 import gw._fast.messages as messages_module
-from gw._fast.convert import DONE_EVENT, InvalidInput, chunk_event, sse_data, usage_event
-from gw._fast.messages import InvalidAnswer, MessageStream, chat_to_message, error_event, message_id, to_openai
+from gw._fast.convert import DONE_EVENT, chunk_event, sse_data, usage_event
+from gw._fast.rules import InvalidInput
+from gw._fast.events import Converter
+from gw._fast.messages import (
+    InvalidAnswer,
+    MessageAnswer,
+    MessagesEvents,
+    MessageStream,
+    chat_to_message,
+    error_event,
+    message_id,
+    to_openai,
+)
+from gw._fast.openai import ChatDecoder, read_answer
+from tests.strategies import ChatStream, chat_streams
+
+STREAM_EVENT = TypeAdapter(anthropic.types.RawMessageStreamEvent)
+
+
+def valid_message(message: dict) -> dict:
+    """``message`` as the anthropic SDK's ``Message`` accepts it (strictly)."""
+    anthropic.types.Message.model_validate(message, strict=True)
+    return message
 
 
 def test_the_module_is_a_compiled_extension():
@@ -586,7 +609,7 @@ def test_tool_calls_finished_with_stop_are_still_tool_use_and_null_content_makes
 def test_a_tool_call_without_an_id_gets_one():
     calls = [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]
     block = orjson.loads(chat_to_message(completion({"tool_calls": calls}, "tool_calls"), "m", "c"))["content"][0]
-    assert re.fullmatch(r"toolu_[0-9a-f]{24}", block["id"])
+    assert re.fullmatch(r"call_[0-9a-f]{24}", block["id"])  # rules.new_id, as for every backend
 
 
 @pytest.mark.parametrize("arguments", ["{not json", "[1, 2]", '"text"'])
@@ -680,6 +703,7 @@ def events(raw: bytes) -> list[tuple[str, dict]]:
         assert name_line.startswith("event: ") and data_line.startswith("data: ")
         data = orjson.loads(data_line[6:])
         assert data["type"] == name_line[7:]
+        STREAM_EVENT.validate_python(data, strict=True)
         out.append((name_line[7:], data))
     assert raw.endswith(b"\n\n")
     return out
@@ -702,6 +726,9 @@ def accumulate(evs: list[tuple[str, dict]]) -> dict:
             block, delta = message["content"][data["index"]], data["delta"]
             if delta["type"] == "text_delta":
                 block["text"] += delta["text"]
+            elif delta["type"] == "thinking_delta":
+                assert block["type"] == "thinking"
+                block["thinking"] += delta["thinking"]
             else:
                 assert delta["type"] == "input_json_delta"
                 json_bufs[data["index"]] = json_bufs.get(data["index"], "") + delta["partial_json"]
@@ -714,7 +741,7 @@ def accumulate(evs: list[tuple[str, dict]]) -> dict:
     assert not open_blocks
     for index, buf in json_bufs.items():
         message["content"][index]["input"] = orjson.loads(buf)
-    return message
+    return valid_message(message)
 
 
 def convert(raw: bytes, pieces: list[bytes] | None = None, stops: list[str] | None = None) -> tuple[bytes, MessageStream]:
@@ -739,7 +766,9 @@ def test_a_text_stream_is_the_exact_anthropic_event_sequence():
                                      "cache_read_input_tokens": 0, "output_tokens": 3}}),
         ("message_stop", {"type": "message_stop"}),
     ]  # fmt: skip
-    assert stream.usage == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    assert stream.usage == {  # rules.make_usage: one OpenAI usage shape for every backend
+        "prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10, "prompt_tokens_details": {"cached_tokens": 0},
+    }  # fmt: skip
 
 
 def test_tool_calls_stream_as_distinct_tool_use_blocks_with_their_json_fragments():
@@ -925,3 +954,184 @@ def test_crlf_comments_and_multiline_data_are_read_as_sse():
     message = accumulate(events(convert(raw)[0]))
     assert message["content"] == [{"type": "text", "text": "a"}]
     assert message["stop_reason"] == "end_turn"
+
+
+# ---------------------------------------------------------------- shared rules on the request side
+
+
+def test_a_stop_sequences_string_is_one_stop_sequence_and_other_types_are_invalid():
+    assert to_openai(request(user("x"), stop_sequences="END"))["stop"] == ["END"]
+    with pytest.raises(InvalidInput) as info:
+        to_openai(request(user("x"), stop_sequences=5))
+    assert info.value.param == "stop_sequences"
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "64"])
+def test_max_tokens_for_a_chat_backend_must_be_a_positive_integer(value):
+    with pytest.raises(InvalidInput) as info:
+        to_openai(request(user("x"), max_tokens=value))
+    assert info.value.param == "max_tokens"
+
+
+def test_a_tool_use_input_sent_as_json_text_is_read_by_the_tool_argument_rule():
+    def arguments(value: object) -> str:
+        content = [{"type": "tool_use", "id": "t", "name": "f", "input": value}]
+        return to_openai(request(user("x"), assistant(content)))["messages"][1]["tool_calls"][0]["function"]["arguments"]
+
+    assert arguments('{"a": 1}') == '{"a":1}'
+    assert arguments("null") == arguments("") == arguments(None) == "{}"
+    for bad in ("[1]", "{not json"):
+        with pytest.raises(InvalidInput) as info:
+            arguments(bad)
+        assert info.value.param == "messages[1].content[0].input"
+
+
+# ---------------------------------------------------------------- encoders
+
+
+def test_reasoning_streams_as_a_thinking_block_before_the_text():
+    raw = (chunk({"role": "assistant", "content": ""}) + chunk({"reasoning_content": "Let me"})
+           + chunk({"reasoning": " think."}) + chunk({"content": "Hi"}) + chunk({}, "stop") + DONE_EVENT)  # fmt: skip
+    out, stream = convert(raw)
+    assert stream.done
+    evs = events(out)
+    assert evs[1:6] == [
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "thinking_delta", "thinking": "Let me"}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "thinking_delta", "thinking": " think."}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}}),
+    ]  # fmt: skip
+    assert accumulate(evs)["content"] == [
+        {"type": "thinking", "thinking": "Let me think.", "signature": ""},
+        {"type": "text", "text": "Hi"},
+    ]
+
+
+def test_reasoning_after_text_opens_a_new_thinking_block():
+    raw = chunk({"content": "a"}) + chunk({"reasoning_content": "r"}) + chunk({"content": "b"}) + chunk({}, "stop") + DONE_EVENT
+    assert [b["type"] for b in accumulate(events(convert(raw)[0]))["content"]] == ["text", "thinking", "text"]
+
+
+def test_an_answers_reasoning_is_a_thinking_block_before_the_text():
+    answer = completion({"content": "Hi", "reasoning_content": "hmm"})
+    message = valid_message(orjson.loads(chat_to_message(answer, "m", "c")))
+    assert message["content"] == [{"type": "thinking", "thinking": "hmm", "signature": ""}, {"type": "text", "text": "Hi"}]
+
+
+def test_nothing_is_written_before_the_first_content_and_message_start_has_the_input_so_far():
+    encoder = MessagesEvents("msg_1", "claude-x", None)
+    encoder.start("chatcmpl-1")
+    encoder.usage(40, 0, 2, 0, 0)
+    assert encoder.take() == b"" and encoder.started
+    encoder.reasoning(0, "r")
+    start = events(encoder.take())[0][1]
+    assert start["message"]["usage"] == {"input_tokens": 40, "output_tokens": 0}
+
+
+def test_an_error_after_the_role_chunk_leaves_nothing_written():
+    stream = MessageStream("msg_1", "claude-x")
+    out = stream.feed(chunk({"role": "assistant", "content": ""}) + sse_data(b'{"error":{"message":"overloaded"}}'))
+    assert out == b"" and stream.error == {"message": "overloaded"}
+
+
+def test_a_finish_without_content_is_a_message_without_blocks():
+    out, stream = convert(chunk({"role": "assistant", "content": ""}) + chunk({}, "length") + DONE_EVENT)
+    assert stream.done
+    evs = events(out)
+    assert [name for name, _ in evs] == ["message_start", "message_delta", "message_stop"]
+    assert accumulate(evs)["stop_reason"] == "max_tokens"
+
+
+def test_events_of_other_choices_are_not_written():
+    encoder = MessagesEvents("msg_1", "claude-x", None)
+    encoder.start(None)
+    encoder.text(1, "other")
+    encoder.tool_start(1, 0, "c", "f", None)
+    encoder.tool_args(1, 0, "{}")
+    encoder.finish(1, "stop", None)
+    assert encoder.take() == b"" and not encoder.finished
+    encoder.text(0, "mine")
+    encoder.finish(0, "stop", None)
+    encoder.end()
+    assert accumulate(events(encoder.take()))["content"] == [{"type": "text", "text": "mine"}]
+
+
+def test_a_message_answer_is_read_from_any_decoders_events():
+    encoder = MessageAnswer("msg_1", "claude-x", ["END"])
+    encoder.start("x")
+    encoder.reasoning(0, "a")
+    encoder.reasoning(0, "b")
+    encoder.text(0, "t")
+    encoder.tool_start(0, 0, "call_1", "f", {"extra_content": {}})
+    encoder.tool_args(0, 0, '{"k":')
+    encoder.tool_args(0, 0, "1}")
+    encoder.text(0, "u")
+    encoder.usage(10, 5, 3, 2, 1)
+    encoder.finish(0, "stop", "END")
+    encoder.end()
+    assert valid_message(encoder.answer()) == {
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+        "content": [{"type": "thinking", "thinking": "ab", "signature": ""}, {"type": "text", "text": "t"},
+                    {"type": "tool_use", "id": "call_1", "name": "f", "input": {"k": 1}}, {"type": "text", "text": "u"}],
+        "stop_reason": "tool_use", "stop_sequence": None,
+        "usage": {"input_tokens": 10, "cache_creation_input_tokens": 2, "cache_read_input_tokens": 3, "output_tokens": 5},
+    }  # fmt: skip
+
+
+def test_a_matched_stop_sequence_counts_only_when_the_request_named_it():
+    for stops, expected in ((["END"], ("stop_sequence", "END")), (["X"], ("end_turn", None)), (None, ("end_turn", None))):
+        encoder = MessageAnswer("m", "c", stops)
+        encoder.finish(0, "stop", "END")
+        answer = encoder.answer()
+        assert (answer["stop_reason"], answer["stop_sequence"]) == expected
+
+
+def test_null_tool_arguments_are_empty_input_in_an_answer_but_invalid_in_a_stream():
+    # A whole answer is rewritten (rules.tool_arguments); a stream's fragments already went out as they came.
+    calls = [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "null"}}]
+    message = orjson.loads(chat_to_message(completion({"tool_calls": calls}, "tool_calls"), "m", "c"))
+    assert message["content"][0]["input"] == {}
+    out, stream = convert(chunk(tool_start(0, "c", "f")) + chunk(tool_args(0, "null")) + chunk({}, "tool_calls") + DONE_EVENT)
+    assert stream.invalid == "tool call arguments are not a JSON object" and not stream.done
+    assert b"message_stop" not in out
+
+
+def test_message_stream_is_the_openai_decoder_driving_the_messages_encoder():
+    stream = MessageStream("msg_1", "claude-x", ["###"])
+    encoder = MessagesEvents("msg_1", "claude-x", ["###"])
+    converter = Converter(ChatDecoder(encoder), encoder)
+    raw = TOOL_STREAM
+    assert stream.feed(raw) + stream.close() == converter.feed(raw) + converter.close()
+    assert stream.done and converter.done and stream.usage == converter.usage
+    assert stream.usage == {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29,
+                            "prompt_tokens_details": {"cached_tokens": 8}}  # fmt: skip
+
+
+def _summary(message: dict) -> dict:
+    """What a message says, whatever its block runs: for comparing a stream with its whole answer."""
+    content = message["content"]
+    return {
+        "thinking": "".join(b["thinking"] for b in content if b["type"] == "thinking"),
+        "text": "".join(b["text"] for b in content if b["type"] == "text"),
+        "tools": [(b["id"], b["name"], b["input"]) for b in content if b["type"] == "tool_use"],
+        "stop": (message["stop_reason"], message["stop_sequence"]),
+        "usage": {k: message["usage"].get(k, 0) for k in
+                  ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")},
+    }  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(chat_streams())
+def test_any_chat_stream_is_valid_anthropic_events_that_accumulate_to_the_whole_answer(stream: ChatStream):
+    out, converter = convert(stream.raw)
+    assert converter.done and converter.invalid is None
+    streamed = accumulate(events(out))  # each event and the message validated by the SDK's types
+    whole = valid_message(orjson.loads(chat_to_message(stream.answer, "msg_1", "claude-x")))
+    assert _summary(streamed) == _summary(whole)
+    encoder = MessageAnswer("msg_1", "claude-x", None)
+    read_answer(stream.answer, encoder)
+    assert encoder.answer() == whole

@@ -14,14 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gw._fast import ollama
-from gw._fast.convert import DONE_EVENT, InvalidInput, chunk_event, make_usage
+from gw._fast.convert import DONE_EVENT, chunk_event
+from gw._fast.rules import InvalidInput, make_usage
+from gw._fast.events import Recorder
 from gw._fast.ollama import (
+    OllamaDecoder,
     OllamaStream,
     chat_answer,
     chat_request,
     embed_answer,
     embed_request,
     embedding_inputs,
+    read_answer,
     usage_from,
 )
 
@@ -65,7 +69,7 @@ def test_fields_ollama_cannot_take_are_dropped_and_keep_alive_is_never_sent() ->
     out = req(
         user("hi"),
         user="someone", metadata={"a": "b"}, store=True, logprobs=True, top_logprobs=2, logit_bias={"1": 2},
-        parallel_tool_calls=False, service_tier="auto", reasoning_effort="low", keep_alive="1h",
+        parallel_tool_calls=False, service_tier="auto", keep_alive="1h",
         stream_options={"include_usage": True}, n=1, modalities=["text"],
     )
     assert out == {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False}
@@ -170,6 +174,12 @@ def test_assistant_tool_calls_get_parsed_arguments_and_results_their_tool_name()
     ]
 
 
+@pytest.mark.parametrize("arguments", ["null", "  ", "", None])
+def test_null_or_blank_tool_call_arguments_are_an_empty_object(arguments: Any) -> None:
+    out = req(user("x"), {"role": "assistant", "tool_calls": [call("c", "f", arguments)]})
+    assert out["messages"][1]["tool_calls"] == [{"function": {"name": "f", "arguments": {}}}]
+
+
 def test_an_empty_tool_calls_list_is_not_sent() -> None:
     assert req(user("a"), {"role": "assistant", "content": "b", "tool_calls": []})["messages"][1] == {
         "role": "assistant", "content": "b"}
@@ -216,7 +226,25 @@ def test_max_completion_tokens_beats_max_tokens_and_stop_lists_pass() -> None:
 
 
 def test_zero_values_are_still_sent() -> None:
-    assert req(user("x"), temperature=0, max_tokens=0, seed=0)["options"] == {"temperature": 0, "num_predict": 0, "seed": 0}
+    assert req(user("x"), temperature=0, seed=0, presence_penalty=0)["options"] == {
+        "temperature": 0, "seed": 0, "presence_penalty": 0}
+
+
+@pytest.mark.parametrize(("field", "value"), [("max_tokens", 0), ("max_tokens", -1), ("max_completion_tokens", "5"),
+                                              ("max_tokens", 2.5), ("max_tokens", True)])
+def test_a_token_limit_that_is_not_a_positive_integer_is_invalid_input(field: str, value: Any) -> None:
+    invalid(field, user("x"), **{field: value})
+
+
+@pytest.mark.parametrize(("effort", "think"), [("none", False), ("minimal", True), ("low", True), ("medium", True),
+                                               ("high", True)])
+def test_reasoning_effort_turns_thinking_on_or_off(effort: str, think: bool) -> None:
+    assert req(user("x"), reasoning_effort=effort)["think"] is think
+
+
+@pytest.mark.parametrize("effort", ["max", "", 3, ["low"]])
+def test_an_unknown_reasoning_effort_is_invalid_input(effort: Any) -> None:
+    invalid("reasoning_effort", user("x"), reasoning_effort=effort)
 
 
 @pytest.mark.parametrize("stop", [5, [1], ["a", None]])
@@ -296,10 +324,11 @@ def convert(obj: dict) -> dict:
     return chat_answer(obj, "chatcmpl-1", 1700000000, "llama3.2")
 
 
-def test_a_text_answer_with_usage_and_thinking_dropped() -> None:
+def test_a_text_answer_with_usage_and_thinking_as_reasoning_content() -> None:
     assert convert(answer({"content": "Hello!", "thinking": "hmm"})) == {
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "llama3.2",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!", "refusal": None},
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!", "refusal": None,
+                                             "reasoning_content": "hmm"},
                      "logprobs": None, "finish_reason": "stop"}],
         "usage": make_usage(26, 5),
     }
@@ -449,7 +478,7 @@ def test_tool_calls_have_distinct_stable_indexes_and_ids_and_whole_arguments() -
            + final())
     _, out = run(raw, include_usage=True)
     got = deltas(payloads(out))
-    calls = [c for d, _ in got for c in d.get("tool_calls", ())]
+    calls = accumulated(got)
     assert [c["index"] for c in calls] == [0, 1, 2]
     assert [c["function"] for c in calls] == [
         {"name": "get_weather", "arguments": '{"city":"Paris"}'},
@@ -458,8 +487,25 @@ def test_tool_calls_have_distinct_stable_indexes_and_ids_and_whole_arguments() -
     ]
     assert {c["type"] for c in calls} == {"function"}
     assert all(CALL_ID.fullmatch(c["id"]) for c in calls) and len({c["id"] for c in calls}) == 3
-    assert all(len(d["tool_calls"]) == 1 for d, _ in got if "tool_calls" in d), "one delta per call"
+    assert all(len(d["tool_calls"]) == 1 for d, _ in got if "tool_calls" in d), "one call per delta"
     assert [f for _, f in got if f] == ["tool_calls"]
+
+
+def accumulated(got: list[tuple[dict, str | None]]) -> list[dict]:
+    """The tool call deltas joined per index, as OpenAI's SDKs do: id, type and
+    name come once, in the call's first delta; the arguments are concatenated."""
+    calls: dict[int, dict] = {}
+    for d, _ in got:
+        for c in d.get("tool_calls", ()):
+            first = c["index"] not in calls
+            call = calls.setdefault(c["index"], {"index": c["index"], "function": {"name": "", "arguments": ""}})
+            for key in ("id", "type"):
+                assert (key in c) == first, f"{key} comes in the call's first delta only"
+                if first:
+                    call[key] = c[key]
+            call["function"]["name"] += c["function"].get("name") or ""
+            call["function"]["arguments"] += c["function"].get("arguments") or ""
+    return [calls[i] for i in sorted(calls)]
 
 
 def test_a_length_stream_with_calls_is_length_and_load_is_stop() -> None:
@@ -469,9 +515,10 @@ def test_a_length_stream_with_calls_is_length_and_load_is_stop() -> None:
     assert [f for _, f in deltas(payloads(out)) if f] == ["stop"]
 
 
-def test_thinking_lines_give_no_delta() -> None:
+def test_thinking_lines_are_reasoning_content_deltas() -> None:
     _, out = run(line({"content": "", "thinking": "hmm"}) + line({"content": "ok"}) + final())
-    assert [d for d, _ in deltas(payloads(out))] == [{"role": "assistant", "content": ""}, {"content": "ok"}, {}]
+    assert [d for d, _ in deltas(payloads(out))] == [{"role": "assistant", "content": ""},
+                                                      {"reasoning_content": "hmm"}, {"content": "ok"}, {}]
 
 
 def test_content_on_the_done_line_comes_before_the_finish() -> None:
@@ -547,6 +594,157 @@ def test_any_split_even_inside_utf8_characters_gives_the_same_events(pieces: int
     _, whole = run(TEXT, include_usage=True)
     _, split = run(TEXT, include_usage=True, pieces=pieces)
     assert split == whole
+
+
+# ------------------------------------------------------------------ the decoder (events)
+
+
+def decode(raw: bytes, pieces: int | None = None, id: str | None = None) -> tuple[OllamaDecoder, list[tuple]]:
+    rec = Recorder()
+    dec = OllamaDecoder(rec, id) if id is not None else OllamaDecoder(rec)
+    if pieces is None:
+        dec.feed(raw)
+    else:
+        for i in range(0, len(raw), pieces):
+            dec.feed(raw[i : i + pieces])
+    dec.close()
+    return dec, rec.events
+
+
+def numbered(events: list[tuple]) -> list[tuple]:
+    """The events with each new call id replaced by "<id n>" (they are random)."""
+    ids: dict[str, str] = {}
+    out = []
+    for e in events:
+        if e[0] == "tool_start":
+            assert CALL_ID.fullmatch(e[3]), e
+            e = (*e[:3], ids.setdefault(e[3], f"<id {len(ids)}>"), *e[4:])
+        out.append(e)
+    return out
+
+
+def test_a_text_stream_is_start_text_usage_finish_end() -> None:
+    dec, events = decode(TEXT, id="chatcmpl-9")
+    assert events == [
+        ("start", "chatcmpl-9"),
+        ("text", 0, "Hel"), ("text", 0, "lo wörld"), ("text", 0, " 🎉"),
+        ("usage", 4, 3, 0, 0, 0),
+        ("finish", 0, "stop", None),
+        ("end",),
+    ]
+    assert dec.done and dec.error is None and dec.invalid is None
+
+
+def test_the_start_has_no_id_unless_given_one() -> None:
+    _, events = decode(TEXT)
+    assert events[0] == ("start", None)
+
+
+def test_thinking_is_reasoning_before_the_lines_content() -> None:
+    raw = (line({"content": "", "thinking": "Let me"}) + line({"content": "", "thinking": " think."})
+           + line({"content": "Hi", "thinking": ""}) + final())
+    _, events = decode(raw)
+    assert events[1:4] == [("reasoning", 0, "Let me"), ("reasoning", 0, " think."), ("text", 0, "Hi")]
+
+
+def test_tool_calls_are_a_start_with_a_new_id_and_one_fragment_of_whole_arguments() -> None:
+    raw = (line({"content": "Checking."})
+           + line({"content": "", "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+                                                 {"function": {"name": "now", "arguments": {}}}]})
+           + line({"content": "", "tool_calls": [{"function": {"name": "bare"}},
+                                                 {"function": {"name": "raw", "arguments": '{"a": 1}'}},
+                                                 {"function": {"name": "blank", "arguments": " "}},
+                                                 "not a call", {"function": {"arguments": {"x": 1}}}]})
+           + final())
+    _, events = decode(raw)
+    assert numbered(events)[2:] == [
+        ("tool_start", 0, 0, "<id 0>", "get_weather", None), ("tool_args", 0, 0, '{"city":"Paris"}'),
+        ("tool_start", 0, 1, "<id 1>", "now", None),
+        ("tool_start", 0, 2, "<id 2>", "bare", None),
+        ("tool_start", 0, 3, "<id 3>", "raw", None), ("tool_args", 0, 3, '{"a": 1}'),
+        ("tool_start", 0, 4, "<id 4>", "blank", None),
+        ("tool_start", 0, 5, "<id 5>", "", None), ("tool_args", 0, 5, '{"x":1}'),
+        ("usage", 4, 3, 0, 0, 0),
+        ("finish", 0, "tool_calls", None),
+        ("end",),
+    ]
+
+
+@pytest.mark.parametrize(("reason", "calls", "finish"), [
+    ("stop", False, "stop"), ("length", False, "length"), ("load", False, "stop"), (None, False, "stop"),
+    ("stop", True, "tool_calls"), ("length", True, "length"),
+])
+def test_the_done_reason_is_normalised(reason: str | None, calls: bool, finish: str) -> None:
+    message = {"content": "", "tool_calls": [{"function": {"name": "now"}}]} if calls else {"content": "x"}
+    _, events = decode(line(message) + line({"content": ""}, True, done_reason=reason))
+    assert events[-2] == ("finish", 0, finish, None)
+
+
+def test_missing_or_bad_counts_are_zero() -> None:
+    _, events = decode(line({"content": "a"}) + line({"content": ""}, True, eval_count=True, prompt_eval_count="x"))
+    assert ("usage", 0, 0, 0, 0, 0) in events
+
+
+def test_an_error_line_stops_decoding_with_no_finish() -> None:
+    dec, events = decode(line({"content": "a"}) + b'{"error":"boom"}\n' + line({"content": "late"}) + final())
+    assert events == [("start", None), ("text", 0, "a")]
+    assert dec.error == "boom" and not dec.done
+
+
+def test_an_error_as_the_first_line_gives_no_event() -> None:
+    dec, events = decode(b'{"error":"model runner crashed"}\n')
+    assert events == [] and dec.error == "model runner crashed"
+
+
+@pytest.mark.parametrize(("bad", "needle"), [(b"{not json\n", "not valid JSON"), (b"[1,2]\n", "not a JSON object"),
+                                             (b"x" * (1 << 20) + b"x\n", "larger than")])
+def test_a_line_that_is_not_an_ollama_line_is_invalid_and_stops_decoding(bad: bytes, needle: str) -> None:
+    dec, events = decode(line({"content": "a"}) + bad + final(), pieces=1 << 16)
+    assert needle in dec.invalid and not dec.done
+    assert events[-1] == ("text", 0, "a")
+
+
+def test_an_eof_before_the_done_line_is_not_done_and_a_cut_line_is_invalid() -> None:
+    dec, events = decode(line({"content": "a"}))
+    assert not dec.done and dec.invalid is None and events[-1] == ("text", 0, "a")
+    dec, _ = decode(line({"content": "a"}) + final()[:20])
+    assert not dec.done and dec.invalid is not None
+    dec, events = decode(line({"content": "a"}) + final().rstrip(b"\n"))
+    assert dec.done and events[-1] == ("end",)
+
+
+def test_nothing_after_the_done_line_is_decoded() -> None:
+    rec = Recorder()
+    dec = OllamaDecoder(rec)
+    dec.feed(TEXT + line({"content": "extra"}))
+    dec.feed(line({"content": "more"}))
+    dec.close()
+    assert rec.events[-1] == ("end",) and all("extra" not in e and "more" not in e for e in rec.events)
+
+
+@pytest.mark.parametrize("pieces", [1, 2, 3, 5, 7, 64])
+def test_any_split_gives_the_decoder_the_same_events(pieces: int) -> None:
+    raw = (line({"content": "", "thinking": "ü"}) + TEXT.replace(b"\n", b"\r\n\n")
+           .replace(final().replace(b"\n", b"\r\n\n"), b"")
+           + line({"content": "", "tool_calls": [{"function": {"name": "now", "arguments": {"tz": "Europe/Oslo"}}}]})
+           + final())
+    assert numbered(decode(raw, pieces)[1]) == numbered(decode(raw)[1])
+
+
+def test_read_answer_gives_the_events_of_a_whole_answer() -> None:
+    rec = Recorder()
+    read_answer(answer({"content": "Hi", "thinking": "hmm", "tool_calls": [
+        {"function": {"name": "now", "arguments": {}}}, {"function": {"name": "w", "arguments": {"c": "P"}}}]}),
+        rec, "chatcmpl-1")
+    assert numbered(rec.events) == [
+        ("start", "chatcmpl-1"), ("reasoning", 0, "hmm"), ("text", 0, "Hi"),
+        ("tool_start", 0, 0, "<id 0>", "now", None),
+        ("tool_start", 0, 1, "<id 1>", "w", None), ("tool_args", 0, 1, '{"c":"P"}'),
+        ("usage", 26, 5, 0, 0, 0), ("finish", 0, "tool_calls", None), ("end",),
+    ]
+    rec = Recorder()
+    read_answer({"done": True}, rec)
+    assert rec.events == [("start", None), ("usage", 0, 0, 0, 0, 0), ("finish", 0, "stop", None), ("end",)]
 
 
 # ------------------------------------------------------------------ embeddings
@@ -682,19 +880,25 @@ def test_a_conversation_keeps_every_content_its_order_and_tool_call_links(messag
 @st.composite
 def ollama_streams(draw: st.DrawFn) -> tuple[bytes, dict]:
     """The NDJSON lines of one answer, and the whole answer they add up to."""
-    raw, content, calls = b"", [], []
+    raw, content, thinking, calls = b"", [], [], []
     for _ in range(draw(st.integers(1, 6))):
-        if draw(st.booleans()):
+        kind = draw(st.sampled_from(["text", "thinking", "calls"]))
+        if kind == "text":
             text = draw(_text)
             content.append(text)
             raw += line({"content": text})
+        elif kind == "thinking":
+            text = draw(_text)
+            thinking.append(text)
+            raw += line({"content": "", "thinking": text})
         else:
             group = [{"function": {"name": draw(_names), "arguments": draw(_args)}} for _ in range(draw(st.integers(1, 2)))]
             calls.extend(group)
             raw += line({"content": "", "tool_calls": group})
     reason = draw(st.sampled_from(["stop", "length", "load"]))
     raw += final(reason)
-    whole = answer({"content": "".join(content), **({"tool_calls": calls} if calls else {})},
+    whole = answer({"content": "".join(content), **({"thinking": "".join(thinking)} if thinking else {}),
+                    **({"tool_calls": calls} if calls else {})},
                    done_reason=reason, prompt_eval_count=4, eval_count=3)
     return raw, whole
 
@@ -721,7 +925,8 @@ def test_joined_stream_deltas_equal_the_whole_answer_however_the_bytes_are_split
     got = deltas(events)
     whole = convert(whole_answer)["choices"][0]
     assert "".join(d.get("content") or "" for d, _ in got) == (whole["message"]["content"] or "")
-    calls = [c for d, _ in got for c in d.get("tool_calls", ())]
+    assert "".join(d.get("reasoning_content") or "" for d, _ in got) == whole["message"].get("reasoning_content", "")
+    calls = accumulated(got)
     assert without_ids(calls) == without_ids(whole["message"].get("tool_calls", []))
     assert [c["index"] for c in calls] == list(range(len(calls)))
     assert [f for _, f in got if f] == [whole["finish_reason"]]
@@ -731,3 +936,27 @@ def test_joined_stream_deltas_equal_the_whole_answer_however_the_bytes_are_split
 
 def whole_answer_usage(obj: dict) -> dict:
     return make_usage(obj["prompt_eval_count"], obj["eval_count"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(ollama_streams(), st.lists(st.integers(1, 9), min_size=1, max_size=40))
+def test_the_decoders_joined_events_are_read_answers_however_the_bytes_are_split(
+    stream: tuple[bytes, dict], cuts: list[int]
+) -> None:
+    raw, whole_answer = stream
+    rec = Recorder()
+    dec = OllamaDecoder(rec)
+    pos, k = 0, 0
+    while pos < len(raw):
+        dec.feed(raw[pos : pos + cuts[k % len(cuts)]])
+        pos, k = pos + cuts[k % len(cuts)], k + 1
+    dec.close()
+    assert dec.done
+    whole = Recorder()
+    read_answer(whole_answer, whole)
+    # The stream interleaves reasoning, text and calls as they came; the whole
+    # answer has the reasoning, then the text, then the calls.
+    for kind in ("text", "reasoning"):
+        assert "".join(e[2] for e in rec.events if e[0] == kind) == "".join(e[2] for e in whole.events if e[0] == kind)
+    others = [e for e in numbered(rec.events) if e[0] not in ("text", "reasoning")]
+    assert others == [e for e in numbered(whole.events) if e[0] not in ("text", "reasoning")]

@@ -19,3 +19,19 @@ def sse_data(text: str) -> list[str]:
             if field == "data":
                 data.append(value[1:] if value.startswith(" ") else value)
     return events
+
+
+def joined_tool_calls(chunks: list[dict]) -> list[dict]:
+    """The tool calls of streamed chat chunks as a client joins them: by index,
+    argument fragments appended; id, type and name come in a call's first delta only."""
+    calls: dict[int, dict] = {}
+    for chunk in chunks:
+        for choice in chunk["choices"]:
+            for delta in choice["delta"].get("tool_calls") or ():
+                call = calls.get(delta["index"])
+                if call is None:
+                    calls[delta["index"]] = {**delta, "function": dict(delta["function"])}
+                else:
+                    assert set(delta) == {"index", "function"}, "id, type and name come in a call's first delta only"
+                    call["function"]["arguments"] += delta["function"].get("arguments") or ""
+    return [calls[i] for i in sorted(calls)]

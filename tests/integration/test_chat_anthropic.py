@@ -265,9 +265,11 @@ def test_streams_split_into_tiny_writes_arrive_intact(http, split):
     assert s.finishes == ["stop"] and s.errors == []
 
 
-def test_a_stream_with_thinking_first_has_only_the_text(http):
+def test_a_stream_with_thinking_first_has_the_reasoning_then_the_text(http):
     s = stream(http, {"messages": fake_says("visible", thinking="hidden thoughts")})
-    assert s.text == "fake: visible" and "hidden" not in s.raw
+    assert s.text == "fake: visible"
+    reasoning = "".join(c["choices"][0]["delta"].get("reasoning_content", "") for c in s.chunks if c["choices"])
+    assert reasoning == "hidden thoughts"
 
 
 # ---------------------------------------------------------------- tools

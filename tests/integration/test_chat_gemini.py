@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import APP_KEY, Gateway
 from tests.fakes.gemini_server import GeminiFake
-from tests.integration.sse import sse_data
+from tests.integration.sse import joined_tool_calls, sse_data
 
 pytestmark = pytest.mark.integration
 
@@ -132,7 +132,7 @@ class Stream:
 
     @property
     def tool_calls(self) -> list[dict]:
-        return [t for c in self.chunks for ch in c["choices"] for t in ch["delta"].get("tool_calls") or ()]
+        return joined_tool_calls(self.chunks)
 
 
 def stream(http: httpx.Client, messages: list[dict], **extra: Any) -> Stream:

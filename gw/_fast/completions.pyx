@@ -1,0 +1,359 @@
+# cython: language_level=3
+"""Legacy completions (``/v1/completions``) on backends that only chat.
+
+The request side: ``completion_to_chat`` turns the prompt into one user
+message. The answer side: ``CompletionChunks`` writes the event core's events
+as ``text_completion`` SSE events, ``CompletionAnswer`` collects one
+``text_completion``; both are ``events.Encoder``s. Only text and the finish
+go out: reasoning and tool calls have no place in a text completion.
+
+``chat_to_completion`` and ``CompletionStream`` convert an OpenAI chat
+answer or chat chunk events already built; they stay until every path feeds
+the encoders.
+"""
+
+import orjson
+
+from .chat cimport cat4
+# Not cimported: convert's C interface (OpenAIStream) changes more often than this uses it.
+from .convert import DONE_EVENT, IS_DONE, classify_chunk, sse_data
+from .rules import InvalidInput
+from .events cimport Encoder
+from .rules cimport make_usage, new_id
+from .sse cimport Event, SSEDecoder
+
+_dumps = orjson.dumps
+_loads = orjson.loads
+
+cdef bytes _DONE = DONE_EVENT
+cdef bytes _ID_OPEN = b'data: {"id":'
+cdef bytes _CREATED = b',"object":"text_completion","created":'
+cdef bytes _MODEL = b',"model":'
+cdef bytes _CHOICES = b',"choices":'
+cdef bytes _TEXT_OPEN = b'[{"text":'
+cdef bytes _INDEX = b',"index":'
+cdef bytes _MID = b',"logprobs":null,"finish_reason":'
+cdef bytes _NULL_TAIL = b'null}]}\n\n'
+cdef bytes _EMPTY_TEXT = b'""'
+cdef bytes _USAGE_OPEN = b'[],"usage":'
+cdef bytes _EVENT_END = b'}\n\n'
+# A text completion's finish reasons; a chat one it has not (tool_calls) is stop.
+cdef dict _FINISH_TAILS = {
+    name: _dumps(name) + b'}]}\n\n' for name in ("stop", "length", "content_filter")
+}
+
+
+cpdef str completion_id(object id):
+    """The ``text_completion`` id for a backend's answer id.
+
+    completion_id("chatcmpl-1") == "cmpl-1"; completion_id("cmpl-1") == "cmpl-1";
+    completion_id("msg_1") == "cmpl-msg_1"; completion_id(None) -> "cmpl-" + 24 hex digits.
+    """
+    if isinstance(id, str) and id:
+        if (<str>id).startswith("cmpl-"):
+            return id
+        if (<str>id).startswith("chatcmpl-") and len(<str>id) > 9:
+            return "cmpl-" + (<str>id)[9:]
+        return "cmpl-" + <str>id
+    return new_id("cmpl-")
+
+
+cdef inline str _finish(str reason):
+    if reason == "length" or reason == "content_filter":
+        return reason
+    return "stop"
+
+
+# ------------------------------------------------------------------ stream
+
+cdef class _Text:
+    pass
+
+
+cdef class CompletionChunks(Encoder):
+    """Events in, ``text_completion`` SSE events out (``take()`` them).
+
+    ``CompletionChunks(created, model, include_usage)``. A chunk per text
+    event (``{"text": ..., "index": choice, ...}``), one finish chunk per
+    choice (``"text": ""``), at the end the usage chunk (``choices: []``, when
+    ``include_usage``) and ``[DONE]``. Nothing goes out before the first text
+    or finish; reasoning and tool calls are dropped.
+    """
+
+    def __init__(self, long long created, str model, bint include_usage):
+        self._created = created
+        self._model = model
+        self._include_usage = include_usage
+        self._id = None
+        self._envelope = None
+        self._text_open = None
+        self._first = None
+        self._choices = {}
+
+    @property
+    def id(self):
+        """The chunks' id (``completion_id`` of start's), once start came."""
+        return self._id
+
+    cdef int _begin(self, object id) except -1:
+        self._id = completion_id(id)
+        self._envelope = (_ID_OPEN + _dumps(self._id) + _CREATED + str(self._created).encode()
+                          + _MODEL + _dumps(self._model) + _CHOICES)
+        self._text_open = self._envelope + _TEXT_OPEN
+        return 0
+
+    cdef _Text _choice(self, int choice):
+        """The choice's state; None once it finished."""
+        cdef _Text c
+        if choice == 0 and self._first is not None:
+            c = self._first
+        else:
+            c = self._choices.get(choice)
+            if c is None:
+                if self._envelope is None:
+                    self._begin(None)
+                c = _Text()
+                c.mid = _INDEX + str(choice).encode() + _MID
+                self._choices[choice] = c
+                if choice == 0:
+                    self._first = c
+        if c.finished:
+            return None
+        return c
+
+    cpdef start(self, object id):
+        if self._envelope is None:
+            self._begin(id)
+        Encoder.start(self, id)
+
+    cpdef text(self, int choice, str text):
+        cdef _Text c
+        if not text:
+            return
+        c = self._choice(choice)
+        if c is not None:
+            self._out.append(cat4(self._text_open, _dumps(text), c.mid, _NULL_TAIL))
+
+    cpdef finish(self, int choice, str reason, object matched):
+        cdef _Text c = self._choice(choice)
+        if c is None:
+            return
+        c.finished = True
+        self._out.append(cat4(self._text_open, _EMPTY_TEXT, c.mid, _FINISH_TAILS[_finish(reason)]))
+        Encoder.finish(self, choice, reason, matched)
+
+    cpdef end(self):
+        cdef object usage
+        if self.ended:
+            return
+        if self._envelope is None:
+            self._begin(None)
+        if self._include_usage:
+            usage = self.openai_usage()
+            if usage is None:
+                usage = make_usage(0, 0)
+            self._out.append(cat4(self._envelope, _USAGE_OPEN, _dumps(usage), _EVENT_END))
+        self._out.append(_DONE)
+        Encoder.end(self)
+
+
+# ------------------------------------------------------------------ whole answer
+
+cdef class _Answer:
+    pass
+
+
+cdef class CompletionAnswer(Encoder):
+    """Events in, one ``text_completion`` out (``answer()``): per choice the
+    joined text ("" when none) and the finish reason (stop when none came, or
+    a chat-only one); ``usage`` always (zeros when none came)."""
+
+    def __init__(self, long long created, str model):
+        self._created = created
+        self._model = model
+        self._id = None
+        self._choices = {}
+
+    @property
+    def id(self):
+        return self._id
+
+    cdef _Answer _choice(self, int choice):
+        cdef _Answer a = self._choices.get(choice)
+        if a is None:
+            a = _Answer()
+            a.texts = []
+            self._choices[choice] = a
+        elif a.finish is not None:
+            return None
+        return a
+
+    cpdef start(self, object id):
+        if self._id is None:
+            self._id = completion_id(id)
+        Encoder.start(self, id)
+
+    cpdef text(self, int choice, str text):
+        cdef _Answer a
+        if text:
+            a = self._choice(choice)
+            if a is not None:
+                a.texts.append(text)
+
+    cpdef finish(self, int choice, str reason, object matched):
+        cdef _Answer a = self._choice(choice)
+        if a is None:
+            return
+        a.finish = _finish(reason)
+        Encoder.finish(self, choice, reason, matched)
+
+    cpdef dict answer(self):
+        """The ``text_completion`` of the events so far."""
+        cdef list choices = []
+        cdef _Answer a
+        cdef object index, usage
+        if self._id is None:
+            self._id = completion_id(None)
+        for index in sorted(self._choices):
+            a = self._choices[index]
+            choices.append({
+                "text": "".join(a.texts),
+                "index": index,
+                "logprobs": None,
+                "finish_reason": a.finish if a.finish is not None else "stop",
+            })
+        usage = self.openai_usage()
+        return {
+            "id": self._id,
+            "object": "text_completion",
+            "created": self._created,
+            "model": self._model,
+            "choices": choices,
+            "usage": usage if usage is not None else make_usage(0, 0),
+        }
+
+
+# ------------------------------------------------------------------ request
+
+# Completion fields a chat request takes under the same name.
+_COMPLETION_SHARED = ("max_tokens", "temperature", "top_p", "n", "stop", "presence_penalty",
+                      "frequency_penalty", "seed", "user", "logit_bias", "stream", "stream_options")
+
+
+cdef object _unsupported(str name):
+    return InvalidInput(f"'{name}' is not supported by this model's backend (it only chats)", name)
+
+
+cpdef dict completion_to_chat(dict body):
+    """A legacy completions request as a chat request with one user message.
+
+    For backends that only chat. ``echo``, ``suffix``, ``best_of`` and
+    ``logprobs`` have no chat equivalent: asking for them is a 400.
+    """
+    cdef object prompt = body.get("prompt")
+    cdef object best_of = body.get("best_of")
+    cdef dict chat
+    cdef str name
+    if isinstance(prompt, list):
+        if len(prompt) != 1 or not isinstance(prompt[0], str):
+            raise InvalidInput(
+                "this model's backend only chats: 'prompt' must be one string", "prompt")
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        raise InvalidInput("'prompt' must be a string", "prompt")
+    if body.get("suffix"):
+        raise _unsupported("suffix")
+    if body.get("echo") is True:
+        raise _unsupported("echo")
+    if best_of is not None and best_of != 1:
+        raise _unsupported("best_of")
+    if body.get("logprobs") is not None:
+        raise _unsupported("logprobs")
+    chat = {"model": body.get("model"), "messages": [{"role": "user", "content": prompt}]}
+    for name in _COMPLETION_SHARED:
+        if name in body:
+            chat[name] = body[name]
+    return chat
+
+
+# ------------------------------------------------------------------ from chat answers and chunks
+
+cdef dict _completion_choice(object choice, object text):
+    return {
+        "text": text,
+        "index": choice.get("index", 0),
+        "logprobs": None,
+        "finish_reason": choice.get("finish_reason"),
+    }
+
+
+cdef inline str _id_of(object chat_id):
+    if isinstance(chat_id, str) and chat_id.startswith("chatcmpl-"):
+        return "cmpl-" + chat_id[9:]
+    return chat_id
+
+
+cpdef dict chat_to_completion(dict answer):
+    """A chat.completion answer as a legacy ``text_completion``."""
+    cdef list choices = []
+    cdef object choice, message, text
+    for choice in answer.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        message = choice.get("message")
+        text = message.get("content") if isinstance(message, dict) else None
+        choices.append(_completion_choice(choice, text if isinstance(text, str) else ""))
+    out = {
+        "id": _id_of(answer.get("id")),
+        "object": "text_completion",
+        "created": answer.get("created"),
+        "model": answer.get("model"),
+        "choices": choices,
+    }
+    if answer.get("usage") is not None:
+        out["usage"] = answer["usage"]
+    return out
+
+
+cdef class CompletionStream:
+    """Chat chunk events in, legacy ``text_completion`` events out.
+
+    Fed the OpenAI SSE bytes an adapter yields (so always well-formed: adapters
+    raise on upstream errors instead of yielding them). The role-only first
+    chunk and empty deltas produce nothing.
+    """
+
+    def __init__(self):
+        self._decoder = SSEDecoder()
+
+    cpdef bytes feed(self, bytes chunk):
+        cdef list out = []
+        cdef Event event
+        cdef object obj, choice, delta, text
+        cdef list choices
+        for event in self._decoder.feed(chunk):
+            if classify_chunk(event.data) & IS_DONE:
+                out.append(DONE_EVENT)
+                continue
+            obj = _loads(event.data)
+            choices = []
+            for choice in obj.get("choices") or ():
+                delta = choice.get("delta") or {}
+                text = delta.get("content")
+                if not isinstance(text, str):
+                    text = ""
+                if text or choice.get("finish_reason") is not None:
+                    choices.append(_completion_choice(choice, text))
+            if not choices and obj.get("usage") is None:
+                continue
+            result = {
+                "id": _id_of(obj.get("id")),
+                "object": "text_completion",
+                "created": obj.get("created"),
+                "model": obj.get("model"),
+                "choices": choices,
+            }
+            if obj.get("usage") is not None:
+                result["usage"] = obj["usage"]
+            out.append(sse_data(_dumps(result)))
+        return b"".join(out)

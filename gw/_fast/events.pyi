@@ -1,0 +1,72 @@
+"""The typed event core: backend decoders call a ``Sink``, client encoders are Sinks.
+
+    encoder = ChatChunks(created, "gpt-4o", include_usage=True)
+    converter = Converter(AnthropicDecoder(encoder), encoder)
+    out = converter.feed(upstream_bytes)        # the client's bytes, maybe b""
+
+One answer's events, in order: ``start`` once; ``text`` / ``reasoning`` /
+``tool_start`` / ``tool_args`` any number of times; ``usage`` (the last call
+wins); ``finish`` once per choice; ``end`` once, last.
+"""
+
+from typing import Any, Protocol
+
+class Sink:
+    """Receives one answer's events; every method does nothing here."""
+
+    def start(self, id: str | None) -> None: ...
+    def text(self, choice: int, text: str) -> None: ...
+    def reasoning(self, choice: int, text: str) -> None: ...
+    def tool_start(self, choice: int, index: int, call_id: str, name: str, extra: dict[str, Any] | None) -> None: ...
+    def tool_args(self, choice: int, index: int, fragment: str) -> None: ...
+    def usage(self, input: int, output: int, cache_read: int, cache_write: int, reasoning: int) -> None: ...
+    def finish(self, choice: int, reason: str, matched: str | None) -> None: ...
+    def end(self) -> None: ...
+
+class Encoder(Sink):
+    """A Sink that writes a client protocol; ``take()`` returns what was written since the last call."""
+
+    started: bool
+    finished: bool
+    ended: bool
+    invalid: str | None
+    has_usage: bool
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    def take(self) -> bytes: ...
+    def openai_usage(self) -> dict[str, Any] | None: ...
+
+class Decoder(Protocol):
+    """A backend's stream decoder, driving a Sink."""
+
+    done: bool
+    error: Any
+    invalid: str | None
+    def feed(self, chunk: bytes) -> None: ...
+    def close(self) -> None: ...
+
+class Converter:
+    """``decoder`` feeding ``encoder``: the push converter the stream pump drives."""
+
+    decoder: Any
+    encoder: Encoder
+    def __init__(self, decoder: Any, encoder: Encoder) -> None: ...
+    def feed(self, chunk: bytes) -> bytes: ...
+    def close(self) -> bytes: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def error(self) -> Any: ...
+    @property
+    def invalid(self) -> str | None: ...
+    @property
+    def usage(self) -> dict[str, Any] | None: ...
+
+class Recorder(Sink):
+    """Keeps each event as a tuple, in order (tests): ``[("start", "msg_1"), ("text", 0, "Hi"), ...]``."""
+
+    events: list[tuple[Any, ...]]
+    def __init__(self) -> None: ...
