@@ -4,7 +4,7 @@
 # - serve (make serve, check): `pip install .`, as a user installs gw: only what
 #   serving needs, the Cython modules compiled once, into site-packages. Reinstalled
 #   when anything under gw/ changes, so it serves the tree as it is.
-# - dev (make test, build, loadtest, bench, soak): the runtime and dev dependencies
+# - dev (make test, lint, build, loadtest, bench, soak): the runtime and dev dependencies
 #   without gw itself, and the Cython modules built in place: the tests, load tests
 #   and benchmarks run this tree (`python -m gw.cli` with it on PYTHONPATH).
 VENV ?= .venv
@@ -18,7 +18,7 @@ SOURCES := $(shell find gw -name '*.py' -o -name '*.pyx' -o -name '*.pxd' -o -na
 REQUIREMENTS := import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
 	print("\n".join(p["dependencies"] + p["optional-dependencies"]["dev"]))
 
-.PHONY: install build serve check test loadtest loadtest-ci bench soak clean
+.PHONY: install build serve check test lint loadtest loadtest-ci bench soak clean
 
 $(VENV_STAMP):
 	python3 -m venv $(VENV)
@@ -50,6 +50,15 @@ check: $(SERVE_STAMP)
 
 test: build
 	$(PY) -m pytest
+
+# ruff (pyproject's [tool.ruff]) and mypy --strict ([tool.mypy]; gw/_fast is typed by its .pyi).
+# For now only what is clean: the pipeline rewrite of issue 10 (gw/*.py, gw/endpoints,
+# gw/providers, tests/) widens these to `gw loadtests tests setup.py` and `gw` when it lands.
+RUFF_PATHS := gw/__init__.py gw/cli.py gw/config loadtests tests/config setup.py
+MYPY_PATHS := gw/__init__.py gw/cli.py gw/config gw/_fast
+lint: build
+	$(PY) -m ruff check $(RUFF_PATHS)
+	$(PY) -m mypy --follow-imports=silent $(MYPY_PATHS)
 
 # Locust scenarios, headless; fails on any failed request or p99/throughput out of bounds.
 loadtest: build

@@ -98,11 +98,13 @@ def _not_compiled() -> str | None:
     cause = lines[-1] if lines else f"exit status {result.returncode}"
     if (ROOT / "setup.py").is_file():  # a source tree, on PYTHONPATH or installed editable
         return (
-            f"gw runs from its source tree {ROOT}, whose Cython modules are not compiled or out of date ({cause}):"
+            f"gw runs from its source tree {ROOT}, whose Cython modules are not compiled"
+            f" or out of date ({cause}):"
             f" build them with `make build` (or `python setup.py build_ext --inplace`) in {ROOT},"
             " or serve an installed gw (`pip install .`) without this tree on PYTHONPATH"
         )
-    return f"gw's compiled modules in {ROOT / 'gw' / '_fast'} do not import ({cause}): reinstall gw (`pip install .`)"
+    fast = ROOT / "gw" / "_fast"
+    return f"gw's compiled modules in {fast} do not import ({cause}): reinstall gw (`pip install .`)"
 
 
 def _port_taken(host: str, port: int) -> str | None:
@@ -216,7 +218,10 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
                 try:
                     log_warnings(_load(config), warnings_file)
                 except ConfigError as exc:
-                    log("reload failed: the config is invalid, the current one stays", problems=list(exc.problems))
+                    log(
+                        "reload failed: the config is invalid, the current one stays",
+                        problems=list(exc.problems),
+                    )
                     continue
                 with open(reload_file, "ab") as signal_file:
                     signal_file.write(b".")
@@ -285,7 +290,11 @@ def _active_requests(metrics_dir: Path) -> float:
 
 
 def _drain(
-    child: subprocess.Popen[bytes], drain_file: Path, metrics_dir: Path, timeout: float, log: Callable[..., Any]
+    child: subprocess.Popen[bytes],
+    drain_file: Path,
+    metrics_dir: Path,
+    timeout: float,
+    log: Callable[..., Any],
 ) -> None:
     drain_file.touch()
     log("draining", timeout_s=timeout)

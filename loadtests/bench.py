@@ -96,7 +96,7 @@ class Server:
             # no upstream key (the fake runs without one); a pool big enough for the open streams
             config.write_text(config_text or gw_config(f"{upstream_url}/v1", None, max_connections=2048))
             self.argv = gw_argv(config, self.port)
-            self.ready = dict(url=f"http://127.0.0.1:{self.port}/ready", method="GET", body=None, headers=None)
+            self.ready = dict(url=f"{self.base}/ready", method="GET", body=None, headers=None)
         else:  # the exact Granian command gw serve runs, on the no-op app
             self.argv = [_procs.PY, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
                          "--port", str(self.port), "--workers", "1", "--loop", "uvloop", "--no-ws",
@@ -120,7 +120,8 @@ class Server:
             _procs.wait_http_ok(**self.ready, proc=self.proc, timeout=30, poll=0.005)
         except (RuntimeError, TimeoutError) as e:
             self.stop()
-            raise StartError(f"{self.kind} did not start: {e}\n{self.log.read_text(errors='replace')[-3000:]}")
+            tail = self.log.read_text(errors="replace")[-3000:]
+            raise StartError(f"{self.kind} did not start: {e}\n{tail}") from e
         self.startup_s = time.perf_counter() - t0
         return self
 
@@ -349,7 +350,8 @@ def backend_targets(rows: dict) -> list[tuple[str, str, bool]]:
             continue
         for what, unit in (("chat", "req/s"), ("stream", "completions/s")):
             ratio = r[what]["rps"] / base[what]["rps"] if base[what]["rps"] else float("nan")
-            out.append((f"{kind} {unit} >= 75% of the pass-through's", f"{f(100 * ratio, 1)}%", ratio >= 0.75))
+            out.append((f"{kind} {unit} >= 75% of the pass-through's", f"{f(100 * ratio, 1)}%",
+                        ratio >= 0.75))
     return out
 
 
@@ -375,7 +377,9 @@ def backends_config(urls: dict[str, str]) -> str:
         "    max_connections: 2048\n"
         for kind, url in urls.items()
     )
-    models = "".join(f"  b-{kind}:\n    targets: [{{provider: {kind}, model: bench-{kind}}}]\n" for kind in urls)
+    models = "".join(
+        f"  b-{kind}:\n    targets: [{{provider: {kind}, model: bench-{kind}}}]\n" for kind in urls
+    )
     return (f"auth:\n  keys:\n    - name: load\n      key: {GW_KEY}\n      models: [\"*\"]\n"
             f"providers:\n{providers}models:\n{models}logging: {{level: warning}}\n")
 
@@ -472,8 +476,8 @@ def run(args, workdir: Path) -> dict:
             R["upstream"]["stream"] = wrk_point(up_base + CHAT_PATH, HI, LUA_STREAM, args, log)
             R["gw"]["ttft"] = ttft(s.base, args.ttft)
             R["upstream"]["ttft"] = ttft(up_base, args.ttft)
-            print(f"  TTFT p50: gw {R['gw']['ttft']['p50']:.3f} ms, direct {R['upstream']['ttft']['p50']:.3f} ms",
-                  file=sys.stderr)
+            p50s = R["gw"]["ttft"]["p50"], R["upstream"]["ttft"]["p50"]
+            print("  TTFT p50: gw {:.3f} ms, direct {:.3f} ms".format(*p50s), file=sys.stderr)
             gw_after_load = s.worker_rss_kb()
             R["gw_counters"] = gw_counters(s.base)
 
@@ -526,15 +530,18 @@ def run(args, workdir: Path) -> dict:
         "per_stream_kb": (held["rss_kb"] - held["idle_kb"]) / opened,
         "gw_after_load_kb": gw_after_load, "gw_idle_samples_kb": gw_idle, "noop_idle_samples_kb": noop_idle,
     }
-    R["startup"] = {"gw_ms": 1e3 * statistics.median(gw_start), "noop_ms": 1e3 * statistics.median(noop_start),
-                    "gw_samples_ms": [1e3 * x for x in gw_start], "noop_samples_ms": [1e3 * x for x in noop_start]}
+    R["startup"] = {
+        "gw_ms": 1e3 * statistics.median(gw_start), "noop_ms": 1e3 * statistics.median(noop_start),
+        "gw_samples_ms": [1e3 * x for x in gw_start], "noop_samples_ms": [1e3 * x for x in noop_start],
+    }
     gw_wrk = [*gw_c.values(), R["gw"]["stream"]]
     R["failures"] = {
         "wrk non-2xx + socket errors (measured runs)": sum(r["errors"] for r in gw_wrk),
         "wrk non-2xx + socket errors (warm-up runs)": sum(r["warm_errors"] for r in gw_wrk),
         "TTFT streams failed (status, no content, no [DONE], error event)": R["gw"]["ttft"]["errors"],
         f"open-stream requests failed (of {args.streams})": held["failed"],
-        "open streams not cancelled upstream after the client left": held["opened"] - held["upstream_cancelled"],
+        "open streams not cancelled upstream after the client left":
+            held["opened"] - held["upstream_cancelled"],
     }
     if held["why"]:
         R["failures"]["open-stream failure reasons"] = "; ".join(held["why"])

@@ -134,7 +134,9 @@ def measure(port: int, chat_path: str, stream_path: str | None, args) -> dict:
     wrk(base + chat_path, hi, args.warmup, LUA_CHAT)  # warm pool/JIT-ish caches
     r_hi = wrk(base + chat_path, hi, args.duration, LUA_CHAT)
     r_lo = wrk(base + chat_path, lo, args.duration, LUA_CHAT)
-    r_st = wrk(base + stream_path, args.stream_connections, args.duration, LUA_STREAM) if stream_path else None
+    r_st = None
+    if stream_path:
+        r_st = wrk(base + stream_path, args.stream_connections, args.duration, LUA_STREAM)
     return {
         "rps_hi": r_hi["rps"], "p99_hi": r_hi["p99"], "p50_hi": r_hi["p50"],
         "rps_lo": r_lo["rps"], "p50_lo": r_lo["p50"],

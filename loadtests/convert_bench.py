@@ -20,8 +20,9 @@ from __future__ import annotations
 import argparse
 import re
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import orjson
@@ -30,7 +31,10 @@ from gw._fast import anthropic, gemini, messages, ollama
 from gw._fast.convert import OpenAIStream
 from tests.fakes.runner import FakeUpstream
 
-WORDS = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
+WORDS = (
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen"
+    " seventeen eighteen nineteen"
+)
 CHAT = {
     "model": "bench",
     "messages": [{"role": "system", "content": "Repeat after me."}, {"role": "user", "content": WORDS}],
@@ -154,7 +158,9 @@ def measure(backend: Backend, fake: FakeUpstream, repeat: int) -> dict[str, floa
     body = dict(CHAT)
     whole = httpx.post(fake.url + backend.whole_url, json=backend.request(body), headers=HEADERS, timeout=5)
     whole.raise_for_status()
-    streamed = httpx.post(fake.url + backend.stream_url, json=backend.stream_request(body), headers=HEADERS, timeout=5)
+    streamed = httpx.post(
+        fake.url + backend.stream_url, json=backend.stream_request(body), headers=HEADERS, timeout=5
+    )
     streamed.raise_for_status()
     events = backend.split(streamed.content)
 
@@ -186,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             fake.module = backend.module
             stack.enter_context(fake)
             rows[backend.name] = measure(backend, fake, args.repeat)
-    print("| backend | upstream events per stream | ns per event (stream) | ns per whole answer (request + answer) |")
+    print(
+        "| backend | upstream events per stream | ns per event (stream)"
+        " | ns per whole answer (request + answer) |"
+    )
     print("|---|---:|---:|---:|")
     for name, r in rows.items():
         print(f"| {name} | {r['events']} | {r['ns_per_event']:,.0f} | {r['ns_per_whole']:,.0f} |")

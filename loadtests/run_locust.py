@@ -110,9 +110,9 @@ def run_scenario(name: str, host: str, users: int, seconds: int, workdir: Path) 
         proc = _procs.start(argv, cpu=LOAD_CPU, env=env, cwd=str(ROOT), stdout=out, stderr=subprocess.STDOUT)
         try:
             proc.wait(timeout=seconds + 30)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             _procs.terminate(proc)
-            raise RuntimeError(f"locust ({name}) did not finish in {seconds + 30}s; log: {log}")
+            raise RuntimeError(f"locust ({name}) did not finish in {seconds + 30}s; log: {log}") from exc
         finally:
             _procs.terminate(proc)
     wall = time.monotonic() - t0
@@ -163,7 +163,8 @@ def problems_of(r: dict, args) -> list[str]:
     if r["failures"]:
         out.append(f"{r['scenario']}: {r['failures']} failed request(s)")
         for row in r["failure_rows"][:10]:
-            out.append(f"    {row.get('Occurrences')}x {row.get('Method')} {row.get('Name')}: {row.get('Error')}")
+            what = f"{row.get('Method')} {row.get('Name')}: {row.get('Error')}"
+            out.append(f"    {row.get('Occurrences')}x {what}")
     if not r["p99"] <= args.max_p99_ms:
         out.append(f"{r['scenario']}: aggregated p99 {r['p99']:.0f} ms > limit {args.max_p99_ms:g} ms")
     if not r["rps"] >= args.min_rps:
@@ -202,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 _procs.wait_http_ok(f"http://127.0.0.1:{port}/ready", proc=gw, timeout=30)
             except (RuntimeError, TimeoutError) as e:
-                print(f"gw did not start: {e}\n" + gw_log.read_text(errors="replace")[-3000:], file=sys.stderr)
+                tail = gw_log.read_text(errors="replace")[-3000:]
+                print(f"gw did not start: {e}\n{tail}", file=sys.stderr)
                 return 1
             print(f"gw ready on 127.0.0.1:{port} (core {GW_CPU}); fake upstream {fake.url} and locust "
                   f"on core {LOAD_CPU}; {args.users} users, {seconds}s per scenario", file=sys.stderr)

@@ -143,7 +143,8 @@ class Tally:
         self.failed_by_kind[kind] += 1
         self.reasons[problem.split(":", 1)[0]] += 1
         if len(self.examples) < EXAMPLES:
-            self.examples.append({"kind": kind, "at_s": round(at, 3), "phase": phase, "problem": problem[:500]})
+            example = {"kind": kind, "at_s": round(at, 3), "phase": phase, "problem": problem[:500]}
+            self.examples.append(example)
 
     def summary(self, seconds: float) -> dict[str, Any]:
         return {
@@ -280,7 +281,9 @@ class Soak:
         limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
         headers = {"authorization": f"Bearer {GW_KEY}"}
         async with (
-            httpx.AsyncClient(base_url=self.gw_url, headers=headers, limits=limits, timeout=CLIENT_TIMEOUT_S) as http,
+            httpx.AsyncClient(
+                base_url=self.gw_url, headers=headers, limits=limits, timeout=CLIENT_TIMEOUT_S
+            ) as http,
             httpx.AsyncClient(base_url=self.a_url, timeout=5.0) as admin,
         ):
             self.t0 = time.monotonic()
@@ -383,10 +386,12 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 _procs.wait_http_ok(f"{gw_url}/ready", proc=gw, timeout=30)
             except (RuntimeError, TimeoutError) as exc:
-                print(f"gw did not start: {exc}\n{gw_log.read_text(errors='replace')[-3000:]}", file=sys.stderr)
+                tail = gw_log.read_text(errors="replace")[-3000:]
+                print(f"gw did not start: {exc}\n{tail}", file=sys.stderr)
                 return 2
             print(f"soak: gw {gw_url} ({args.workers} worker(s)), fake A {fake_a.url}, fake B {fake_b.url}; "
-                  f"{args.clients} clients for {args.duration:g}s, A flaps every {args.flap_s:g}s", file=sys.stderr)
+                  f"{args.clients} clients for {args.duration:g}s, A flaps every {args.flap_s:g}s",
+                  file=sys.stderr)
 
             soak = Soak(gw_url, fake_a.url, args)
             seconds = asyncio.run(soak.run())

@@ -67,7 +67,10 @@ def _disabled(p: ProviderSpec, spec: ConfigSpec) -> tuple[str, str] | None:
     if not p.enabled:
         why = _origin(spec, ("providers", p.name, "enabled"))
         detail = f" ({why})" if why else ""
-        return f"disabled in config{detail}", f"providers.{p.name}.enabled is false{detail}: provider disabled"
+        return (
+            f"disabled in config{detail}",
+            f"providers.{p.name}.enabled is false{detail}: provider disabled",
+        )
     if p.api_key == "":
         path = ("providers", p.name, "api_key")
         why = _origin(spec, path)
@@ -135,9 +138,8 @@ def compile_tables(spec: ConfigSpec) -> Tables:
         for i, t in enumerate(m.targets):
             provider = providers.get(t.provider)
             if provider is None:  # parse() reports these; kept for specs built by hand
-                problems.append(
-                    f"{src}: models.{name}.targets[{i}].provider: {unknown_provider(t.provider, list(providers))}"
-                )
+                unknown = unknown_provider(t.provider, list(providers))
+                problems.append(f"{src}: models.{name}.targets[{i}].provider: {unknown}")
                 continue
             if not provider.enabled:
                 why = f"provider {provider.name!r} disabled: {provider.disabled_reason}"
@@ -241,7 +243,9 @@ def compile_tables(spec: ConfigSpec) -> Tables:
     )
 
 
-def _open_to_anyone(spec: ConfigSpec, providers: Mapping[str, Provider], models: Mapping[str, Model]) -> list[str]:
+def _open_to_anyone(
+    spec: ConfigSpec, providers: Mapping[str, Provider], models: Mapping[str, Model]
+) -> list[str]:
     """The problem when anyone who can reach gw could spend a provider's key."""
     host = spec.server.host
     if spec.auth.keys or spec.auth.allow_anonymous or is_loopback(host):
@@ -250,12 +254,17 @@ def _open_to_anyone(spec: ConfigSpec, providers: Mapping[str, Provider], models:
     paying = [name for name, p in providers.items() if name in served and p.api_key]
     if not paying:
         return []
-    which = f"provider {paying[0]!r} has" if len(paying) == 1 else f"providers {', '.join(map(repr, paying))} have"
+    which = (
+        f"provider {paying[0]!r} has"
+        if len(paying) == 1
+        else f"providers {', '.join(map(repr, paying))} have"
+    )
     return [
         (
             f"{spec.source}: server.host: gw would listen on {host} without auth keys and {which} an api_key:"
             " anyone who can reach this address could spend it. Configure auth.keys, or listen on 127.0.0.1"
-            " (server.host, --host or GW__SERVER__HOST), or set auth.allow_anonymous: true if open access is intended"
+            " (server.host, --host or GW__SERVER__HOST), or set auth.allow_anonymous: true"
+            " if open access is intended"
         )
     ]
 

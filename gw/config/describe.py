@@ -54,7 +54,9 @@ def describe(tables: Tables) -> str:
             out.append(f"    fallbacks: {', '.join(model.fallbacks)}")
         if model.price is not None:
             price = model.price
-            out.append(f"    price: ${price.input_per_mtok:g} in, ${price.output_per_mtok:g} out per 1M tokens")
+            out.append(
+                f"    price: ${price.input_per_mtok:g} in, ${price.output_per_mtok:g} out per 1M tokens"
+            )
 
     out += ["", f"providers ({len(tables.providers)}):"]
     width = max((len(n) for n in tables.providers), default=0)

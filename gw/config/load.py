@@ -302,19 +302,18 @@ def _apply_overrides(
                 loose = [k for k in node if isinstance(k, str) and _norm(k) == _norm(seg)]
                 key = (exact or loose or [seg.lower()])[0]
             else:
-                problems.append(
-                    f"{source}: {format_path(tuple(path))}: {var}: cannot set a key inside it, it is not a mapping"
-                )
+                where = format_path(tuple(path))
+                problems.append(f"{source}: {where}: {var}: cannot set a key inside it, it is not a mapping")
                 break
             path.append(key)
             if last:
-                node[key] = value  # type: ignore[index]
+                node[key] = value
                 applied[tuple(path)] = Override(var, text)
                 break
-            child = node[key] if (isinstance(node, list) or key in node) else None  # type: ignore[index,operator]
+            child = node.get(key) if isinstance(node, dict) else node[key]
             if child is None:  # absent or null section: create it
                 child = {}
-                node[key] = child  # type: ignore[index]
+                node[key] = child
             node = child
     return applied, problems
 
@@ -348,7 +347,9 @@ def load(
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError([*env_problems, f"{source}: expected a mapping at the top level, got {describe_value(data)}"])
+        raise ConfigError(
+            [*env_problems, f"{source}: expected a mapping at the top level, got {describe_value(data)}"]
+        )
 
     overrides, override_problems = _apply_overrides(data, env, source)
     found: list[tuple[Path, str]] = []

@@ -188,7 +188,9 @@ class ConfigSpec:
     warnings: tuple[str, ...] = ()
     # where values came from (load.Loaded), for messages that say why a key is empty
     overrides: Mapping[Path, Override] = field(default_factory=lambda: MappingProxyType({}), repr=False)
-    env_refs: Mapping[Path, tuple[EnvRef, ...]] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    env_refs: Mapping[Path, tuple[EnvRef, ...]] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False
+    )
 
 
 # --- checking ---------------------------------------------------------------
@@ -402,7 +404,9 @@ def record(cls: type, checks: Mapping[str, Check], required: tuple[str, ...] = (
     return check
 
 
-def mapping_of(key_check: Callable[[_Ctx, Path, Any], bool], item: Callable[[_Ctx, Path, str, Any], Any]) -> Check:
+def mapping_of(
+    key_check: Callable[[_Ctx, Path, Any], bool], item: Callable[[_Ctx, Path, str, Any], Any]
+) -> Check:
     def check(ctx: _Ctx, path: Path, value: Any) -> Any:
         if value is None:
             return {}
@@ -469,7 +473,9 @@ def _auth(ctx: _Ctx, path: Path, value: Any) -> Any:
     secrets: dict[str, int] = {}
     for i, k in enumerate(keys):
         if k.name in names:
-            ctx.error(path + ("keys", i, "name"), f"duplicate key name {k.name!r} (also auth.keys[{names[k.name]}])")
+            ctx.error(
+                path + ("keys", i, "name"), f"duplicate key name {k.name!r} (also auth.keys[{names[k.name]}])"
+            )
         names.setdefault(k.name, i)
         if not k.key:
             ctx.error(path + ("keys", i, "key"), "must not be empty")
@@ -497,7 +503,9 @@ def _provider_name(ctx: _Ctx, path: Path, name: Any) -> bool:
         ctx.error(path, f"expected a name, got {describe_value(name)} (quote it)")
         return False
     if not _NAME.match(name):
-        ctx.error(path, "provider names are letters, digits, '.', '_' and '-', starting with a letter or digit")
+        ctx.error(
+            path, "provider names are letters, digits, '.', '_' and '-', starting with a letter or digit"
+        )
         return False
     return True
 
@@ -587,9 +595,7 @@ def _targets(ctx: _Ctx, path: Path, value: Any) -> Any:
     return list_of(_target, nonempty=True)(ctx, path, value)
 
 
-_price = optional(
-    record(PriceSpec, {"input_per_mtok": number(ge=0), "output_per_mtok": number(ge=0)})
-)
+_price = optional(record(PriceSpec, {"input_per_mtok": number(ge=0), "output_per_mtok": number(ge=0)}))
 
 
 def _model_name(ctx: _Ctx, path: Path, name: Any) -> bool:
@@ -710,8 +716,12 @@ def parse(loaded: Loaded) -> ConfigSpec:
     out = out or {}
     raw_providers = loaded.raw.get("providers") if isinstance(loaded.raw, dict) else None
     raw_models = loaded.raw.get("models") if isinstance(loaded.raw, dict) else None
-    provider_names = [k for k in (raw_providers or {}) if isinstance(k, str)] if isinstance(raw_providers, dict) else []
-    model_names = [k for k in (raw_models or {}) if isinstance(k, str)] if isinstance(raw_models, dict) else []
+    provider_names = (
+        [k for k in (raw_providers or {}) if isinstance(k, str)] if isinstance(raw_providers, dict) else []
+    )
+    model_names = (
+        [k for k in (raw_models or {}) if isinstance(k, str)] if isinstance(raw_models, dict) else []
+    )
     _check_references(ctx, out.get("models") or {}, provider_names, model_names)
     if ctx.problems:
         raise ConfigError(ctx.problems)

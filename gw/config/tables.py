@@ -13,10 +13,10 @@ A reload builds a whole new ``Tables`` and swaps the reference.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 
 class ProviderType(StrEnum):

@@ -70,7 +70,8 @@ def rq_client(**kw):
 
 
 async def rq_plain(client, data: bytes, per_request_total: float | None = None):
-    rb = client.post(FAKE.url + "/v1/chat/completions").body_bytes(data).header("content-type", "application/json")
+    rb = client.post(FAKE.url + "/v1/chat/completions").body_bytes(data)
+    rb = rb.header("content-type", "application/json")
     if per_request_total:
         rb = rb.timeout(timedelta(seconds=per_request_total))
     resp = await rb.build().send()
@@ -87,7 +88,7 @@ async def rq_stream(client, data: bytes, first_byte: float | None = None, chunks
         else:
             resp = await stack.enter_async_context(req)
         n = 0
-        while (chunk := await resp.body_reader.read_chunk()) is not None:
+        while (await resp.body_reader.read_chunk()) is not None:
             n += 1
         return resp.status, n
 
@@ -182,7 +183,8 @@ async def main() -> None:
     await timed("sock_read=0.5, headers delayed 1.0s",
                 ah_stream(s, body(True, chunks=3, delay_s=1.0), timeout=idle))
     await timed("ClientTimeout(total=1.0), stream 10 x 0.3s",
-                ah_stream(s, body(True, chunks=10, chunk_delay_s=0.3), timeout=aiohttp.ClientTimeout(total=1.0)))
+                ah_stream(s, body(True, chunks=10, chunk_delay_s=0.3),
+                          timeout=aiohttp.ClientTimeout(total=1.0)))
     await timed("ClientTimeout(total=0.5), non-stream delay_s=2",
                 ah_plain(s, body(delay_s=2.0), timeout=aiohttp.ClientTimeout(total=0.5)))
     await timed("asyncio.timeout(0.5) around session.post(), delay_s=2",
@@ -196,7 +198,8 @@ async def main() -> None:
     print("== (2) cancellation of the task reading a stream")
 
     async def rq_open(got):
-        req = c.post(url).body_bytes(SLOW).header("content-type", "application/json").streamed_read_buffer_limit(1).build_streamed()
+        req = c.post(url).body_bytes(SLOW).header("content-type", "application/json")
+        req = req.streamed_read_buffer_limit(1).build_streamed()
         async with req as resp:
             n = 0
             while (await resp.body_reader.read_chunk()) is not None:
@@ -214,7 +217,8 @@ async def main() -> None:
                     got.set()
 
     async def rq_open_hdr(got):
-        req = c.post(url).body_bytes(body(True, fault="hang")).header("content-type", "application/json").streamed_read_buffer_limit(1).build_streamed()
+        req = c.post(url).body_bytes(body(True, fault="hang")).header("content-type", "application/json")
+        req = req.streamed_read_buffer_limit(1).build_streamed()
         got.set()
         async with req:
             pass
@@ -236,15 +240,16 @@ async def main() -> None:
     await timed("pyreqwest: close_before_headers", rq_plain(c, body(fault="close_before_headers")))
     await timed("pyreqwest: non-stream reset mid-body (.send())", rq_plain(c, body(fault="reset_mid_stream")))
     await timed("pyreqwest: non-stream truncate (close mid-body)", rq_plain(c, body(fault="truncate")))
-    await timed("pyreqwest: stream reset mid-body (read_chunk)", rq_stream(c, body(True, fault="reset_mid_stream")))
+    reset, truncate = body(True, fault="reset_mid_stream"), body(True, fault="truncate")
+    await timed("pyreqwest: stream reset mid-body (read_chunk)", rq_stream(c, reset))
     await timed("aiohttp: connection refused", ah_plain(s, b"{}", url=refused))
     await timed("aiohttp: reset_before_headers", ah_plain(s, body(fault="reset_before_headers")))
     await timed("aiohttp: close_before_headers", ah_plain(s, body(fault="close_before_headers")))
     await timed("aiohttp: non-stream reset mid-body (read())", ah_plain(s, body(fault="reset_mid_stream")))
     await timed("aiohttp: non-stream truncate (close mid-body)", ah_plain(s, body(fault="truncate")))
-    await timed("aiohttp: stream reset mid-body (iter_any)", ah_stream(s, body(True, fault="reset_mid_stream")))
-    await timed("aiohttp: stream ends cleanly without [DONE] (truncate)", ah_stream(s, body(True, fault="truncate")))
-    await timed("pyreqwest: stream ends cleanly without [DONE] (truncate)", rq_stream(c, body(True, fault="truncate")))
+    await timed("aiohttp: stream reset mid-body (iter_any)", ah_stream(s, reset))
+    await timed("aiohttp: stream ends cleanly without [DONE] (truncate)", ah_stream(s, truncate))
+    await timed("pyreqwest: stream ends cleanly without [DONE] (truncate)", rq_stream(c, truncate))
     await s.close()
     await c.close()
 
@@ -258,7 +263,8 @@ async def main() -> None:
     c2 = rq_client(mt=True)
     await rq_plain(c2, body())
     print("after multithreaded client + 1 request:", nthreads())
-    await c1.close(); await c2.close()
+    await c1.close()
+    await c2.close()
 
 
 
@@ -382,10 +388,10 @@ def os_threads() -> int:
 
 
 async def pyqwest_main() -> None:
+    from importlib.metadata import version
+
     import pyqwest
     from pyqwest import Client, Request
-
-    from importlib.metadata import version
 
     print(f"pyqwest {version('pyqwest')}; os threads before any request: {os_threads()}")
     url = FAKE.url + "/v1/chat/completions"
@@ -427,9 +433,11 @@ async def pyqwest_main() -> None:
     await timed("transport read_timeout=0.5, post(), hang", pq_plain(c_rt, body(fault="hang")))
     await timed("transport read_timeout=0.5, stream gap 0.3s (ok?)",
                 pq_stream(c_rt, body(True, chunks=10, chunk_delay_s=0.3)))
-    await timed("transport read_timeout=0.5, stream gap 1.0s", pq_stream(c_rt, body(True, chunks=10, chunk_delay_s=1.0)))
+    await timed("transport read_timeout=0.5, stream gap 1.0s",
+                pq_stream(c_rt, body(True, chunks=10, chunk_delay_s=1.0)))
     c_tt = Client(pq_transport(timeout=1.0))
-    await timed("transport timeout=1.0 (total), stream 10x0.3s", pq_stream(c_tt, body(True, chunks=10, chunk_delay_s=0.3)))
+    await timed("transport timeout=1.0 (total), stream 10x0.3s",
+                pq_stream(c_tt, body(True, chunks=10, chunk_delay_s=0.3)))
     await timed("  next request on same client works", pq_plain(c, body()))
 
     print("== (c) cancellation while reading a slow stream body (200 x 0.2s)")
@@ -467,7 +475,8 @@ async def pyqwest_main() -> None:
     await timed("truncate non-stream (content-length short)", pq_plain(c, body(fault="truncate")))
     await timed("truncate stream (ends cleanly without [DONE])", pq_stream(c, body(True, fault="truncate")))
     await timed("read_timeout=0.5 hang -> class", pq_plain(c_rt, body(fault="hang")))
-    await timed("read_timeout=0.5 stream gap 1.0 -> class", pq_stream(c_rt, body(True, chunks=3, chunk_delay_s=1.0)))
+    await timed("read_timeout=0.5 stream gap 1.0 -> class",
+                pq_stream(c_rt, body(True, chunks=3, chunk_delay_s=1.0)))
     await timed("transport timeout=1.0 hang -> class", pq_plain(c_tt, body(fault="hang")))
     await timed("status 500 (no exception expected)", pq_plain(c, body(status=500)))
 

@@ -179,7 +179,10 @@ def test_a_missing_dotenv_is_fine(tmp_path):
 def test_a_bad_dotenv_line_is_reported_without_its_content(tmp_path):
     path = write(tmp_path, "OK=1\nsk-secret-nonsense\nQ='open\n", ".env")
     _, problems = read_dotenv(path)
-    assert problems == [f"{path}: line 2: expected KEY=VALUE", f"{path}: line 3: Q: unterminated quoted value"]
+    assert problems == [
+        f"{path}: line 2: expected KEY=VALUE",
+        f"{path}: line 3: Q: unterminated quoted value",
+    ]
 
 
 def test_dotenv_in_the_working_directory_feeds_expansion(tmp_path, monkeypatch):

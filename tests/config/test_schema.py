@@ -84,7 +84,8 @@ def test_the_full_spec_example_parses(cfg):
             max_connections: 256
             rate_limit: {rpm: 500, tpm: 150000}
             headers: {X-Org: acme}
-          azure-east: {type: azure, base_url: "https://r.openai.azure.com", api_key: k, api_version: 2024-10-21}
+          azure-east:
+            {type: azure, base_url: "https://r.openai.azure.com", api_key: k, api_version: 2024-10-21}
           demo: {type: echo}
         models:
           gpt-4o:
@@ -133,7 +134,9 @@ def test_an_unknown_top_level_section_is_an_error(cfg):
 
 def test_an_unknown_provider_key_is_an_error(cfg):
     [line] = cfg.errors(BASE.replace("{type: echo}", "{type: echo, modles: [a]}"))
-    assert line.startswith("config.yaml: providers.demo.modles: unknown key (expected one of: type, base_url, ")
+    assert line.startswith(
+        "config.yaml: providers.demo.modles: unknown key (expected one of: type, base_url, "
+    )
 
 
 def test_a_missing_models_section_is_an_error(cfg):
@@ -164,9 +167,7 @@ def test_a_quoted_number_in_the_file_is_not_an_integer(cfg):
 
 
 def test_an_expanded_variable_is_read_as_a_number_or_bool(cfg):
-    spec = cfg(
-        BASE + "server: {port: '${PORT:-9000}'}\nmetrics: {enabled: '${M}'}\n", env={"M": "false"}
-    )
+    spec = cfg(BASE + "server: {port: '${PORT:-9000}'}\nmetrics: {enabled: '${M}'}\n", env={"M": "false"})
     assert spec.server.port == 9000 and spec.metrics.enabled is False
 
 
@@ -195,9 +196,18 @@ def test_a_gw_override_that_yaml_reads_as_a_number_is_still_a_valid_string(cfg):
         ("server: {max_body_bytes: 0}", "server.max_body_bytes: must be >= 1, got 0"),
         ("server: {drain_timeout_s: -1}", "server.drain_timeout_s: must be >= 0, got -1"),
         ("routing: {retries: -1}", "routing.retries: must be >= 0, got -1"),
-        ("routing: {circuit_breaker: {failures: 0}}", "routing.circuit_breaker.failures: must be >= 1, got 0"),
-        ("routing: {circuit_breaker: {cooldown_s: -1}}", "routing.circuit_breaker.cooldown_s: must be >= 0, got -1"),
-        ("routing: {health_check: {interval_s: -0.5}}", "routing.health_check.interval_s: must be >= 0, got -0.5"),
+        (
+            "routing: {circuit_breaker: {failures: 0}}",
+            "routing.circuit_breaker.failures: must be >= 1, got 0",
+        ),
+        (
+            "routing: {circuit_breaker: {cooldown_s: -1}}",
+            "routing.circuit_breaker.cooldown_s: must be >= 0, got -1",
+        ),
+        (
+            "routing: {health_check: {interval_s: -0.5}}",
+            "routing.health_check.interval_s: must be >= 0, got -0.5",
+        ),
         ("cache: {ttl_s: -1}", "cache.ttl_s: must be >= 0, got -1"),
         ("cache: {max_entries: 0}", "cache.max_entries: must be >= 1, got 0"),
     ],
@@ -293,7 +303,9 @@ def test_api_version_must_be_a_string_or_a_date(cfg):
 
 def test_targets_are_required_and_not_empty(cfg):
     assert cfg.errors(BASE + "  other: {}\n") == ["config.yaml: models.other.targets: missing required key"]
-    assert cfg.errors(BASE + "  other: {targets: []}\n") == ["config.yaml: models.other.targets: must not be empty"]
+    assert cfg.errors(BASE + "  other: {targets: []}\n") == [
+        "config.yaml: models.other.targets: must not be empty"
+    ]
 
 
 def test_a_target_needs_provider_and_model(cfg):
@@ -347,7 +359,10 @@ def test_a_model_cannot_be_its_own_fallback(cfg):
 
 
 def test_a_fallback_listed_twice_is_an_error(cfg):
-    text = BASE.replace("echo: {", "echo: {fallbacks: [b, b], ") + "  b: {targets: [{provider: demo, model: b}]}\n"
+    text = (
+        BASE.replace("echo: {", "echo: {fallbacks: [b, b], ")
+        + "  b: {targets: [{provider: demo, model: b}]}\n"
+    )
     assert cfg.errors(text) == ["config.yaml: models.echo.fallbacks[1]: fallback 'b' is listed twice"]
 
 
@@ -400,12 +415,14 @@ def test_a_null_section_takes_the_defaults(cfg):
 
 
 def test_auth_key_names_must_be_unique(cfg):
-    text = BASE + "auth:\n  keys:\n    - {name: a, key: k-aaaaaaaaaaaaaaaaaa}\n    - {name: a, key: k-bbbbbbbbbbbbbbbbbb}\n"
+    text = BASE + "auth:\n  keys:\n" \
+        "    - {name: a, key: k-aaaaaaaaaaaaaaaaaa}\n    - {name: a, key: k-bbbbbbbbbbbbbbbbbb}\n"
     assert cfg.errors(text) == ["config.yaml: auth.keys[1].name: duplicate key name 'a' (also auth.keys[0])"]
 
 
 def test_auth_keys_must_be_unique_and_the_message_hides_them(cfg):
-    text = BASE + "auth:\n  keys:\n    - {name: a, key: k-aaaaaaaaaaaaaaaaaa}\n    - {name: b, key: k-aaaaaaaaaaaaaaaaaa}\n"
+    text = BASE + "auth:\n  keys:\n" \
+        "    - {name: a, key: k-aaaaaaaaaaaaaaaaaa}\n    - {name: b, key: k-aaaaaaaaaaaaaaaaaa}\n"
     assert cfg.errors(text) == ["config.yaml: auth.keys[1].key: same key as auth.keys[0]"]
 
 
@@ -426,7 +443,8 @@ def test_an_unset_key_variable_names_it_and_the_path(cfg):
 
 
 def test_the_admin_key_cannot_be_a_client_key(cfg):
-    text = BASE + "auth:\n  keys:\n    - {name: a, key: k-aaaaaaaaaaaaaaaaaa}\n  admin_key: k-aaaaaaaaaaaaaaaaaa\n"
+    text = BASE + "auth:\n  keys:\n    - {name: a, key: k-aaaaaaaaaaaaaaaaaa}\n" \
+        "  admin_key: k-aaaaaaaaaaaaaaaaaa\n"
     assert cfg.errors(text) == ["config.yaml: auth.admin_key: same key as auth.keys[0]"]
 
 
@@ -484,8 +502,11 @@ def test_health_check_thresholds_default_to_2_down_and_1_up_and_can_be_set(cfg):
         ("{unhealthy_after: -2}", "routing.health_check.unhealthy_after: must be >= 1, got -2"),
         ("{healthy_after: 1.5}", "routing.health_check.healthy_after: expected an integer, got 1.5"),
         ("{unhealthy_after: true}", "routing.health_check.unhealthy_after: expected an integer, got true"),
-        ("{unhealty_after: 2}", "routing.health_check.unhealty_after: unknown key "
-         "(expected one of: interval_s, unhealthy_after, healthy_after)"),
+        (
+            "{unhealty_after: 2}",
+            "routing.health_check.unhealty_after: unknown key "
+            "(expected one of: interval_s, unhealthy_after, healthy_after)",
+        ),
     ],
 )
 def test_health_check_thresholds_must_be_positive_integers(cfg, snippet, message):
