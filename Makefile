@@ -54,8 +54,8 @@ test: build
 # ruff (pyproject's [tool.ruff]) and mypy --strict ([tool.mypy]; gw/_fast is typed by its .pyi).
 # For now only what is clean: the pipeline rewrite of issue 10 (gw/*.py, gw/endpoints,
 # gw/providers, tests/) widens these to `gw loadtests tests setup.py` and `gw` when it lands.
-RUFF_PATHS := gw/__init__.py gw/cli.py gw/config loadtests tests/config setup.py
-MYPY_PATHS := gw/__init__.py gw/cli.py gw/config gw/_fast
+RUFF_PATHS := gw/__init__.py gw/cli.py gw/serverlogs.py gw/supervisor.py gw/config loadtests tests/config setup.py
+MYPY_PATHS := gw/__init__.py gw/cli.py gw/serverlogs.py gw/supervisor.py gw/config gw/_fast
 lint: build
 	$(PY) -m ruff check $(RUFF_PATHS)
 	$(PY) -m mypy --follow-imports=silent $(MYPY_PATHS)
@@ -67,7 +67,11 @@ loadtest: build
 loadtest-ci: build
 	$(PY) -m loadtests.run_locust --duration 15
 
+# The benchmark's load generator is wrk (Debian's package), installed here if missing.
+WRK_INSTALL := apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk
 bench: build
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (apt-get)"; \
+		if [ "$$(id -u)" = 0 ]; then $(WRK_INSTALL); else sudo sh -c '$(WRK_INSTALL)'; fi; }
 	$(PY) -m loadtests.bench
 
 # Fault-injection soak: gw over two fakes, one flapping (CPU heavy; not in CI).
