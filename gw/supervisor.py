@@ -66,6 +66,10 @@ class Granian(MPServer):
         self.signals = signals
 
     def signal_handler_interrupt(self, signum: int, *_: object) -> None:
+        # Sent to the process group (Ctrl-C in a terminal, killpg), the signal stops the
+        # workers too: part of stopping, not a crash to log and respawn.
+        for worker in self.wrks:
+            worker.interrupt_by_parent = True
         self.signals.put(signum)  # SimpleQueue.put is safe in a signal handler
 
     def signal_handler_reload(self, signum: int, *_: object) -> None:
