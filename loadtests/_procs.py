@@ -149,3 +149,15 @@ def rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size of ``pid`` in KiB (shared pages divided among their sharers), 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
