@@ -141,22 +141,19 @@ def leaf_descendants(pid: int) -> list[int]:
 
 def rss_kb(pid: int) -> int:
     """Resident set size of ``pid`` in KiB (VmRSS), 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _kb(f"/proc/{pid}/status", "VmRSS:")
 
 
 def pss_kb(pid: int) -> int:
     """Proportional set size of ``pid`` in KiB (shared pages divided among their sharers), 0 if gone."""
+    return _kb(f"/proc/{pid}/smaps_rollup", "Pss:")
+
+
+def _kb(path: str, field: str) -> int:
     try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("Pss:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         pass
