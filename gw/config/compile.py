@@ -21,17 +21,12 @@ from fnmatch import fnmatchcase
 from types import MappingProxyType
 
 from gw.config.load import Path, load
-from gw.config.schema import ConfigSpec, ProviderSpec, RateLimitSpec, parse, unknown_provider
+from gw.config.schema import ConfigSpec, ProviderSpec, parse, unknown_provider
 from gw.config.tables import (
     ApiKey,
     Auth,
-    Cache,
     Dropped,
-    Limits,
-    Logging,
-    Metrics,
     Model,
-    Price,
     Provider,
     RateLimit,
     Routing,
@@ -44,10 +39,8 @@ from gw.errors import ConfigError
 log = logging.getLogger("gw.config")
 
 
-def _rate_limit(spec: RateLimitSpec | None) -> RateLimit | None:
-    if spec is None or (spec.rpm is None and spec.tpm is None):
-        return None
-    return RateLimit(rpm=spec.rpm, tpm=spec.tpm)
+def _rate_limit(spec: RateLimit | None) -> RateLimit | None:
+    return None if spec is None or (spec.rpm is None and spec.tpm is None) else spec
 
 
 def _origin(spec: ConfigSpec, path: Path) -> str | None:
@@ -145,7 +138,7 @@ def compile_tables(spec: ConfigSpec) -> Tables:
                 why = f"provider {provider.name!r} disabled: {provider.disabled_reason}"
                 lost.append(Dropped(kind="target", name=f"{name} → {t.provider}/{t.model}", reason=why))
                 continue
-            targets.append(Target(t.provider, t.model, t.weight, t.default_max_tokens))
+            targets.append(t)
         dropped.extend(lost)
         if not targets:
             if lost:
@@ -163,8 +156,7 @@ def compile_tables(spec: ConfigSpec) -> Tables:
                     dropped_models[name] = f"its providers are all disabled ({each})"
             continue
         warnings.extend(f"target {d.name} dropped: {d.reason}" for d in lost)
-        price = None if m.price is None else Price(m.price.input_per_mtok, m.price.output_per_mtok)
-        models[name] = Model(name=name, targets=tuple(targets), fallbacks=tuple(m.fallbacks), price=price)
+        models[name] = Model(name=name, targets=tuple(targets), fallbacks=tuple(m.fallbacks), price=m.price)
 
     # fallbacks naming a model that was dropped go too
     for name, model in list(models.items()):
@@ -224,8 +216,6 @@ def compile_tables(spec: ConfigSpec) -> Tables:
         health_check_unhealthy_after=r.health_check.unhealthy_after,
         health_check_healthy_after=r.health_check.healthy_after,
     )
-    c, lim, met, lg = spec.cache, spec.limits, spec.metrics, spec.logging
-
     return Tables(
         source=src,
         server=server,
@@ -233,10 +223,10 @@ def compile_tables(spec: ConfigSpec) -> Tables:
         providers=MappingProxyType(providers),
         models=MappingProxyType(models),
         routing=routing,
-        cache=Cache(backend=c.backend, ttl_s=c.ttl_s, max_entries=c.max_entries, redis_url=c.redis_url),
-        limits=Limits(backend=lim.backend, redis_url=lim.redis_url),
-        metrics=Metrics(enabled=met.enabled, path=met.path),
-        logging=Logging(level=lg.level, format=lg.format, bodies=lg.bodies),
+        cache=spec.cache,
+        limits=spec.limits,
+        metrics=spec.metrics,
+        logging=spec.logging,
         dropped=tuple(dropped),
         warnings=tuple(warnings),
         dropped_models=MappingProxyType(dropped_models),

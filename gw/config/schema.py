@@ -5,7 +5,9 @@
 
 These records mirror the file: names as written, ``api_key`` absent (None) vs
 empty (""), targets that may name disabled providers. ``compile`` turns them
-into the ``Tables`` requests read. ``parse`` raises ``ConfigError`` with every
+into the ``Tables`` requests read; a section the file and the tables hold
+alike (a model, its targets and price, cache, limits, metrics, logging) is
+the tables' record from the start, not a copy. ``parse`` raises ``ConfigError`` with every
 problem, its own and those ``load`` carried, one ``FILE: key.path: problem``
 line each.
 """
@@ -24,7 +26,20 @@ from urllib.parse import urlsplit
 import yaml
 
 from gw.config.load import EnvRef, Expanded, Loaded, Override, Path, Unresolved, describe_value, format_path
-from gw.config.tables import CacheBackend, LimitsBackend, LogFormat, ProviderType
+from gw.config.tables import (
+    Cache,
+    CacheBackend,
+    Limits,
+    LimitsBackend,
+    LogFormat,
+    Logging,
+    Metrics,
+    Model,
+    Price,
+    ProviderType,
+    RateLimit,
+    Target,
+)
 from gw.errors import ConfigError
 
 MAX_TARGETS = 64  # the selector's limit (gw/_fast/select)
@@ -35,12 +50,6 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 # --- records of what the user wrote -----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimitSpec:
-    rpm: int | None = None
-    tpm: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +72,7 @@ class KeySpec:
     name: str
     key: str = ""
     models: tuple[str, ...] = ("*",)
-    rate_limit: RateLimitSpec | None = None
+    rate_limit: RateLimit | None = None
 
     def __repr__(self) -> str:  # never the key
         return f"KeySpec(name={self.name!r}, models={self.models!r}, rate_limit={self.rate_limit!r})"
@@ -95,34 +104,12 @@ class ProviderSpec:
     first_byte_timeout_s: float = 60.0
     idle_timeout_s: float = 60.0
     max_connections: int = 256
-    rate_limit: RateLimitSpec | None = None
+    rate_limit: RateLimit | None = None
     headers: tuple[tuple[str, str], ...] = ()
     enabled: bool = True
 
     def __repr__(self) -> str:
         return f"ProviderSpec(name={self.name!r}, type={self.type.value!r}, base_url={self.base_url!r})"
-
-
-@dataclass(frozen=True, slots=True)
-class TargetSpec:
-    provider: str
-    model: str
-    weight: int = 1
-    default_max_tokens: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PriceSpec:
-    input_per_mtok: float = 0.0
-    output_per_mtok: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSpec:
-    name: str
-    targets: tuple[TargetSpec, ...]
-    fallbacks: tuple[str, ...] = ()
-    price: PriceSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,44 +134,19 @@ class RoutingSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class CacheSpec:
-    backend: CacheBackend = CacheBackend.NONE
-    ttl_s: float = 3600.0
-    max_entries: int = 10000
-    redis_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LimitsSpec:
-    backend: LimitsBackend = LimitsBackend.MEMORY
-    redis_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MetricsSpec:
-    enabled: bool = True
-    path: str = "/metrics"
-
-
-@dataclass(frozen=True, slots=True)
-class LoggingSpec:
-    level: str = "info"
-    format: LogFormat = LogFormat.JSON
-    bodies: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class ConfigSpec:
     source: str
     server: ServerSpec = ServerSpec()
     auth: AuthSpec = AuthSpec()
     providers: Mapping[str, ProviderSpec] = field(default_factory=lambda: MappingProxyType({}))  # file order
-    models: Mapping[str, ModelSpec] = field(default_factory=lambda: MappingProxyType({}))  # file order
+    # file order; every target as written (the tables keep the enabled ones)
+    models: Mapping[str, Model] = field(default_factory=lambda: MappingProxyType({}))
     routing: RoutingSpec = RoutingSpec()
-    cache: CacheSpec = CacheSpec()
-    limits: LimitsSpec = LimitsSpec()
-    metrics: MetricsSpec = MetricsSpec()
-    logging: LoggingSpec = LoggingSpec()
+    # as the tables have them: what is written is what requests read
+    cache: Cache = Cache()
+    limits: Limits = Limits()
+    metrics: Metrics = Metrics()
+    logging: Logging = Logging()
     warnings: tuple[str, ...] = ()
     # where values came from (load.Loaded), for messages that say why a key is empty
     overrides: Mapping[Path, Override] = field(default_factory=lambda: MappingProxyType({}), repr=False)
@@ -427,7 +389,7 @@ def mapping_of(
 
 # --- sections ---------------------------------------------------------------
 
-rate_limit = optional(record(RateLimitSpec, {"rpm": integer(1), "tpm": integer(1)}))
+rate_limit = optional(record(RateLimit, {"rpm": integer(1), "tpm": integer(1)}))
 
 server = record(
     ServerSpec,
@@ -577,7 +539,7 @@ def _provider(ctx: _Ctx, path: Path, name: str, value: Any) -> Any:
 
 def _target(ctx: _Ctx, path: Path, value: Any) -> Any:
     return record(
-        TargetSpec,
+        Target,
         {
             "provider": string(nonempty=True),
             "model": string(nonempty=True),
@@ -595,7 +557,7 @@ def _targets(ctx: _Ctx, path: Path, value: Any) -> Any:
     return list_of(_target, nonempty=True)(ctx, path, value)
 
 
-_price = optional(record(PriceSpec, {"input_per_mtok": number(ge=0), "output_per_mtok": number(ge=0)}))
+_price = optional(record(Price, {"input_per_mtok": number(ge=0), "output_per_mtok": number(ge=0)}))
 
 
 def _model_name(ctx: _Ctx, path: Path, name: Any) -> bool:
@@ -618,7 +580,7 @@ def _model(ctx: _Ctx, path: Path, name: str, value: Any) -> Any:
     )
     if out is None or "targets" not in out:
         return BAD
-    return ModelSpec(
+    return Model(
         name=name, targets=out["targets"], fallbacks=out.get("fallbacks") or (), price=out.get("price")
     )
 
@@ -659,7 +621,7 @@ def _cache(ctx: _Ctx, path: Path, value: Any) -> Any:
     if out is None:
         return BAD
     _needs_redis_url(ctx, path, value, out)
-    return CacheSpec(**out)
+    return Cache(**out)
 
 
 def _limits(ctx: _Ctx, path: Path, value: Any) -> Any:
@@ -667,7 +629,7 @@ def _limits(ctx: _Ctx, path: Path, value: Any) -> Any:
     if out is None:
         return BAD
     _needs_redis_url(ctx, path, value, out)
-    return LimitsSpec(**out)
+    return Limits(**out)
 
 
 def _needs_redis_url(ctx: _Ctx, path: Path, raw: Any, out: dict[str, Any]) -> None:
@@ -685,9 +647,9 @@ def _metrics_path(ctx: _Ctx, path: Path, value: Any) -> Any:
     return v
 
 
-metrics = record(MetricsSpec, {"enabled": boolean, "path": _metrics_path})
+metrics = record(Metrics, {"enabled": boolean, "path": _metrics_path})
 logging_ = record(
-    LoggingSpec,
+    Logging,
     {
         # level is case-insensitive (people write INFO, as for Python's logging)
         "level": choice(LOG_LEVELS, fold_case=True),
@@ -742,7 +704,7 @@ def unknown_provider(name: str, known: list[str] | tuple[str, ...]) -> str:
 
 
 def _check_references(
-    ctx: _Ctx, models: Mapping[str, ModelSpec], providers: list[str], model_names: list[str]
+    ctx: _Ctx, models: Mapping[str, Model], providers: list[str], model_names: list[str]
 ) -> None:
     for name, model in models.items():
         for i, t in enumerate(model.targets):

@@ -88,7 +88,7 @@ class Price:
 
 @dataclass(frozen=True, slots=True)
 class Model:
-    """A public model name and the enabled targets that serve it."""
+    """A public model name and the targets that serve it (in ``Tables``, the enabled ones)."""
 
     name: str
     targets: tuple[Target, ...]
