@@ -131,9 +131,16 @@ def _in_worker(handler: logging.Handler) -> None:
     """Right after Granian forks a worker: the worker writes its own log lines (``gw.logs``),
     and dies with this process."""
     logging.getLogger("gw").removeHandler(handler)
+    # Not this process's handlers, which would swallow a SIGTERM that comes before the
+    # worker's own (set once it serves): it stops at once. SIGHUP is this process's to act on.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        # SIGKILL: with this process gone, nothing would end a worker whose graceful stop
+        # hangs (Granian's does when the stop comes while the worker is still starting).
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
 
