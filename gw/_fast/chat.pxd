@@ -24,19 +24,23 @@ cdef inline bytes cat4(bytes a, bytes b, bytes c, bytes d):
     return out
 
 
-cdef class OpenAIChunks(Encoder):
-    # An OpenAI chunk stream (chat or text completion): the envelope of every
-    # chunk, the usage chunk and [DONE] at the end.
+cdef class OpenAIEncoder(Encoder):
+    # What the encoders of an OpenAI answer (chat or text completion, stream or
+    # whole) share.
     cdef long long _created
     cdef str _model
-    cdef bint _include_usage
-    cdef bytes _object              # ',"object":"<name>","created":'
+    cdef str _object                # "chat.completion", "text_completion", ...
     cdef str _id
-    cdef bytes _envelope            # a chunk up to its "choices" value
     cdef dict _choices              # choice index -> the subclass's state
 
     cdef str _answer_id(self, object id)
     cdef int _begin(self, object id) except -1
+
+
+cdef class OpenAIChunks(OpenAIEncoder):
+    # A chunk stream: the envelope of every chunk, the usage chunk and [DONE].
+    cdef bint _include_usage
+    cdef bytes _envelope            # a chunk up to its "choices" value
 
 
 cdef class _Message:
@@ -47,16 +51,8 @@ cdef class _Message:
     cdef str finish                 # the finish reason, once it came
 
 
-cdef class OpenAIAnswer(Encoder):
-    # One whole OpenAI answer (chat.completion or text_completion): per-choice
-    # state, the envelope and the usage.
-    cdef long long _created
-    cdef str _model
-    cdef str _object                # "chat.completion" or "text_completion"
-    cdef str _id
-    cdef dict _choices              # choice index -> _Message
-
-    cdef str _answer_id(self, object id)
+cdef class OpenAIAnswer(OpenAIEncoder):
+    # One whole answer: per-choice _Message, the envelope and the usage.
     cdef _Message _message(self, int choice)
     cdef list _choice_list(self)
     cpdef dict answer(self)

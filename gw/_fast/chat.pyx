@@ -34,7 +34,8 @@ DONE_EVENT = b"data: [DONE]\n\n"
 cdef bytes _DONE = DONE_EVENT
 cdef bytes _NOTHING = b""
 cdef bytes _ID_OPEN = b'data: {"id":'
-cdef bytes _CHUNK_OBJECT = b',"object":"chat.completion.chunk","created":'
+cdef bytes _OBJECT = b',"object":'
+cdef bytes _CREATED = b',"created":'
 cdef bytes _MODEL = b',"model":'
 cdef bytes _CHOICES = b',"choices":'
 cdef bytes _CHOICE_OPEN = b'[{"index":'
@@ -98,21 +99,18 @@ cdef dict _call_object(int index, str call_id, str name, object extra):
 
 # ------------------------------------------------------------------ what chat and legacy completions share
 
-cdef class OpenAIChunks(Encoder):
-    """An OpenAI chunk stream's envelope (``id``, ``object``, ``created``,
-    ``model``), and its end: the usage chunk (when ``include_usage``) and
-    ``[DONE]``. ``ChatChunks`` and ``completions.CompletionChunks`` add the
-    choices."""
+cdef class OpenAIEncoder(Encoder):
+    """What an OpenAI answer's encoders share: ``created``, ``model``, the
+    ``object`` name and the id (``chat_id`` of start's, or ``completions.completion_id``)."""
 
-    def __init__(self, long long created, str model, bint include_usage):
+    def __init__(self, long long created, str model):
         self._created = created
         self._model = model
-        self._include_usage = include_usage
         self._choices = {}
 
     @property
     def id(self):
-        """The chunks' id, once ``start`` came (or the first event without it)."""
+        """The answer's id, once ``start`` came (or the first event or ``answer()`` made one)."""
         return self._id
 
     cdef str _answer_id(self, object id):
@@ -120,14 +118,29 @@ cdef class OpenAIChunks(Encoder):
 
     cdef int _begin(self, object id) except -1:
         self._id = self._answer_id(id)
-        self._envelope = (_ID_OPEN + _dumps(self._id) + self._object + str(self._created).encode()
-                          + _MODEL + _dumps(self._model) + _CHOICES)
         return 0
 
     cpdef start(self, object id):
-        if self._envelope is None:
+        if self._id is None:
             self._begin(id)
         Encoder.start(self, id)
+
+
+cdef class OpenAIChunks(OpenAIEncoder):
+    """An OpenAI chunk stream's envelope (``id``, ``object``, ``created``,
+    ``model``), and its end: the usage chunk (when ``include_usage``) and
+    ``[DONE]``. ``ChatChunks`` and ``completions.CompletionChunks`` add the
+    choices."""
+
+    def __init__(self, long long created, str model, bint include_usage):
+        OpenAIEncoder.__init__(self, created, model)
+        self._include_usage = include_usage
+
+    cdef int _begin(self, object id) except -1:
+        OpenAIEncoder._begin(self, id)
+        self._envelope = (_ID_OPEN + _dumps(self._id) + _OBJECT + _dumps(self._object) + _CREATED
+                          + str(self._created).encode() + _MODEL + _dumps(self._model) + _CHOICES)
+        return 0
 
     cpdef end(self):
         cdef object usage
@@ -148,23 +161,10 @@ cdef class _Message:
     pass
 
 
-cdef class OpenAIAnswer(Encoder):
+cdef class OpenAIAnswer(OpenAIEncoder):
     """One whole OpenAI answer: per choice the joined text (and for chat the
     reasoning and tool calls) and the finish; ``answer()`` wraps the choices
     in the envelope with ``usage`` (zeros when none came)."""
-
-    def __init__(self, long long created, str model):
-        self._created = created
-        self._model = model
-        self._choices = {}
-
-    @property
-    def id(self):
-        """The answer's id, once ``start`` came (or ``answer()`` made one)."""
-        return self._id
-
-    cdef str _answer_id(self, object id):
-        return chat_id(id)
 
     cdef _Message _message(self, int choice):
         """The choice's state; None once it finished."""
@@ -182,11 +182,6 @@ cdef class OpenAIAnswer(Encoder):
 
     cdef list _choice_list(self):
         return []
-
-    cpdef start(self, object id):
-        if self._id is None:
-            self._id = self._answer_id(id)
-        Encoder.start(self, id)
 
     cpdef text(self, int choice, str text):
         cdef _Message m
@@ -206,7 +201,7 @@ cdef class OpenAIAnswer(Encoder):
         """The answer of the events so far."""
         cdef object usage
         if self._id is None:
-            self._id = self._answer_id(None)
+            self._begin(None)
         usage = self.openai_usage()
         return {
             "id": self._id,
@@ -237,7 +232,7 @@ cdef class ChatChunks(OpenAIChunks):
     """
 
     def __cinit__(self, *args, **kwargs):
-        self._object = _CHUNK_OBJECT
+        self._object = "chat.completion.chunk"
 
     cdef _Choice _open(self, int choice):
         """The choice's state, its role chunk written; None once it finished."""

@@ -25,7 +25,6 @@ from .sse cimport Event, SSEDecoder
 _dumps = orjson.dumps
 _loads = orjson.loads
 
-cdef bytes _CHUNK_OBJECT = b',"object":"text_completion","created":'
 cdef bytes _TEXT_OPEN = b'[{"text":'
 cdef bytes _INDEX = b',"index":'
 cdef bytes _MID = b',"logprobs":null,"finish_reason":'
@@ -75,7 +74,7 @@ cdef class CompletionChunks(OpenAIChunks):
     """
 
     def __cinit__(self, *args, **kwargs):
-        self._object = _CHUNK_OBJECT
+        self._object = "text_completion"
 
     cdef str _answer_id(self, object id):
         return completion_id(id)
@@ -194,6 +193,20 @@ cpdef dict completion_to_chat(dict body):
 
 # ------------------------------------------------------------------ from chat answers and chunks
 
+cdef dict _from_chat(object chat, list choices):
+    """A text_completion (answer or chunk) with a chat one's envelope and usage."""
+    cdef dict out = {
+        "id": _id_of(chat.get("id")),
+        "object": "text_completion",
+        "created": chat.get("created"),
+        "model": chat.get("model"),
+        "choices": choices,
+    }
+    if chat.get("usage") is not None:
+        out["usage"] = chat["usage"]
+    return out
+
+
 cdef dict _completion_choice(object choice, object text):
     return {
         "text": text,
@@ -219,16 +232,7 @@ cpdef dict chat_to_completion(dict answer):
         message = choice.get("message")
         text = message.get("content") if isinstance(message, dict) else None
         choices.append(_completion_choice(choice, text if isinstance(text, str) else ""))
-    out = {
-        "id": _id_of(answer.get("id")),
-        "object": "text_completion",
-        "created": answer.get("created"),
-        "model": answer.get("model"),
-        "choices": choices,
-    }
-    if answer.get("usage") is not None:
-        out["usage"] = answer["usage"]
-    return out
+    return _from_chat(answer, choices)
 
 
 cdef class CompletionStream:
@@ -262,14 +266,5 @@ cdef class CompletionStream:
                     choices.append(_completion_choice(choice, text))
             if not choices and obj.get("usage") is None:
                 continue
-            result = {
-                "id": _id_of(obj.get("id")),
-                "object": "text_completion",
-                "created": obj.get("created"),
-                "model": obj.get("model"),
-                "choices": choices,
-            }
-            if obj.get("usage") is not None:
-                result["usage"] = obj["usage"]
-            out.append(sse_data(_dumps(result)))
+            out.append(sse_data(_dumps(_from_chat(obj, choices))))
         return b"".join(out)
