@@ -20,7 +20,8 @@ import orjson
 from .chat cimport ChatAnswer, ChatChunks
 from .rules import InvalidInput
 from .events cimport Sink
-from .rules cimport count, data_url, finish_reason, make_usage, max_tokens, new_id, stop_list, tool_arguments, where
+from .rules cimport (add_turn, content_parts, count, data_url, finish_reason, functions, image_url, invalid, is_link,
+                     make_usage, max_tokens, new_id, options, part_text, part_type, tool_calls, tool_choice, where)
 from .sse cimport Event, SSEDecoder
 from .sse import SSEError
 
@@ -47,56 +48,37 @@ _TOOL_CHOICE = {"auto": "auto", "required": "any", "none": "none"}
 _IMAGE_URL = "must be a base64 data URL (data:<media type>;base64,...) or an http(s) URL"
 
 
-cdef object _invalid(str param, str what):
-    """InvalidInput("'<param>' <what>", param), for ``raise``."""
-    return InvalidInput(f"'{param}' {what}", param)
-
-
-# ------------------------------------------------------------------ request
-
-cdef dict _text_block(str text, object part):
-    cdef dict block = {"type": "text", "text": text}
-    cdef object cache = part.get("cache_control") if part is not None else None
+cdef dict _cached(dict block, object part):
+    # a part's cache_control rides on its block
+    cdef object cache = (<dict>part).get("cache_control")
     if isinstance(cache, dict):
         block["cache_control"] = cache
     return block
 
 
 cdef dict _image_block(object part, Py_ssize_t i, Py_ssize_t j):
-    cdef str param = where(i, f".content[{j}].image_url.url")
-    cdef object image = part.get("image_url")
-    cdef object url = image.get("url") if isinstance(image, dict) else image
-    cdef tuple parsed
-    cdef str lower
-    cdef dict block
-    if not isinstance(url, str) or not url:
-        raise _invalid(param, "must be a string")
-    parsed = data_url(url, param)
-    if parsed is not None:
-        if not parsed[0]:
-            raise _invalid(param, _IMAGE_URL)
-        block = {"type": "image", "source": {"type": "base64", "media_type": parsed[0], "data": parsed[1]}}
-    else:
-        lower = url[:8].lower()
-        if not (lower.startswith("https://") or lower.startswith("http://")):
-            raise _invalid(param, _IMAGE_URL)
-        block = {"type": "image", "source": {"type": "url", "url": url}}
-    if isinstance(part.get("cache_control"), dict):
-        block["cache_control"] = part["cache_control"]
-    return block
+    cdef str url
+    cdef object parsed
+    url, parsed = image_url(part.get("image_url"), where(i, f".content[{j}].image_url"))
+    if parsed is not None and parsed[0]:
+        return _cached({"type": "image", "source": {"type": "base64", "media_type": parsed[0],
+                                                    "data": parsed[1]}}, part)
+    if parsed is None and is_link(url, False):
+        return _cached({"type": "image", "source": {"type": "url", "url": url}}, part)
+    raise invalid(where(i, f".content[{j}].image_url.url"), _IMAGE_URL)
 
 
 cdef dict _document_block(object part, Py_ssize_t i, Py_ssize_t j):
     cdef str param = where(i, f".content[{j}].file.file_data")
     cdef object file = part.get("file")
     cdef object data = file.get("file_data") if isinstance(file, dict) else None
-    cdef tuple parsed
+    cdef object parsed
     if not isinstance(data, str) or not data:
         raise InvalidInput(f"'{param}' is required: Anthropic needs the file inline (a base64 data URL); "
                            "'file_id' is not supported", param)
     parsed = data_url(data, param)
     if parsed is None:  # bare base64
-        return {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}}
+        parsed = ("", data)
     return {"type": "document", "source": {"type": "base64", "media_type": parsed[0] or "application/pdf",
                                            "data": parsed[1]}}
 
@@ -105,63 +87,42 @@ cdef list _blocks(object content, Py_ssize_t i, bint media, str role):
     """An OpenAI message content as Anthropic blocks; empty texts are left out
     (Anthropic refuses empty text blocks). ``media``: images and files allowed."""
     cdef list blocks = []
-    cdef object part, kind, text
-    cdef Py_ssize_t j
-    if content is None:
-        return blocks
-    if isinstance(content, str):
-        if content:
-            blocks.append({"type": "text", "text": content})
-        return blocks
-    if not isinstance(content, list):
-        raise _invalid(where(i, ".content"), "must be a string or an array of content parts")
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
+    cdef object part, kind
+    cdef str text
+    cdef Py_ssize_t j = 0
+    for part in content_parts(content, where(i, ".content")):
+        kind = part_type(part)
         if kind == "text" or kind == "refusal":
-            text = part.get(kind)
-            if not isinstance(text, str):
-                raise _invalid(where(i, f".content[{j}].{kind}"), "must be a string")
+            text = part_text(part, kind, where(i, f".content[{j}]"))
             if text:
-                blocks.append(_text_block(text, part))
+                blocks.append(_cached({"type": "text", "text": text}, part))
         elif media and kind == "image_url":
             blocks.append(_image_block(part, i, j))
         elif media and kind == "file":
             blocks.append(_document_block(part, i, j))
         elif media:
-            raise _invalid(where(i, f".content[{j}].type"),
-                           f"{kind!r} is not supported for Anthropic (text, image_url and file are)")
+            raise invalid(where(i, f".content[{j}].type"),
+                          f"{kind!r} is not supported for Anthropic (text, image_url and file are)")
         else:
-            raise _invalid(where(i, f".content[{j}]"), f"must be a text part: {role} messages take only text")
+            raise invalid(where(i, f".content[{j}]"), f"must be a text part: {role} messages take only text")
+        j += 1
     return blocks
 
 
 cdef list _assistant_blocks(dict message, Py_ssize_t i):
     cdef list blocks = _blocks(message.get("content"), i, False, "assistant")
-    cdef object calls = message.get("tool_calls")
-    cdef object call, fn, name, call_id
-    cdef Py_ssize_t j
+    cdef object call, call_id
+    cdef str name
+    cdef dict args
+    cdef Py_ssize_t j = 0
     if message.get("function_call") is not None:
-        raise _invalid(where(i, ".function_call"), "(legacy function calling) is not supported for Anthropic: use 'tool_calls'")
-    if calls is None:
-        return blocks
-    if not isinstance(calls, list):
-        raise _invalid(where(i, ".tool_calls"), "must be an array")
-    for j, call in enumerate(calls):
-        if not isinstance(call, dict) or call.get("type", "function") != "function":
-            raise _invalid(where(i, f".tool_calls[{j}]"), "must be a function tool call")
+        raise invalid(where(i, ".function_call"), "(legacy function calling) is not supported for Anthropic: use 'tool_calls'")
+    for call, name, args in tool_calls(message.get("tool_calls"), i):
         call_id = call.get("id")
         if not isinstance(call_id, str) or not call_id:
-            raise _invalid(where(i, f".tool_calls[{j}].id"), "is required")
-        fn = call.get("function")
-        name = fn.get("name") if isinstance(fn, dict) else None
-        if not isinstance(name, str) or not name:
-            raise _invalid(where(i, f".tool_calls[{j}].function.name"), "is required")
-        blocks.append({
-            "type": "tool_use",
-            "id": call_id,
-            "name": name,
-            "input": tool_arguments(fn.get("arguments"), where(i, f".tool_calls[{j}].function.arguments")),
-        })
+            raise invalid(where(i, f".tool_calls[{j}].id"), "is required")
+        blocks.append({"type": "tool_use", "id": call_id, "name": name, "input": args})
+        j += 1
     return blocks
 
 
@@ -171,7 +132,7 @@ cdef dict _tool_result(dict message, Py_ssize_t i):
     cdef dict block
     cdef list blocks
     if not isinstance(call_id, str) or not call_id:
-        raise _invalid(where(i, ".tool_call_id"), "is required")
+        raise invalid(where(i, ".tool_call_id"), "is required")
     block = {"type": "tool_result", "tool_use_id": call_id}
     if isinstance(content, str):
         if content:
@@ -183,63 +144,37 @@ cdef dict _tool_result(dict message, Py_ssize_t i):
     return block
 
 
-cdef inline void _add_turn(list turns, str role, list blocks):
-    # Anthropic wants user and assistant turns to alternate: same-role
-    # neighbours (an assistant's tool results, several user messages) merge.
-    cdef dict last
-    if not blocks:
-        return
-    if turns:
-        last = turns[-1]
-        if last["role"] == role:
-            last["content"].extend(blocks)
-            return
-    turns.append({"role": role, "content": blocks})
-
-
-cdef list _tools(object tools):
+cdef list _tools(dict body):
     cdef list out = []
-    cdef object tool, fn, name, params
-    cdef dict decl
-    cdef Py_ssize_t j
-    if not isinstance(tools, list):
-        raise InvalidInput("'tools' must be an array", "tools")
-    for j, tool in enumerate(tools):
-        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-            raise InvalidInput(f"'tools[{j}]': only function tools are supported for Anthropic", f"tools[{j}]")
-        fn = tool.get("function")
-        name = fn.get("name") if isinstance(fn, dict) else None
-        if not isinstance(name, str) or not name:
-            raise InvalidInput(f"'tools[{j}].function.name' is required", f"tools[{j}].function.name")
-        decl = {"name": name}
-        if isinstance(fn.get("description"), str):
+    cdef dict fn, decl
+    cdef object params
+    for fn in functions(body, "Anthropic", False):
+        decl = {"name": fn["name"]}
+        if "description" in fn:
             decl["description"] = fn["description"]
         params = fn.get("parameters")
-        if params is None or params == {}:
+        if not params:
             decl["input_schema"] = {"type": "object", "properties": {}}
-        elif isinstance(params, dict):
+        else:
             # Anthropic requires a schema of type object; OpenAI lets it be implied.
             decl["input_schema"] = params if "type" in params else {"type": "object", **params}
-        else:
-            raise InvalidInput(f"'tools[{j}].function.parameters' must be an object",
-                               f"tools[{j}].function.parameters")
         out.append(decl)
     return out
 
 
-cdef dict _tool_choice(object choice):
-    cdef object fn, name, kind
-    if isinstance(choice, str):
-        kind = _TOOL_CHOICE.get(choice)
-        if kind is not None:
-            return {"type": kind}
-    elif isinstance(choice, dict):
-        fn = choice.get("function")
-        name = fn.get("name") if isinstance(fn, dict) else None
-        if isinstance(name, str) and name:
-            return {"type": "tool", "name": name}
-    raise InvalidInput("'tool_choice' must be 'auto', 'none', 'required' or "
-                       "{\"type\": \"function\", \"function\": {\"name\": ...}}", "tool_choice")
+cdef dict _tool_choice(dict body):
+    cdef object choice, name
+    choice, name, _ = tool_choice(body)
+    if choice is None:
+        return None
+    if choice == "function":
+        return {"type": "tool", "name": name}
+    return {"type": _TOOL_CHOICE[choice]}
+
+
+# OpenAI's sampling fields Anthropic takes as they are (rules.options);
+# temperature and max_tokens have rules of their own here.
+_OPTIONS = (None, "top_p", "top_k", None, "stop_sequences", None, None, None)
 
 
 cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint stream=False):
@@ -263,21 +198,21 @@ cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint
         raise InvalidInput("'messages' must be an array", "messages")
     for i, entry in enumerate(messages):
         if not isinstance(entry, dict):
-            raise _invalid(where(i, ""), "must be an object")
+            raise invalid(where(i, ""), "must be an object")
         message = entry
         role = message.get("role")
         if role == "user":
-            _add_turn(turns, "user", _blocks(message.get("content"), i, True, "user"))
+            add_turn(turns, "user", "content", _blocks(message.get("content"), i, True, "user"))
         elif role == "assistant":
-            _add_turn(turns, "assistant", _assistant_blocks(message, i))
+            add_turn(turns, "assistant", "content", _assistant_blocks(message, i))
         elif role == "tool":
-            _add_turn(turns, "user", [_tool_result(message, i)])
+            add_turn(turns, "user", "content", [_tool_result(message, i)])
         elif role == "system" or role == "developer":
             system.extend(_blocks(message.get("content"), i, False, role))
         elif role == "function":
-            raise _invalid(where(i, ".role"), "'function' (legacy function calling) is not supported for Anthropic: use 'tool'")
+            raise invalid(where(i, ".role"), "'function' (legacy function calling) is not supported for Anthropic: use 'tool'")
         else:
-            raise _invalid(where(i, ".role"), f"{role!r} is not supported")
+            raise invalid(where(i, ".role"), f"{role!r} is not supported")
     out["messages"] = turns
     if system:
         if len(system) == 1 and "cache_control" not in system[0]:
@@ -295,15 +230,7 @@ cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint
             raise InvalidInput("'temperature' must be a number", "temperature")
         # OpenAI's range is 0..2, Anthropic's 0..1.
         out["temperature"] = 0 if value < 0 else (1 if value > 1 else value)
-    value = body.get("top_p")
-    if value is not None:
-        out["top_p"] = value
-    value = body.get("top_k")
-    if value is not None:
-        out["top_k"] = value
-    value = stop_list(body.get("stop"), "stop")
-    if value is not None:
-        out["stop_sequences"] = value
+    options(body, out, _OPTIONS)
     value = body.get("user")
     if value is not None:
         if not isinstance(value, str):
@@ -313,20 +240,17 @@ cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint
     if body.get("functions") is not None or body.get("function_call") is not None:
         name = "functions" if body.get("functions") is not None else "function_call"
         raise InvalidInput(f"'{name}' (legacy function calling) is not supported for Anthropic: use 'tools'", name)
-    value = body.get("tools")
-    if value is not None:
-        tools = _tools(value)
-        if tools:
-            out["tools"] = tools
-            value = body.get("tool_choice")
-            choice = _tool_choice(value) if value is not None else None
-            if body.get("parallel_tool_calls") is False:
-                if choice is None:
-                    choice = {"type": "auto"}
-                if choice["type"] != "none":
-                    choice["disable_parallel_tool_use"] = True
-            if choice is not None:
-                out["tool_choice"] = choice
+    tools = _tools(body)
+    if tools:
+        out["tools"] = tools
+        choice = _tool_choice(body)
+        if body.get("parallel_tool_calls") is False:
+            if choice is None:
+                choice = {"type": "auto"}
+            if choice["type"] != "none":
+                choice["disable_parallel_tool_use"] = True
+        if choice is not None:
+            out["tool_choice"] = choice
     if stream:
         out["stream"] = True
     return out
