@@ -19,10 +19,10 @@ import orjson
 
 from .chat cimport ChatAnswer, ChatChunks
 from .rules import InvalidInput
-from .events cimport Sink
+from .events cimport Converter, Decoder, Sink
 from .rules cimport (add_turn, content_parts, count, data_url, finish_reason, functions, image_url, invalid, is_link,
                      make_usage, max_tokens, new_id, options, part_text, part_type, tool_calls, tool_choice, where)
-from .sse cimport Event, SSEDecoder
+from .sse cimport Event, SSEDecoder, forward_last, joined
 from .sse import SSEError
 
 _dumps = orjson.dumps
@@ -455,7 +455,7 @@ cdef class _Usage:
         return make_usage(self.input, self.output, self.cache_read, self.cache_write)
 
 
-cdef class AnthropicDecoder:
+cdef class AnthropicDecoder(Decoder):
     """Anthropic Messages SSE bytes in, ``events.Sink`` calls out:
 
         dec = AnthropicDecoder(sink)
@@ -474,8 +474,8 @@ cdef class AnthropicDecoder:
     """
 
     def __init__(self, Sink sink not None):
+        Decoder.__init__(self, sink)
         self._sse = SSEDecoder()
-        self._sink = sink
         self._tools = {}
         self._usage = _Usage()
 
@@ -485,7 +485,7 @@ cdef class AnthropicDecoder:
         return self._usage.openai()
 
     cpdef feed(self, bytes chunk):
-        cdef list events
+        cdef list events = self._events(chunk)
         cdef Event event
         cdef object obj, kind, delta, value
         cdef Sink sink = self._sink
@@ -493,12 +493,7 @@ cdef class AnthropicDecoder:
         cdef Py_ssize_t a = 0, b = 0
         cdef int plain
         cdef str text
-        if self.done or self.error is not None or self.invalid is not None:
-            return
-        try:
-            events = self._sse.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
+        if events is None:
             return
         for event in events:
             if event.event == "ping":
@@ -645,57 +640,22 @@ cdef class AnthropicDecoder:
     cpdef close(self):
         """At EOF: notes a stream cut inside an event in ``invalid``. A stream
         that ends without ``message_stop`` is not ``done``."""
-        if self.done:
-            return
-        try:
-            self._sse.close()
-        except SSEError as exc:
-            if self.invalid is None:
-                self.invalid = str(exc)
+        if not self.done:
+            self._close_sse()
 
 
-cdef class AnthropicStream:
+cdef class AnthropicStream(Converter):
     """Anthropic Messages SSE bytes in, OpenAI ``chat.completion.chunk`` events
     out: ``AnthropicDecoder`` driving ``chat.ChatChunks``."""
 
-    cdef AnthropicDecoder _decoder
-    cdef ChatChunks _encoder
-
     def __init__(self, long long created, str model, bint include_usage):
-        self._encoder = ChatChunks(created, model, include_usage)
-        self._decoder = AnthropicDecoder(self._encoder)
+        self.encoder = ChatChunks(created, model, include_usage)
+        self.decoder = AnthropicDecoder(self.encoder)
 
     @property
     def id(self):
         """The chunks' id (``chatcmpl-`` + the message id), once message_start came."""
-        return self._encoder.id
-
-    @property
-    def usage(self):
-        """OpenAI usage so far, or None before message_start."""
-        return self._encoder.openai_usage()
-
-    @property
-    def error(self):
-        return self._decoder.error
-
-    @property
-    def invalid(self):
-        return self._decoder.invalid
-
-    @property
-    def done(self):
-        return self._decoder.done
-
-    cpdef bytes feed(self, bytes chunk):
-        self._decoder.feed(chunk)
-        return self._encoder.take()
-
-    cpdef bytes close(self):
-        """At EOF: notes a stream cut inside an event. Nothing more to send:
-        a stream that ends without ``message_stop`` is not done."""
-        self._decoder.close()
-        return self._encoder.take()
+        return (<ChatChunks>self.encoder).id
 
 
 cdef class MessagesWatch:
@@ -769,19 +729,12 @@ cdef class MessagesWatch:
                     continue
                 out.extend(self._held)
                 self._held = None
-            out.append(event.raw)
             if name == "message_stop":
                 self.done = True
-                # A CR that ended the read ended the event; its LF, if any, is
-                # still upstream, and nothing is read after message_stop.
-                if event.raw.endswith(b"\r"):
-                    out.append(b"\n")
+                forward_last(out, event)
                 break
-        if not out:
-            return b""
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)
+            out.append(event.raw)
+        return joined(out)
 
     cpdef bytes close(self):
         """At EOF: notes a stream cut inside an event."""

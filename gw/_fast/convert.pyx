@@ -12,7 +12,7 @@ from importlib import import_module as _import_module
 
 import orjson
 
-from .sse cimport Event, SSEDecoder
+from .sse cimport Event, SSEDecoder, forward_last, joined
 from .sse import SSEError
 
 _dumps = orjson.dumps
@@ -204,11 +204,7 @@ cdef class OpenAIStream:
             flags = classify_chunk(event.data)
             if flags & _IS_DONE:
                 self.done = True
-                out.append(event.raw)
-                # A CR that ended the read ended the event; its LF, if any,
-                # is still upstream, and nothing is read after [DONE].
-                if event.raw.endswith(b"\r"):
-                    out.append(b"\n")
+                forward_last(out, event)
                 break
             if flags & _NOT_OBJECT:
                 self.invalid = "an event is not a JSON object"
@@ -253,11 +249,7 @@ cdef class OpenAIStream:
                         if isinstance(choice, dict) and choice.get("finish_reason") is not None:
                             self.finished = True
             out.append(event.raw)
-        if not out:
-            return b""
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)
+        return joined(out)
 
     cpdef bytes close(self):
         """At the upstream's EOF: note a stream cut inside an event.

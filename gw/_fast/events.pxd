@@ -13,6 +13,9 @@
 # `choice` is the OpenAI choice index (0 unless the client asked n > 1).
 # Tool calls are indexed 0, 1, 2... per choice, in the order they started.
 
+from .sse cimport SSEDecoder
+
+
 cdef class Sink:
     cpdef start(self, object id)
     cpdef text(self, int choice, str text)
@@ -23,6 +26,22 @@ cdef class Sink:
                 long long cache_write, long long reasoning)
     cpdef finish(self, int choice, str reason, object matched)
     cpdef end(self)
+
+
+cdef class Decoder:
+    # What every backend decoder shares: its sink, its SSE framing (None for
+    # NDJSON) and the three ways a decoding ends.
+    cdef Sink _sink
+    cdef SSEDecoder _sse
+    cdef readonly bint done         # the answer's end came: sink.end() was called
+    cdef readonly object error      # the backend's error, sent after HTTP 200
+    cdef readonly object invalid    # why the bytes are not the protocol
+
+    cpdef feed(self, bytes chunk)
+    cpdef close(self)
+    cdef bint _stopped(self)
+    cdef list _events(self, bytes chunk)
+    cdef bint _close_sse(self)
 
 
 cdef class Encoder(Sink):
@@ -43,7 +62,7 @@ cdef class Encoder(Sink):
 
 
 cdef class Converter:
-    cdef readonly object decoder
+    cdef readonly Decoder decoder
     cdef readonly Encoder encoder
     cpdef bytes feed(self, bytes chunk)
     cpdef bytes close(self)

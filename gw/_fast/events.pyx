@@ -14,6 +14,8 @@ them in its protocol. N backends and M client protocols: N + M modules.
 """
 
 from .rules cimport make_usage
+from .sse cimport joined
+from .sse import SSEError
 
 
 cdef class Sink:
@@ -48,6 +50,46 @@ cdef class Sink:
         """The answer is complete (the backend's end marker came)."""
 
 
+cdef class Decoder:
+    """A backend's answer bytes in, calls on a ``Sink`` out (the subclasses:
+    one per backend protocol). Decoding stops at the answer's end (``done``),
+    at the backend's error event (``error``) or at bytes that are not the
+    protocol (``invalid``)."""
+
+    def __init__(self, Sink sink not None):
+        self._sink = sink
+
+    cpdef feed(self, bytes chunk):
+        """Decodes what ``chunk`` completes, calling the sink."""
+
+    cpdef close(self):
+        """At the upstream's EOF: notes a stream cut inside an event."""
+
+    cdef bint _stopped(self):
+        return self.done or self.error is not None or self.invalid is not None
+
+    cdef list _events(self, bytes chunk):
+        """The SSE events ``chunk`` completes; None once decoding stopped, or
+        when the bytes are not SSE (``invalid`` says why)."""
+        if self.done or self.error is not None or self.invalid is not None:
+            return None
+        try:
+            return self._sse.feed(chunk)
+        except SSEError as exc:
+            self.invalid = str(exc)
+            return None
+
+    cdef bint _close_sse(self):
+        """At EOF: False, ``invalid`` set, when the stream was cut inside an event."""
+        try:
+            self._sse.close()
+        except SSEError as exc:
+            if self.invalid is None:
+                self.invalid = str(exc)
+            return False
+        return True
+
+
 cdef class Encoder(Sink):
     """What every client encoder shares: the output buffer, the usage, the flags."""
 
@@ -60,9 +102,7 @@ cdef class Encoder(Sink):
         if not out:
             return b""
         self._out = []
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)
+        return joined(out)
 
     cpdef object openai_usage(self):
         """OpenAI-shaped usage (``rules.make_usage``), or None when none came."""
@@ -103,7 +143,7 @@ cdef class Converter:
     decoder's) or cannot be written (the encoder's); ``usage`` is OpenAI-shaped.
     """
 
-    def __init__(self, object decoder, Encoder encoder):
+    def __init__(self, Decoder decoder, Encoder encoder):
         self.decoder = decoder
         self.encoder = encoder
 

@@ -17,13 +17,12 @@ import orjson
 
 from .rules import InvalidInput
 from .chat cimport ChatAnswer, ChatChunks
-from .events cimport Converter, Sink
+from .events cimport Converter, Decoder, Sink
 from .rules cimport (add_turn, content_parts, count, data_url, effort, embedding_inputs as _embedding_inputs,
                      finish_reason, function_name, functions, image_url, invalid, is_link, make_usage, new_id,
                      options, part_text, part_type, response_format, texts, tool_arguments, tool_calls,
                      tool_choice, tool_name, where)
 from .sse cimport Event, SSEDecoder
-from .sse import SSEError
 
 _dumps = orjson.dumps
 _loads = orjson.loads
@@ -584,7 +583,7 @@ cpdef read_answer(dict answer, Sink sink, object id=None):
 
 # ------------------------------------------------------------------ stream
 
-cdef class GeminiDecoder:
+cdef class GeminiDecoder(Decoder):
     """``streamGenerateContent?alt=sse`` bytes in, events on ``sink`` out.
 
         decoder = GeminiDecoder(sink)        # or GeminiDecoder(sink, "chatcmpl-1")
@@ -602,31 +601,19 @@ cdef class GeminiDecoder:
     """
 
     def __init__(self, Sink sink, object id=None):
+        Decoder.__init__(self, sink)
         self._sse = SSEDecoder()
-        self._sink = sink
         self._id = id
-        self._started = False
         self._choices = {}
-        self.error = None
-        self.invalid = None
-        self.blocked = None
-        self.done = False
 
     cpdef feed(self, bytes chunk):
         """Decodes the whole events in ``chunk`` (and before it), calling the sink."""
-        cdef list events
+        cdef list events = self._events(chunk)
         cdef Event event
-        if self.error is not None or self.invalid is not None or self.done:
-            return None
-        try:
-            events = self._sse.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
-            return None
-        for event in events:
-            if self._event(event.data):
-                break
-        return None
+        if events is not None:
+            for event in events:
+                if self._event(event.data):
+                    break
 
     cdef bint _event(self, bytes data) except -1:
         """One event; True when it stops the decoding."""
@@ -687,13 +674,7 @@ cdef class GeminiDecoder:
         """At EOF: notes a stream cut inside an event (``invalid``); calls end()
         and sets ``done`` when every choice finished."""
         cdef _Choice choice
-        try:
-            self._sse.close()
-        except SSEError as exc:
-            if self.invalid is None:
-                self.invalid = str(exc)
-            return None
-        if self.error is not None or self.invalid is not None or self.done:
+        if not self._close_sse() or self._stopped():
             return None
         choice = self._choices.get(0)
         if choice is None or not choice.finished:
@@ -730,14 +711,6 @@ cdef class GeminiStream(Converter):
     def blocked(self):
         """promptFeedback.blockReason when Gemini answered with no candidate, else None."""
         return (<GeminiDecoder>self.decoder).blocked
-
-    cpdef bytes feed(self, bytes chunk):
-        (<GeminiDecoder>self.decoder).feed(chunk)
-        return self.encoder.take()
-
-    cpdef bytes close(self):
-        (<GeminiDecoder>self.decoder).close()
-        return self.encoder.take()
 
 
 # ------------------------------------------------------------------ embeddings

@@ -17,7 +17,7 @@ import orjson
 
 from .rules import InvalidInput
 from .chat cimport ChatAnswer, ChatChunks
-from .events cimport Converter, Sink
+from .events cimport Converter, Decoder, Sink
 from .rules cimport (content_parts, count as token_count, effort, embedding_inputs as _embedding_inputs,
                      finish_reason, function_name, functions, image_url, invalid, make_usage, new_id, options,
                      part_text, part_type, response_format, texts, tool_calls, tool_choice, tool_name, where)
@@ -227,7 +227,7 @@ cdef int _done(Sink sink, dict obj, int calls) except -1:
     return 0
 
 
-cdef class OllamaDecoder:
+cdef class OllamaDecoder(Decoder):
     """Ollama ``/api/chat`` NDJSON lines in, ``events.Sink`` events out.
 
     The first line gives start(id); ``message.thinking`` is reasoning,
@@ -239,44 +239,32 @@ cdef class OllamaDecoder:
     """
 
     def __init__(self, Sink sink not None, object id=None):
-        self._sink = sink
+        Decoder.__init__(self, sink)
         self._lines = NDJSONDecoder()
         self._id = id
-        self._started = False
-        self._calls = 0
-        self.done = False
-        self.error = None
-        self.invalid = None
 
     cpdef feed(self, bytes chunk):
         """Decode the lines ``chunk`` completes."""
-        cdef list lines
-        cdef bytes line
-        if self.done or self.error is not None or self.invalid is not None:
-            return
-        try:
-            lines = self._lines.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
-            return
-        for line in lines:
-            if self._line(line):
-                return
+        self._read(chunk, False)
 
     cpdef close(self):
         """At EOF: decode a last line that had no newline (a cut one is invalid)."""
+        self._read(None, True)
+
+    cdef int _read(self, bytes chunk, bint eof) except -1:
         cdef list lines
         cdef bytes line
-        if self.done or self.error is not None or self.invalid is not None:
-            return
+        if self._stopped():
+            return 0
         try:
-            lines = self._lines.close()
+            lines = self._lines.close() if eof else self._lines.feed(chunk)
         except SSEError as exc:
             self.invalid = str(exc)
-            return
+            return 0
         for line in lines:
             if self._line(line):
-                return
+                break
+        return 0
 
     cdef bint _line(self, bytes line) except -1:
         """Decode one line; True when the stream ended (done, error, invalid)."""
@@ -338,14 +326,6 @@ cdef class OllamaStream(Converter):
     def __init__(self, str id, long long created, str model, bint include_usage):
         self.encoder = ChatChunks(created, model, include_usage)
         self.decoder = OllamaDecoder(self.encoder, id)
-
-    cpdef bytes feed(self, bytes chunk):
-        (<OllamaDecoder>self.decoder).feed(chunk)
-        return self.encoder.take()
-
-    cpdef bytes close(self):
-        (<OllamaDecoder>self.decoder).close()
-        return self.encoder.take()
 
 
 # ------------------------------------------------------------------ embeddings

@@ -43,6 +43,12 @@ cdef inline bint _all_space(const char* p, Py_ssize_t n) noexcept nogil:
     return True
 
 
+cdef Py_ssize_t _limit(Py_ssize_t value, str name) except -1:
+    if value <= 0:
+        raise ValueError(f"{name} must be positive")
+    return value
+
+
 cdef class Event:
     """One dispatched SSE event.
 
@@ -64,10 +70,8 @@ cdef class SSEDecoder:
     """for event in decoder.feed(chunk): ...; decoder.close()"""
 
     def __init__(self, Py_ssize_t max_event_bytes=1 << 20):
-        if max_event_bytes <= 0:
-            raise ValueError("max_event_bytes must be positive")
+        self._max = _limit(max_event_bytes, "max_event_bytes")
         self._buf = bytearray()
-        self._max = max_event_bytes
         self._start = 0
         self._pos = 0
         self._scan = 0
@@ -236,10 +240,8 @@ cdef class NDJSONDecoder:
     """for line in decoder.feed(chunk): ...; lines = decoder.close()"""
 
     def __init__(self, Py_ssize_t max_line_bytes=1 << 20):
-        if max_line_bytes <= 0:
-            raise ValueError("max_line_bytes must be positive")
+        self._max = _limit(max_line_bytes, "max_line_bytes")
         self._buf = bytearray()
-        self._max = max_line_bytes
         self._scan = 0
 
     cpdef list feed(self, bytes chunk):
