@@ -22,12 +22,9 @@ from .rules import InvalidInput
 from .events cimport Converter, Decoder, Sink
 from .rules cimport (add_turn, content_parts, count, data_url, finish_reason, functions, image_url, invalid, is_link,
                      make_usage, max_tokens, new_id, options, part_text, part_type, tool_calls, tool_choice, where)
-from .sse cimport Event, SSEDecoder, forward_last, joined
-from .sse import SSEError
+from .sse cimport Event, Framed, SSEDecoder, forward_last, joined
 
 _dumps = orjson.dumps
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 
 # ------------------------------------------------------------------ constants
 
@@ -162,16 +159,6 @@ cdef list _tools(dict body):
     return out
 
 
-cdef dict _tool_choice(dict body):
-    cdef object choice, name
-    choice, name, _ = tool_choice(body)
-    if choice is None:
-        return None
-    if choice == "function":
-        return {"type": "tool", "name": name}
-    return {"type": _TOOL_CHOICE[choice]}
-
-
 # OpenAI's sampling fields Anthropic takes as they are (rules.options);
 # temperature and max_tokens have rules of their own here.
 _OPTIONS = (None, "top_p", "top_k", None, "stop_sequences", None, None, None)
@@ -190,8 +177,7 @@ cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint
     cdef dict out = {"model": model}
     cdef dict message, choice
     cdef object messages = body.get("messages")
-    cdef object role, value, entry
-    cdef str name
+    cdef object role, value, entry, kind, name
     cdef list tools
     cdef Py_ssize_t i
     if not isinstance(messages, list):
@@ -238,12 +224,14 @@ cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint
         out["metadata"] = {"user_id": value}
 
     if body.get("functions") is not None or body.get("function_call") is not None:
-        name = "functions" if body.get("functions") is not None else "function_call"
-        raise InvalidInput(f"'{name}' (legacy function calling) is not supported for Anthropic: use 'tools'", name)
+        value = "functions" if body.get("functions") is not None else "function_call"
+        raise InvalidInput(f"'{value}' (legacy function calling) is not supported for Anthropic: use 'tools'", value)
     tools = _tools(body)
     if tools:
         out["tools"] = tools
-        choice = _tool_choice(body)
+        kind, name, _ = tool_choice(body)
+        choice = None if kind is None else (
+            {"type": "tool", "name": name} if name is not None else {"type": _TOOL_CHOICE[kind]})
         if body.get("parallel_tool_calls") is False:
             if choice is None:
                 choice = {"type": "auto"}
@@ -306,6 +294,31 @@ cdef inline str _finish(object reason, bint has_tools):
     return finish_reason(_FINISH, reason if isinstance(reason, str) else None, has_tools)
 
 
+cdef bint _content_block(Sink sink, dict block, int calls) except -1:
+    """A content block's events (a whole answer's, or a stream's block start):
+    text, reasoning, or a tool_use's tool_start (index ``calls``) and its
+    ``input`` as one tool_args unless it is empty (a stream's is: the input
+    comes in deltas). True for a tool_use. Redacted thinking and server-tool
+    blocks are dropped."""
+    cdef object kind = block.get("type")
+    cdef object value
+    if kind == "text":
+        value = block.get("text")
+        if isinstance(value, str) and value:
+            sink.text(0, <str>value)
+    elif kind == "thinking":
+        value = block.get("thinking")
+        if isinstance(value, str) and value:
+            sink.reasoning(0, <str>value)
+    elif kind == "tool_use":
+        sink.tool_start(0, calls, _call_id(block.get("id")), _name(block.get("name")), None)
+        value = block.get("input")
+        if isinstance(value, dict) and value:
+            sink.tool_args(0, calls, _dumps(value).decode())
+        return True
+    return False
+
+
 cpdef read_answer(dict message, Sink sink):
     """The events of a whole Anthropic ``message`` on ``sink``: start, then
     text blocks (text), thinking blocks (reasoning) and ``tool_use`` blocks
@@ -313,36 +326,16 @@ cpdef read_answer(dict message, Sink sink):
     order, usage, finish, end. Redacted thinking and server-tool blocks are
     dropped."""
     cdef object content = message.get("content")
-    cdef object usage = message.get("usage")
-    cdef object block, kind, value
+    cdef object block
+    cdef _Usage counts = _Usage()
     cdef int calls = 0
     sink.start(_answer_id(message.get("id")))
     if isinstance(content, list):
         for block in <list>content:
-            if not isinstance(block, dict):
-                continue
-            kind = (<dict>block).get("type")
-            if kind == "text":
-                value = (<dict>block).get("text")
-                if isinstance(value, str) and value:
-                    sink.text(0, <str>value)
-            elif kind == "tool_use":
-                sink.tool_start(0, calls, _call_id((<dict>block).get("id")),
-                                _name((<dict>block).get("name")), None)
-                value = (<dict>block).get("input")
-                if isinstance(value, dict) and value:
-                    sink.tool_args(0, calls, _dumps(value).decode())
+            if isinstance(block, dict) and _content_block(sink, <dict>block, calls):
                 calls += 1
-            elif kind == "thinking":
-                value = (<dict>block).get("thinking")
-                if isinstance(value, str) and value:
-                    sink.reasoning(0, <str>value)
-    if isinstance(usage, dict):
-        sink.usage(count((<dict>usage).get("input_tokens")), count((<dict>usage).get("output_tokens")),
-                   count((<dict>usage).get("cache_read_input_tokens")),
-                   count((<dict>usage).get("cache_creation_input_tokens")), 0)
-    else:
-        sink.usage(0, 0, 0, 0, 0)
+    counts.read(message.get("usage"))
+    sink.usage(counts.input, counts.output, counts.cache_read, counts.cache_write, 0)
     sink.finish(0, _finish(message.get("stop_reason"), calls > 0), _matched(message.get("stop_sequence")))
     sink.end()
 
@@ -516,13 +509,8 @@ cdef class AnthropicDecoder(Decoder):
                     else:
                         sink.reasoning(0, text)
                     continue
-            try:
-                obj = _loads(data)
-            except _JSONDecodeError:
-                self.invalid = "an event is not valid JSON"
-                return
-            if not isinstance(obj, dict):
-                self.invalid = "an event is not a JSON object"
+            obj = self._object(data, "an event")
+            if obj is None:
                 return
             kind = (<dict>obj).get("type")
             if kind is None:
@@ -597,31 +585,9 @@ cdef class AnthropicDecoder(Decoder):
 
     cdef int _block_start(self, dict obj) except -1:
         cdef object block = obj.get("content_block")
-        cdef object kind, value
-        cdef int index
-        if not isinstance(block, dict):
-            return 0
-        kind = (<dict>block).get("type")
-        if kind == "text":
-            value = (<dict>block).get("text")
-            if isinstance(value, str) and value:
-                self._sink.text(0, <str>value)
-        elif kind == "tool_use":
-            index = self._calls
+        if isinstance(block, dict) and _content_block(self._sink, <dict>block, self._calls):
+            self._tools[obj.get("index")] = self._calls
             self._calls += 1
-            self._tools[obj.get("index")] = index
-            self._sink.tool_start(0, index, _call_id((<dict>block).get("id")),
-                                  _name((<dict>block).get("name")), None)
-            # Anthropic starts with "input": {} and streams the input; a block
-            # that brings its input whole (some compatible servers) sends it now.
-            value = (<dict>block).get("input")
-            if isinstance(value, dict) and value:
-                self._sink.tool_args(0, index, _dumps(value).decode())
-        elif kind == "thinking":
-            value = (<dict>block).get("thinking")
-            if isinstance(value, str) and value:
-                self._sink.reasoning(0, <str>value)
-        # redacted_thinking, server tool blocks: dropped
         return 0
 
     cdef int _message_delta(self, dict obj) except -1:
@@ -658,7 +624,7 @@ cdef class AnthropicStream(Converter):
         return (<ChatChunks>self.encoder).id
 
 
-cdef class MessagesWatch:
+cdef class MessagesWatch(Framed):
     """Watches an Anthropic Messages stream forwarded as it is (``/v1/messages``).
 
     Each event goes out as the upstream's own bytes. Only ``message_start`` and
@@ -668,20 +634,13 @@ cdef class MessagesWatch:
     wait for the first block, so an error right after them is still retryable.
     """
 
-    cdef SSEDecoder _decoder
     cdef _Usage _usage
     cdef list _held         # message_start and pings, until the first block
-    cdef readonly object error
-    cdef readonly object invalid
-    cdef readonly bint done
 
     def __init__(self):
-        self._decoder = SSEDecoder()
+        self._sse = SSEDecoder()
         self._usage = _Usage()
         self._held = []
-        self.error = None
-        self.invalid = None
-        self.done = False
 
     @property
     def usage(self):
@@ -693,10 +652,8 @@ cdef class MessagesWatch:
         cdef list events
         cdef Event event
         cdef object name, obj, message
-        try:
-            events = self._decoder.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
+        events = self._events(chunk)
+        if events is None:
             return b""
         for event in events:
             name = event.event
@@ -705,10 +662,8 @@ cdef class MessagesWatch:
                 break
             obj = None
             if name is None or name == "message_start" or name == "message_delta" or name == "error":
-                try:
-                    obj = _loads(event.data)
-                except _JSONDecodeError:
-                    self.invalid = "an event is not valid JSON"
+                obj = self._object(event.data, "an event")
+                if obj is None:
                     break
                 if name is None:
                     name = obj.get("type")
@@ -738,9 +693,5 @@ cdef class MessagesWatch:
 
     cpdef bytes close(self):
         """At EOF: notes a stream cut inside an event."""
-        try:
-            self._decoder.close()
-        except SSEError as exc:
-            if self.invalid is None:
-                self.invalid = str(exc)
+        self._close_sse()
         return b""

@@ -41,6 +41,10 @@ cdef class OpenAIChunks(OpenAIEncoder):
     # A chunk stream: the envelope of every chunk, the usage chunk and [DONE].
     cdef bint _include_usage
     cdef bytes _envelope            # a chunk up to its "choices" value
+    cdef object _first              # choice 0's state, once it has an event
+
+    cdef bytes _choice_head(self, int choice, bytes before, bytes after)
+    cdef int _keep(self, int choice, object state) except -1
 
 
 cdef class _Message:
@@ -71,8 +75,6 @@ cdef class _Choice:
 
 
 cdef class ChatChunks(OpenAIChunks):
-    cdef _Choice _first             # choice 0, once it has an event
-
     cdef _Choice _open(self, int choice)
     cdef int _delta(self, int choice, bytes open, str text) except -1
 

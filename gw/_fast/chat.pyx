@@ -142,6 +142,18 @@ cdef class OpenAIChunks(OpenAIEncoder):
                           + str(self._created).encode() + _MODEL + _dumps(self._model) + _CHOICES)
         return 0
 
+    cdef bytes _choice_head(self, int choice, bytes before, bytes after):
+        """What every chunk of choice ``choice`` holds up to its value (before and after its index)."""
+        if self._envelope is None:
+            self._begin(None)
+        return before + str(choice).encode() + after
+
+    cdef int _keep(self, int choice, object state) except -1:
+        self._choices[choice] = state
+        if choice == 0:
+            self._first = state
+        return 0
+
     cpdef end(self):
         cdef object usage
         if self.ended:
@@ -237,21 +249,19 @@ cdef class ChatChunks(OpenAIChunks):
     cdef _Choice _open(self, int choice):
         """The choice's state, its role chunk written; None once it finished."""
         cdef _Choice c
+        cdef bytes index
         if choice == 0:
-            c = self._first
+            c = <_Choice>self._first
             if c is not None and c.opened and not c.finished:
                 return c
         else:
             c = self._choices.get(choice)
         if c is None:
-            if self._envelope is None:
-                self._begin(None)
             c = _Choice()
-            c.head = self._envelope + _CHOICE_OPEN + str(choice).encode() + _DELTA
+            index = self._choice_head(choice, _CHOICE_OPEN, _DELTA)   # begins the stream if need be
+            c.head = self._envelope + index
             c.calls = []
-            self._choices[choice] = c
-            if choice == 0:
-                self._first = c
+            self._keep(choice, c)
         if c.finished:
             return None
         if not c.opened:
@@ -355,14 +365,8 @@ cdef class ChatAnswer(OpenAIAnswer):
         _put(m.args, index, [])
 
     cpdef tool_args(self, int choice, int index, str fragment):
-        cdef _Message m
-        cdef object args
-        if not fragment:
-            return
-        m = self._message(choice)
-        if m is None:
-            return
-        args = _get(m.args, index)
+        cdef _Message m = self._message(choice) if fragment else None
+        cdef object args = _get(m.args, index) if m is not None else None
         if args is not None:
             (<list>args).append(fragment)
 

@@ -11,7 +11,6 @@ cdef class _Text:
 
 cdef class CompletionChunks(OpenAIChunks):
     cdef bytes _text_open           # a chunk up to its text's value
-    cdef _Text _first               # choice 0, once it has an event
 
     cdef _Text _choice(self, int choice)
 

@@ -88,17 +88,13 @@ cdef class CompletionChunks(OpenAIChunks):
         """The choice's state; None once it finished."""
         cdef _Text c
         if choice == 0 and self._first is not None:
-            c = self._first
+            c = <_Text>self._first
         else:
             c = self._choices.get(choice)
             if c is None:
-                if self._envelope is None:
-                    self._begin(None)
                 c = _Text()
-                c.mid = _INDEX + str(choice).encode() + _MID
-                self._choices[choice] = c
-                if choice == 0:
-                    self._first = c
+                c.mid = self._choice_head(choice, _INDEX, _MID)
+                self._keep(choice, c)
         if c.finished:
             return None
         return c

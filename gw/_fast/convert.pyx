@@ -12,12 +12,9 @@ from importlib import import_module as _import_module
 
 import orjson
 
-from .sse cimport Event, SSEDecoder, forward_last, joined
-from .sse import SSEError
+from .sse cimport Event, Framed, SSEDecoder, forward_last, joined
 
 _dumps = orjson.dumps
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 
 DONE_EVENT = b"data: [DONE]\n\n"
 
@@ -156,7 +153,7 @@ cpdef int classify_chunk(bytes data) except -1:
     return flags
 
 
-cdef class OpenAIStream:
+cdef class OpenAIStream(Framed):
     """Watches an OpenAI-compatible upstream stream on its way to the client.
 
     Each event goes out as the upstream's own bytes; only events that may carry
@@ -178,16 +175,9 @@ cdef class OpenAIStream:
     """
 
     def __init__(self, bint forward_usage):
-        self._decoder = SSEDecoder()
+        self._sse = SSEDecoder()
         self._forward_usage = forward_usage
-        self.usage = None
-        self.error = None
-        self.invalid = None
-        self.done = False
-        self.finished = False
         self._watch = True
-        self._identity = None
-        self._held = None
 
     cpdef bytes feed(self, bytes chunk):
         cdef list events
@@ -195,10 +185,8 @@ cdef class OpenAIStream:
         cdef Event event
         cdef int flags
         cdef object obj, usage, choices, choice, held
-        try:
-            events = self._decoder.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
+        events = self._events(chunk)
+        if events is None:
             return b""
         for event in events:
             flags = classify_chunk(event.data)
@@ -212,10 +200,8 @@ cdef class OpenAIStream:
             obj = None
             if self._watch:
                 if (self._held is not None and self._identity is None) or self._empty_object(event.data):
-                    try:
-                        obj = _loads(event.data)
-                    except _JSONDecodeError:
-                        self.invalid = "an event is not valid JSON"
+                    obj = self._object(event.data, "an event")
+                    if obj is None:
                         break
                     if obj.get("object") == "":
                         self._annotation(obj, out)
@@ -230,10 +216,8 @@ cdef class OpenAIStream:
                     self._held = []
             if flags & (_MAY_HAVE_USAGE | _MAY_HAVE_ERROR | _MAY_HAVE_FINISH):
                 if obj is None:
-                    try:
-                        obj = _loads(event.data)
-                    except _JSONDecodeError:
-                        self.invalid = "an event is not valid JSON"
+                    obj = self._object(event.data, "an event")
+                    if obj is None:
                         break
                 if flags & _MAY_HAVE_ERROR and obj.get("error") is not None:
                     self.error = obj["error"]
@@ -257,11 +241,7 @@ cdef class OpenAIStream:
         A finished stream without ``[DONE]`` (some compatible servers end so)
         gets one, and counts as done.
         """
-        try:
-            self._decoder.close()
-        except SSEError as exc:
-            if self.invalid is None:
-                self.invalid = str(exc)
+        if not self._close_sse():
             return b""
         if self.finished and not self.done:
             self.done = True

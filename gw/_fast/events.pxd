@@ -13,7 +13,7 @@
 # `choice` is the OpenAI choice index (0 unless the client asked n > 1).
 # Tool calls are indexed 0, 1, 2... per choice, in the order they started.
 
-from .sse cimport SSEDecoder
+from .sse cimport Framed
 
 
 cdef class Sink:
@@ -28,20 +28,13 @@ cdef class Sink:
     cpdef end(self)
 
 
-cdef class Decoder:
-    # What every backend decoder shares: its sink, its SSE framing (None for
-    # NDJSON) and the three ways a decoding ends.
+cdef class Decoder(Framed):
+    # A backend decoder: Framed's reading (its SSE decoder stays None for
+    # NDJSON), calling its sink; done means sink.end() was called.
     cdef Sink _sink
-    cdef SSEDecoder _sse
-    cdef readonly bint done         # the answer's end came: sink.end() was called
-    cdef readonly object error      # the backend's error, sent after HTTP 200
-    cdef readonly object invalid    # why the bytes are not the protocol
 
     cpdef feed(self, bytes chunk)
     cpdef close(self)
-    cdef bint _stopped(self)
-    cdef list _events(self, bytes chunk)
-    cdef bint _close_sse(self)
 
 
 cdef class Encoder(Sink):

@@ -14,8 +14,7 @@ them in its protocol. N backends and M client protocols: N + M modules.
 """
 
 from .rules cimport make_usage
-from .sse cimport joined
-from .sse import SSEError
+from .sse cimport Framed, joined
 
 
 cdef class Sink:
@@ -50,7 +49,7 @@ cdef class Sink:
         """The answer is complete (the backend's end marker came)."""
 
 
-cdef class Decoder:
+cdef class Decoder(Framed):
     """A backend's answer bytes in, calls on a ``Sink`` out (the subclasses:
     one per backend protocol). Decoding stops at the answer's end (``done``),
     at the backend's error event (``error``) or at bytes that are not the
@@ -65,29 +64,11 @@ cdef class Decoder:
     cpdef close(self):
         """At the upstream's EOF: notes a stream cut inside an event."""
 
-    cdef bint _stopped(self):
-        return self.done or self.error is not None or self.invalid is not None
-
     cdef list _events(self, bytes chunk):
-        """The SSE events ``chunk`` completes; None once decoding stopped, or
-        when the bytes are not SSE (``invalid`` says why)."""
+        """The SSE events ``chunk`` completes; None once decoding stopped."""
         if self.done or self.error is not None or self.invalid is not None:
             return None
-        try:
-            return self._sse.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
-            return None
-
-    cdef bint _close_sse(self):
-        """At EOF: False, ``invalid`` set, when the stream was cut inside an event."""
-        try:
-            self._sse.close()
-        except SSEError as exc:
-            if self.invalid is None:
-                self.invalid = str(exc)
-            return False
-        return True
+        return Framed._events(self, chunk)
 
 
 cdef class Encoder(Sink):

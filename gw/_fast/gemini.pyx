@@ -322,16 +322,6 @@ cdef dict _declaration(dict fn):
     return decl
 
 
-cdef dict _calling_config(dict body):
-    cdef object choice, name
-    choice, name, _ = tool_choice(body)
-    if choice is None:
-        return None
-    if choice == "function":
-        return {"mode": "ANY", "allowedFunctionNames": [name]}
-    return {"mode": _TOOL_MODES[choice]}
-
-
 # OpenAI's sampling fields as Gemini names them (rules.options).
 _OPTIONS = ("temperature", "topP", "topK", "maxOutputTokens", "stopSequences", "seed",
             "presencePenalty", "frequencyPenalty")
@@ -366,7 +356,7 @@ cpdef dict chat_request(dict body):
     cdef dict call_names = {}   # tool_call_id -> function name, for the tool results
     cdef dict out = {}
     cdef dict message
-    cdef object role, config
+    cdef object role, choice, name
     cdef list decls
     cdef Py_ssize_t i = 0
     for message in body["messages"]:
@@ -392,9 +382,11 @@ cpdef dict chat_request(dict body):
     decls = [_declaration(fn) for fn in functions(body, "Gemini", True)]
     if decls:
         out["tools"] = [{"functionDeclarations": decls}]
-        config = _calling_config(body)
-        if config is not None:
-            out["toolConfig"] = {"functionCallingConfig": config}
+        choice, name, _ = tool_choice(body)
+        if name is not None:
+            out["toolConfig"] = {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
+        elif choice is not None:
+            out["toolConfig"] = {"functionCallingConfig": {"mode": _TOOL_MODES[choice]}}
     _generation_config(body, out)
     return out
 
@@ -619,13 +611,8 @@ cdef class GeminiDecoder(Decoder):
         """One event; True when it stops the decoding."""
         cdef object obj, candidates, candidate, meta, reason
         cdef Py_ssize_t pos
-        try:
-            obj = _loads(data)
-        except _JSONDecodeError:
-            self.invalid = "an event is not valid JSON"
-            return True
-        if not isinstance(obj, dict):
-            self.invalid = "an event is not a JSON object"
+        obj = self._object(data, "an event")
+        if obj is None:
             return True
         if (<dict>obj).get("error") is not None:
             self.error = (<dict>obj)["error"]

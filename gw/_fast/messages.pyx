@@ -192,10 +192,7 @@ cdef dict _tool_message(dict block, str param, list images):
             elif kind == "document":
                 texts.append(_document_text(part, f"{param}.content[{j}]"))
             else:
-                raise InvalidInput(
-                    f"'{param}.content[{j}]': block type {kind!r} cannot be sent to this model's backend",
-                    f"{param}.content[{j}].type",
-                )
+                raise _unsupported(kind, f"{param}.content[{j}]")
         text = "\n".join(texts)
     else:
         raise InvalidInput(f"'{param}.content' must be a string or an array of blocks", f"{param}.content")
@@ -212,39 +209,54 @@ cdef object _content_of(list parts):
     return parts
 
 
-cdef int _user(object content, str param, list out) except -1:
-    cdef list parts, tools, images
+cdef list _content_blocks(object content, str param):
+    """A message's content blocks as (block, type, its param); thinking blocks
+    are left out (signed by Anthropic, meaningless to another model)."""
+    cdef list out = []
     cdef dict block
     cdef object kind
+    cdef str at
     cdef Py_ssize_t j
+    if not isinstance(content, list):
+        raise InvalidInput(f"'{param}.content' must be a string or an array of blocks", f"{param}.content")
+    for j in range(len(<list>content)):
+        at = f"{param}.content[{j}]"
+        block = _block((<list>content)[j], at)
+        kind = block.get("type")
+        if kind != "thinking" and kind != "redacted_thinking":
+            out.append((block, kind, at))
+    return out
+
+
+cdef object _unsupported(object kind, str at):
+    return InvalidInput(f"'{at}': block type {kind!r} cannot be sent to this model's backend", f"{at}.type")
+
+
+cdef dict _text_part(str text):
+    return {"type": "text", "text": text}
+
+
+cdef int _user(object content, str param, list out) except -1:
+    cdef list parts = [], tools = [], images = []
+    cdef dict block
+    cdef object kind
+    cdef str at
     if isinstance(content, str):
         out.append({"role": "user", "content": content})
         return 0
-    if not isinstance(content, list):
-        raise InvalidInput(f"'{param}.content' must be a string or an array of blocks", f"{param}.content")
+    for block, kind, at in _content_blocks(content, param):
+        if kind == "text":
+            parts.append(_text_part(_string(block.get("text"), at + ".text")))
+        elif kind == "tool_result":
+            tools.append(_tool_message(block, at, images))
+        elif kind == "image":
+            parts.append(_image_part(block, at))
+        elif kind == "document":
+            parts.append(_text_part(_document_text(block, at)))
+        else:
+            raise _unsupported(kind, at)
     if not content:
         raise InvalidInput(f"'{param}.content' must not be empty", f"{param}.content")
-    parts = []
-    tools = []
-    images = []
-    for j in range(len(<list>content)):
-        block = _block((<list>content)[j], f"{param}.content[{j}]")
-        kind = block.get("type")
-        if kind == "text":
-            parts.append({"type": "text", "text": _string(block.get("text"), f"{param}.content[{j}].text")})
-        elif kind == "tool_result":
-            tools.append(_tool_message(block, f"{param}.content[{j}]", images))
-        elif kind == "image":
-            parts.append(_image_part(block, f"{param}.content[{j}]"))
-        elif kind == "document":
-            parts.append({"type": "text", "text": _document_text(block, f"{param}.content[{j}]")})
-        elif kind == "thinking" or kind == "redacted_thinking":
-            continue
-        else:
-            raise InvalidInput(
-                f"'{param}.content[{j}]': block type {kind!r} cannot be sent to this model's backend",
-                f"{param}.content[{j}].type",
-            )
     # Tool results answer the previous assistant turn: OpenAI wants them right after it.
     out.extend(tools)
     if images:
@@ -255,44 +267,33 @@ cdef int _user(object content, str param, list out) except -1:
 
 
 cdef int _assistant(object content, str param, list out) except -1:
-    cdef list texts, calls
+    cdef list texts = [], calls = []
     cdef dict block, message
     cdef object kind, arguments
-    cdef Py_ssize_t j
+    cdef str at
     if isinstance(content, str):
         out.append({"role": "assistant", "content": content})
         return 0
-    if not isinstance(content, list):
-        raise InvalidInput(f"'{param}.content' must be a string or an array of blocks", f"{param}.content")
-    texts = []
-    calls = []
-    for j in range(len(<list>content)):
-        block = _block((<list>content)[j], f"{param}.content[{j}]")
-        kind = block.get("type")
+    for block, kind, at in _content_blocks(content, param):
         if kind == "text":
-            texts.append({"type": "text", "text": _string(block.get("text"), f"{param}.content[{j}].text")})
+            texts.append(_text_part(_string(block.get("text"), at + ".text")))
         elif kind == "tool_use":
             arguments = block.get("input")
             if not isinstance(arguments, dict):
                 if arguments is not None and not isinstance(arguments, str):
-                    raise InvalidInput(f"'{param}.content[{j}].input' must be an object", f"{param}.content[{j}].input")
+                    raise InvalidInput(f"'{at}.input' must be an object", f"{at}.input")
                 # Some clients send the input as JSON text: the tool-argument rule reads it.
-                arguments = tool_arguments(arguments, f"{param}.content[{j}].input")
+                arguments = tool_arguments(arguments, f"{at}.input")
             calls.append({
-                "id": _string(block.get("id"), f"{param}.content[{j}].id"),
+                "id": _string(block.get("id"), f"{at}.id"),
                 "type": "function",
                 "function": {
-                    "name": _string(block.get("name"), f"{param}.content[{j}].name"),
+                    "name": _string(block.get("name"), f"{at}.name"),
                     "arguments": _dumps(arguments).decode() if arguments else "{}",
                 },
             })
-        elif kind == "thinking" or kind == "redacted_thinking":
-            continue  # signed by Anthropic, meaningless to another model
         else:
-            raise InvalidInput(
-                f"'{param}.content[{j}]': block type {kind!r} cannot be sent to this model's backend",
-                f"{param}.content[{j}].type",
-            )
+            raise _unsupported(kind, at)
     if not texts and not calls:
         return 0  # only thinking: nothing left to say
     message = {"role": "assistant", "content": _content_of(texts) if texts else None}

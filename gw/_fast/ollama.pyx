@@ -25,8 +25,6 @@ from .sse cimport NDJSONDecoder
 from .sse import SSEError
 
 _dumps = orjson.dumps
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 _b64encode = base64.b64encode
 _pack = struct.pack
 
@@ -269,13 +267,8 @@ cdef class OllamaDecoder(Decoder):
     cdef bint _line(self, bytes line) except -1:
         """Decode one line; True when the stream ended (done, error, invalid)."""
         cdef object obj, err
-        try:
-            obj = _loads(line)
-        except _JSONDecodeError:
-            self.invalid = "a line is not valid JSON"
-            return True
-        if not isinstance(obj, dict):
-            self.invalid = "a line is not a JSON object"
+        obj = self._object(line, "a line")
+        if obj is None:
             return True
         err = (<dict>obj).get("error")
         if err is not None:

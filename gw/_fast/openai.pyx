@@ -16,8 +16,6 @@ from .rules cimport count, finish_reason, new_id
 from .sse cimport Event, SSEDecoder
 
 _dumps = orjson.dumps
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 
 
 class InvalidAnswer(ValueError):
@@ -120,13 +118,8 @@ cdef class ChatDecoder(Decoder):
             if not data.startswith(b"{") and data.strip() == b"[DONE]":
                 self._end()
                 return
-            try:
-                obj = _loads(data)
-            except _JSONDecodeError:
-                self.invalid = "an event is not valid JSON"
-                return
-            if not isinstance(obj, dict):
-                self.invalid = "an event is not a JSON object"
+            obj = self._object(data, "an event")
+            if obj is None:
                 return
             self._chunk(<dict>obj)
             if self.error is not None or self.invalid is not None:

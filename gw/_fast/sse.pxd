@@ -39,6 +39,18 @@ cdef class NDJSONDecoder:
     cpdef list close(self)
 
 
+cdef class Framed:
+    cdef SSEDecoder _sse
+    cdef readonly bint done         # the answer's end came
+    cdef readonly object error      # the backend's error, sent after HTTP 200
+    cdef readonly object invalid    # why the bytes are not the protocol
+
+    cdef bint _stopped(self)
+    cdef list _events(self, bytes chunk)
+    cdef bint _close_sse(self)
+    cdef dict _object(self, bytes data, str what)
+
+
 cdef inline bytes joined(list out):
     # The bytes of one read's events, as one object: most reads hold one event.
     if not out:

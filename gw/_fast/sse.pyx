@@ -17,6 +17,11 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memchr, memcmp, memcpy
 
+import orjson
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
 
 class SSEError(ValueError):
     """A cut stream at close(), or an event (or NDJSON line) over the size cap."""
@@ -291,3 +296,45 @@ cdef class NDJSONDecoder:
         self._buf = bytearray()
         self._scan = 0
         return [] if line is None else [line]
+
+
+cdef class Framed:
+    """What reads a backend's stream of events shares: the SSE decoder, the
+    JSON of an event, and the three ways reading ends: the answer's end
+    (``done``), the backend's error event (``error``), bytes that are not the
+    protocol (``invalid``, why)."""
+
+    cdef bint _stopped(self):
+        return self.done or self.error is not None or self.invalid is not None
+
+    cdef list _events(self, bytes chunk):
+        """The SSE events ``chunk`` completes; None when the bytes are not SSE."""
+        try:
+            return self._sse.feed(chunk)
+        except SSEError as exc:
+            self.invalid = str(exc)
+            return None
+
+    cdef bint _close_sse(self):
+        """At EOF: False, ``invalid`` set, when the stream was cut inside an event."""
+        try:
+            self._sse.close()
+        except SSEError as exc:
+            if self.invalid is None:
+                self.invalid = str(exc)
+            return False
+        return True
+
+    cdef dict _object(self, bytes data, str what):
+        """The JSON object ``data`` holds; None, ``invalid`` set, when it holds
+        none (``what``: "an event", "a line")."""
+        cdef object obj
+        try:
+            obj = _loads(data)
+        except _JSONDecodeError:
+            self.invalid = f"{what} is not valid JSON"
+            return None
+        if not isinstance(obj, dict):
+            self.invalid = f"{what} is not a JSON object"
+            return None
+        return obj
