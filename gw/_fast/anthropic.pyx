@@ -20,7 +20,7 @@ import orjson
 from .chat cimport ChatAnswer, ChatChunks
 from .rules import InvalidInput
 from .events cimport Converter, Decoder, Sink
-from .rules cimport (add_turn, content_parts, count, data_url, finish_reason, functions, image_url, invalid, is_link,
+from .rules cimport (add_turn, content_parts, count, data_url, file_data, finish_reason, functions, image_url, invalid, is_link,
                      make_usage, max_tokens, new_id, options, part_text, part_type, tool_calls, tool_choice, where)
 from .sse cimport Event, Framed, SSEDecoder, forward_last, joined
 
@@ -66,18 +66,9 @@ cdef dict _image_block(object part, Py_ssize_t i, Py_ssize_t j):
 
 
 cdef dict _document_block(object part, Py_ssize_t i, Py_ssize_t j):
-    cdef str param = where(i, f".content[{j}].file.file_data")
-    cdef object file = part.get("file")
-    cdef object data = file.get("file_data") if isinstance(file, dict) else None
-    cdef object parsed
-    if not isinstance(data, str) or not data:
-        raise InvalidInput(f"'{param}' is required: Anthropic needs the file inline (a base64 data URL); "
-                           "'file_id' is not supported", param)
-    parsed = data_url(data, param)
-    if parsed is None:  # bare base64
-        parsed = ("", data)
-    return {"type": "document", "source": {"type": "base64", "media_type": parsed[0] or "application/pdf",
-                                           "data": parsed[1]}}
+    cdef str mime, data
+    mime, data = file_data(part.get("file"), where(i, f".content[{j}].file.file_data"), "Anthropic")
+    return {"type": "document", "source": {"type": "base64", "media_type": mime, "data": data}}
 
 
 cdef list _blocks(object content, Py_ssize_t i, bint media, str role):
@@ -515,10 +506,11 @@ cdef class AnthropicDecoder(Decoder):
             kind = (<dict>obj).get("type")
             if kind is None:
                 kind = event.event
+            if not self._started and (kind == "content_block_delta" or kind == "content_block_start"
+                                      or kind == "message_delta"):
+                self.invalid = ("message_delta" if kind == "message_delta" else "content") + " before message_start"
+                return
             if kind == "content_block_delta":
-                if not self._started:
-                    self.invalid = "content before message_start"
-                    return
                 delta = (<dict>obj).get("delta")
                 if not isinstance(delta, dict):
                     continue
@@ -539,18 +531,12 @@ cdef class AnthropicDecoder(Decoder):
                         sink.reasoning(0, <str>value)
                 # signature_delta, citations_delta: dropped
             elif kind == "content_block_start":
-                if not self._started:
-                    self.invalid = "content before message_start"
-                    return
                 self._block_start(<dict>obj)
             elif kind == "content_block_stop":
                 pass
             elif kind == "message_start":
                 self._message_start(<dict>obj)
             elif kind == "message_delta":
-                if not self._started:
-                    self.invalid = "message_delta before message_start"
-                    return
                 self._message_delta(<dict>obj)
             elif kind == "message_stop":
                 if not self._finished:

@@ -58,6 +58,7 @@ cdef class _Message:
 cdef class OpenAIAnswer(OpenAIEncoder):
     # One whole answer: per-choice _Message, the envelope and the usage.
     cdef _Message _message(self, int choice)
+    cdef int _add(self, int choice, str text, bint reasoning) except -1
     cdef list _choice_list(self)
     cpdef dict answer(self)
 

@@ -195,12 +195,14 @@ cdef class OpenAIAnswer(OpenAIEncoder):
     cdef list _choice_list(self):
         return []
 
+    cdef int _add(self, int choice, str text, bint reasoning) except -1:
+        cdef _Message m = self._message(choice) if text else None
+        if m is not None:
+            (m.reasoning if reasoning else m.texts).append(text)
+        return 0
+
     cpdef text(self, int choice, str text):
-        cdef _Message m
-        if text:
-            m = self._message(choice)
-            if m is not None:
-                m.texts.append(text)
+        self._add(choice, text, False)
 
     cpdef finish(self, int choice, str reason, object matched):
         cdef _Message m = self._message(choice)
@@ -351,11 +353,7 @@ cdef class ChatAnswer(OpenAIAnswer):
         self._object = "chat.completion"
 
     cpdef reasoning(self, int choice, str text):
-        cdef _Message m
-        if text:
-            m = self._message(choice)
-            if m is not None:
-                m.reasoning.append(text)
+        self._add(choice, text, True)
 
     cpdef tool_start(self, int choice, int index, str call_id, str name, object extra):
         cdef _Message m = self._message(choice)

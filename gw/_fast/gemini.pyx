@@ -19,7 +19,7 @@ from .rules import InvalidInput
 from .chat cimport ChatAnswer, ChatChunks
 from .events cimport Converter, Decoder, Sink
 from .rules cimport (add_turn, content_parts, count, data_url, effort, embedding_inputs as _embedding_inputs,
-                     finish_reason, function_name, functions, image_url, invalid, is_link, make_usage, new_id,
+                     file_data, finish_reason, function_name, functions, image_url, invalid, is_link, make_usage, new_id,
                      options, part_text, part_type, response_format, texts, tool_arguments, tool_calls,
                      tool_choice, tool_name, where)
 from .sse cimport Event, SSEDecoder
@@ -132,14 +132,7 @@ cdef dict _audio_part(object audio, Py_ssize_t i, Py_ssize_t j):
 
 
 cdef dict _file_part(object file, Py_ssize_t i, Py_ssize_t j):
-    cdef str param = where(i, f".content[{j}].file")
-    cdef object data = file.get("file_data") if isinstance(file, dict) else None
-    cdef object parsed
-    if not isinstance(data, str) or not data:
-        raise InvalidInput(f"'{param}': Gemini needs the file inline as 'file_data' (a base64 data URL); "
-                           "'file_id' is not supported", param)
-    parsed = data_url(data, param)
-    return _inline(parsed if parsed is not None else ("", data), "application/pdf")
+    return _inline(file_data(file, where(i, f".content[{j}].file"), "Gemini"), "application/pdf")
 
 
 cdef list _user_parts(object content, Py_ssize_t i):

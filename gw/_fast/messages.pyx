@@ -210,8 +210,9 @@ cdef object _content_of(list parts):
 
 
 cdef list _content_blocks(object content, str param):
-    """A message's content blocks as (block, type, its param); thinking blocks
-    are left out (signed by Anthropic, meaningless to another model)."""
+    """A message's content blocks as (block, type, its param), a text block as
+    its OpenAI text part; thinking blocks are left out (signed by Anthropic,
+    meaningless to another model)."""
     cdef list out = []
     cdef dict block
     cdef object kind
@@ -223,7 +224,9 @@ cdef list _content_blocks(object content, str param):
         at = f"{param}.content[{j}]"
         block = _block((<list>content)[j], at)
         kind = block.get("type")
-        if kind != "thinking" and kind != "redacted_thinking":
+        if kind == "text":
+            out.append((_text_part(_string(block.get("text"), at + ".text")), kind, at))
+        elif kind != "thinking" and kind != "redacted_thinking":
             out.append((block, kind, at))
     return out
 
@@ -245,14 +248,14 @@ cdef int _user(object content, str param, list out) except -1:
         out.append({"role": "user", "content": content})
         return 0
     for block, kind, at in _content_blocks(content, param):
-        if kind == "text":
-            parts.append(_text_part(_string(block.get("text"), at + ".text")))
-        elif kind == "tool_result":
+        if kind == "tool_result":
             tools.append(_tool_message(block, at, images))
         elif kind == "image":
             parts.append(_image_part(block, at))
         elif kind == "document":
             parts.append(_text_part(_document_text(block, at)))
+        elif kind == "text":
+            parts.append(block)
         else:
             raise _unsupported(kind, at)
     if not content:
@@ -276,7 +279,7 @@ cdef int _assistant(object content, str param, list out) except -1:
         return 0
     for block, kind, at in _content_blocks(content, param):
         if kind == "text":
-            texts.append(_text_part(_string(block.get("text"), at + ".text")))
+            texts.append(block)
         elif kind == "tool_use":
             arguments = block.get("input")
             if not isinstance(arguments, dict):

@@ -229,6 +229,20 @@ cdef tuple image_url(object image, str param):
     return url, data_url(url, param)
 
 
+cdef tuple file_data(object file, str param, str backend):
+    """A ``file`` part's ``file_data`` as (media type, base64 data): a data URL,
+    or bare base64 (a PDF). Without it (a ``file_id``) it is a 400 naming ``param``."""
+    cdef object data = (<dict>file).get("file_data") if isinstance(file, dict) else None
+    cdef tuple parsed
+    if not isinstance(data, str) or not data:
+        raise InvalidInput(f"'{param}' is required: {backend} needs the file inline as 'file_data' "
+                           "(a base64 data URL); 'file_id' is not supported", param)
+    parsed = data_url(data, param)
+    if parsed is None:
+        return "application/pdf", data
+    return parsed[0] or "application/pdf", parsed[1]
+
+
 cdef bint is_link(str url, bint gs):
     """An http(s) URL (or ``gs://`` when ``gs``), which the backend fetches itself."""
     cdef str lower = url[:8].lower()
