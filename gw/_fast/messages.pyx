@@ -450,21 +450,6 @@ cdef enum:
     _TOOL = 3
 
 
-cdef tuple _stop_reason(object finish, bint tool_use, object matched, object stops):
-    """(stop_reason, stop_sequence) for gw's finish reason.
-
-    ``matched`` is the stop string that ended the answer when the backend says
-    (vLLM's ``stop_reason``): the only way to tell a stop sequence from a
-    natural end. It counts only when it is one of the request's ``stop_sequences``.
-    """
-    cdef object reason = _STOP_REASONS.get(finish, "end_turn")
-    if tool_use and reason == "end_turn":
-        reason = "tool_use"  # some servers finish tool calls with "stop"
-    if reason == "end_turn" and isinstance(matched, str) and stops is not None and matched in stops:
-        return "stop_sequence", matched
-    return reason, None
-
-
 cdef dict _usage(Encoder encoder):
     """Anthropic usage: ``input_tokens`` excludes the cache reads and writes."""
     return {
@@ -475,7 +460,72 @@ cdef dict _usage(Encoder encoder):
     }
 
 
-cdef class MessageAnswer(Encoder):
+cdef class AnthropicEncoder(Encoder):
+    """What both Messages encoders share: choice 0 only (the others are not
+    Anthropic's), runs of text and reasoning as blocks, the finish and its
+    stop reason."""
+
+    def __init__(self, str id, str model, object stop_sequences=None):
+        self._id = id
+        self._model = model
+        self._stops = stop_sequences
+        self._tools = {}
+
+    cpdef text(self, int choice, str text):
+        if choice == 0:
+            self._run(_TEXT, text)
+
+    cpdef reasoning(self, int choice, str text):
+        if choice == 0:
+            self._run(_THINKING, text)
+
+    cpdef tool_start(self, int choice, int index, str call_id, str name, object extra):
+        if choice == 0:
+            self._tool(index, call_id, name)
+
+    cpdef tool_args(self, int choice, int index, str fragment):
+        cdef object tool = self._tools.get(index) if choice == 0 else None
+        if tool is not None:
+            self._fragment(tool, fragment)
+
+    cpdef finish(self, int choice, str reason, object matched):
+        if choice != 0:
+            return
+        Encoder.finish(self, choice, reason, matched)
+        self._reason = reason
+        self._matched = matched
+        self._finish()
+
+    cdef int _run(self, int kind, str text) except -1:
+        return 0
+
+    cdef int _tool(self, int index, str call_id, str name) except -1:
+        return 0
+
+    cdef int _fragment(self, object tool, str fragment) except -1:
+        return 0
+
+    cdef int _finish(self) except -1:
+        return 0
+
+    cdef tuple _stop(self, bint tool_use):
+        """(stop_reason, stop_sequence) for the finish.
+
+        ``matched`` is the stop string that ended the answer when the backend
+        says (vLLM's ``stop_reason``): the only way to tell a stop sequence
+        from a natural end. It counts only when it is one of the request's
+        ``stop_sequences``.
+        """
+        cdef object reason = _STOP_REASONS.get(self._reason, "end_turn")
+        if tool_use and reason == "end_turn":
+            reason = "tool_use"  # some servers finish tool calls with "stop"
+        if (reason == "end_turn" and isinstance(self._matched, str) and self._stops is not None
+                and self._matched in self._stops):
+            return "stop_sequence", self._matched
+        return reason, None
+
+
+cdef class MessageAnswer(AnthropicEncoder):
     """Events in, an Anthropic ``message`` out (choice 0; the others are not Anthropic's).
 
         encoder = MessageAnswer("msg_1", "claude-x", None)
@@ -487,58 +537,29 @@ cdef class MessageAnswer(Encoder):
     ``tool_use`` block, in the order they came.
     """
 
-    def __init__(self, str id, str model, object stop_sequences=None):
-        self._id = id
-        self._model = model
-        self._stops = stop_sequences
+    def __cinit__(self, *args, **kwargs):
         self._blocks = []
-        self._run = None
-        self._open = _NONE
-        self._tools = {}
-        self._reason = None
-        self._matched = None
 
-    cdef int _append(self, int kind, str text) except -1:
+    cdef int _run(self, int kind, str text) except -1:
         if self._open != kind:
             self._open = kind
-            self._run = [text]
-            self._blocks.append([kind, self._run])
+            self._parts = [text]
+            self._blocks.append([kind, self._parts])
         else:
-            self._run.append(text)
+            self._parts.append(text)
         return 0
 
-    cpdef text(self, int choice, str text):
-        if choice == 0:
-            self._append(_TEXT, text)
-
-    cpdef reasoning(self, int choice, str text):
-        if choice == 0:
-            self._append(_THINKING, text)
-
-    cpdef tool_start(self, int choice, int index, str call_id, str name, object extra):
-        cdef list fragments
-        if choice != 0:
-            return
-        fragments = []
+    cdef int _tool(self, int index, str call_id, str name) except -1:
+        cdef list fragments = []
         self._open = _TOOL
-        self._run = None
+        self._parts = None
         self._blocks.append([_TOOL, call_id, name, fragments])
         self._tools[index] = fragments
+        return 0
 
-    cpdef tool_args(self, int choice, int index, str fragment):
-        cdef object fragments
-        if choice != 0:
-            return
-        fragments = self._tools.get(index)
-        if fragments is not None:
-            (<list>fragments).append(fragment)
-
-    cpdef finish(self, int choice, str reason, object matched):
-        if choice != 0:
-            return
-        Encoder.finish(self, choice, reason, matched)
-        self._reason = reason
-        self._matched = matched
+    cdef int _fragment(self, object tool, str fragment) except -1:
+        (<list>tool).append(fragment)
+        return 0
 
     cpdef dict answer(self):
         """The ``message``. Raises ``InvalidAnswer`` for a tool call whose
@@ -560,7 +581,7 @@ cdef class MessageAnswer(Encoder):
                     raise InvalidAnswer(exc.message) from None
                 content.append({"type": "tool_use", "id": block[1], "name": block[2], "input": value})
                 n += 1
-        reason, sequence = _stop_reason(self._reason, n > 0, self._matched, self._stops)
+        reason, sequence = self._stop(n > 0)
         return {
             "id": self._id,
             "type": "message",
@@ -592,7 +613,7 @@ cdef class _Tool:
     cdef list arguments         # the argument fragments, checked at the end
 
 
-cdef class MessagesEvents(Encoder):
+cdef class MessagesEvents(AnthropicEncoder):
     """Events in, Anthropic Messages SSE events out (choice 0).
 
         encoder = MessagesEvents("msg_1", "claude-x", ["###"])
@@ -609,18 +630,8 @@ cdef class MessagesEvents(Encoder):
     is written.
     """
 
-    def __init__(self, str id, str model, object stop_sequences=None):
-        self._id = id
-        self._model = model
-        self._stops = stop_sequences
-        self._opened = False
-        self._open = _NONE
+    def __cinit__(self, *args, **kwargs):
         self._index = -1
-        self._next = 0
-        self._tools = {}
-        self._reason = None
-        self._matched = None
-        self.invalid = None
 
     cdef int _message_start(self) except -1:
         self._opened = True
@@ -647,50 +658,34 @@ cdef class MessagesEvents(Encoder):
             self._open = _NONE
         return 0
 
-    cpdef text(self, int choice, str text):
-        if choice != 0:
-            return
-        if self._open != _TEXT:
-            self._start_block(_TEXT_BLOCK, _TEXT)
-        self._out.append(b"".join((_DELTA, _index_bytes(self._index), _TEXT_DELTA_MID, _dumps(text), _DELTA_END)))
+    cdef int _run(self, int kind, str text) except -1:
+        if self._open != kind:
+            self._start_block(_TEXT_BLOCK if kind == _TEXT else _THINKING_BLOCK, kind)
+        self._out.append(b"".join((_DELTA, _index_bytes(self._index),
+                                   _TEXT_DELTA_MID if kind == _TEXT else _THINKING_DELTA_MID,
+                                   _dumps(text), _DELTA_END)))
+        return 0
 
-    cpdef reasoning(self, int choice, str text):
-        if choice != 0:
-            return
-        if self._open != _THINKING:
-            self._start_block(_THINKING_BLOCK, _THINKING)
-        self._out.append(b"".join((_DELTA, _index_bytes(self._index), _THINKING_DELTA_MID, _dumps(text), _DELTA_END)))
-
-    cpdef tool_start(self, int choice, int index, str call_id, str name, object extra):
-        cdef _Tool tool
-        if choice != 0:
-            return
+    cdef int _tool(self, int index, str call_id, str name) except -1:
+        cdef _Tool tool = _Tool()
         self._start_block(b"".join((_TOOL_BLOCK, _dumps(call_id), _TOOL_BLOCK_NAME, _dumps(name), _TOOL_BLOCK_END)), _TOOL)
-        tool = _Tool()
         tool.index = self._index
         tool.arguments = []
         self._tools[index] = tool
+        return 0
 
-    cpdef tool_args(self, int choice, int index, str fragment):
-        cdef _Tool tool
-        if choice != 0:
-            return
-        tool = self._tools.get(index)
-        if tool is None:
-            return
-        tool.arguments.append(fragment)
+    cdef int _fragment(self, object tool, str fragment) except -1:
+        (<_Tool>tool).arguments.append(fragment)
         # A fragment of a call whose block was closed keeps that block's index.
-        self._out.append(b"".join((_DELTA, _index_bytes(tool.index), _JSON_DELTA_MID, _dumps(fragment), _DELTA_END)))
+        self._out.append(b"".join((_DELTA, _index_bytes((<_Tool>tool).index), _JSON_DELTA_MID, _dumps(fragment),
+                                   _DELTA_END)))
+        return 0
 
-    cpdef finish(self, int choice, str reason, object matched):
-        if choice != 0:
-            return
-        Encoder.finish(self, choice, reason, matched)
+    cdef int _finish(self) except -1:
         if not self._opened:
             self._message_start()
         self._close_block()
-        self._reason = reason
-        self._matched = matched
+        return 0
 
     cpdef end(self):
         cdef _Tool tool
@@ -710,10 +705,8 @@ cdef class MessagesEvents(Encoder):
                 if not isinstance(value, dict):
                     self.invalid = "tool call arguments are not a JSON object"
                     return
-        if not self._opened:
-            self._message_start()
-        self._close_block()
-        reason, sequence = _stop_reason(self._reason, bool(self._tools), self._matched, self._stops)
+        self._finish()
+        reason, sequence = self._stop(bool(self._tools))
         usage = _usage(self) if self.has_usage else {"output_tokens": 0}
         self._out.append(_MESSAGE_DELTA + _dumps({
             "type": "message_delta",

@@ -36,6 +36,16 @@ cdef inline int _append(bytearray buf, const char* p, Py_ssize_t n) except -1:
     return 0
 
 
+cdef inline bint _take(bytearray buf, bytes chunk) except -1:
+    # A read appended to the buffer; False when it was empty.
+    cdef Py_ssize_t n
+    if chunk is None:
+        raise TypeError("feed() takes bytes, not None")
+    n = PyBytes_GET_SIZE(chunk)
+    _append(buf, PyBytes_AS_STRING(chunk), n)
+    return n != 0
+
+
 cdef inline bint _is_space(char c) noexcept nogil:
     return c == b' ' or c == b'\t' or c == b'\r' or c == b'\n' or c == b'\f' or c == b'\v'
 
@@ -92,15 +102,11 @@ cdef class SSEDecoder:
 
     cpdef list feed(self, bytes chunk):
         cdef list out = []
-        cdef Py_ssize_t n, size, le, nxt, nl
+        cdef Py_ssize_t size, le, nxt, nl
         cdef char* base
         cdef const char* r
-        if chunk is None:
-            raise TypeError("feed() takes bytes, not None")
-        n = PyBytes_GET_SIZE(chunk)
-        if n == 0:
+        if not _take(self._buf, chunk):
             return out
-        _append(self._buf, PyBytes_AS_STRING(chunk), n)
         # The buffer is not resized again until the compaction below, so
         # `base` stays valid for the whole parse.
         base = PyByteArray_AS_STRING(self._buf)
@@ -251,15 +257,11 @@ cdef class NDJSONDecoder:
 
     cpdef list feed(self, bytes chunk):
         cdef list out = []
-        cdef Py_ssize_t n, size, pos = 0, le, end
+        cdef Py_ssize_t size, pos = 0, le, end
         cdef char* base
         cdef const char* r
-        if chunk is None:
-            raise TypeError("feed() takes bytes, not None")
-        n = PyBytes_GET_SIZE(chunk)
-        if n == 0:
+        if not _take(self._buf, chunk):
             return out
-        _append(self._buf, PyBytes_AS_STRING(chunk), n)
         base = PyByteArray_AS_STRING(self._buf)  # valid until the `del` below
         size = PyByteArray_GET_SIZE(self._buf)
         while True:
