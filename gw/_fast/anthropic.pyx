@@ -75,9 +75,9 @@ cdef list _blocks(object content, Py_ssize_t i, bint media, str role):
     """An OpenAI message content as Anthropic blocks; empty texts are left out
     (Anthropic refuses empty text blocks). ``media``: images and files allowed."""
     cdef list blocks = []
+    cdef Py_ssize_t j = 0
     cdef object part, kind
     cdef str text
-    cdef Py_ssize_t j = 0
     for part in content_parts(content, where(i, ".content")):
         kind = part_type(part)
         if kind == "text" or kind == "refusal":

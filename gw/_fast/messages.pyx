@@ -244,9 +244,6 @@ cdef int _user(object content, str param, list out) except -1:
     cdef dict block
     cdef object kind
     cdef str at
-    if isinstance(content, str):
-        out.append({"role": "user", "content": content})
-        return 0
     for block, kind, at in _content_blocks(content, param):
         if kind == "tool_result":
             tools.append(_tool_message(block, at, images))
@@ -274,9 +271,6 @@ cdef int _assistant(object content, str param, list out) except -1:
     cdef dict block, message
     cdef object kind, arguments
     cdef str at
-    if isinstance(content, str):
-        out.append({"role": "assistant", "content": content})
-        return 0
     for block, kind, at in _content_blocks(content, param):
         if kind == "text":
             texts.append(block)
@@ -396,10 +390,13 @@ cpdef dict to_openai(dict body):
         param = f"messages[{i}]"
         message = _block((<list>raw)[i], param)
         role = (<dict>message).get("role")
-        if role == "user":
-            _user((<dict>message).get("content"), param, messages)
+        value = (<dict>message).get("content")
+        if (role == "user" or role == "assistant") and isinstance(value, str):
+            messages.append({"role": role, "content": value})
+        elif role == "user":
+            _user(value, param, messages)
         elif role == "assistant":
-            _assistant((<dict>message).get("content"), param, messages)
+            _assistant(value, param, messages)
         elif role == "system":
             text = _system_text((<dict>message).get("content"), f"{param}.content")
             if text:
