@@ -78,6 +78,8 @@ cpdef object stop_list(object value, str param):
     """``stop`` (OpenAI) or ``stop_sequences`` (Anthropic) as a list of strings, or None.
 
     A string is a list of one; an empty list is None; anything else is a 400.
+    Any number of strings pass: the backend's own limit applies (OpenAI's is 4,
+    Gemini's 5) and its 400 is kept.
     """
     cdef object item
     if value is None:
@@ -135,7 +137,7 @@ cpdef str finish_reason(dict table, object raw, bint has_tools):
 
 
 cdef long long count(object value) noexcept:
-    """A token count from JSON: an int (not a bool), else 0."""
+    """A token count from JSON: an int (not a bool: ``true`` is no count), else 0."""
     if isinstance(value, int) and not isinstance(value, bool):
         try:
             return value
