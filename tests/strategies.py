@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
 from hypothesis import strategies as st
 
 LINE_ENDS = (b"\n", b"\r\n", b"\r")
@@ -274,3 +275,129 @@ def chat_streams(draw: st.DrawFn) -> ChatStream:
     if usage is not None:
         answer["usage"] = usage
     return ChatStream(bytes(out), tuple(events), answer)
+
+
+# ------------------------------------------------------------------ requests both protocols express
+
+# Non-empty text (Anthropic refuses empty text blocks), names, and JSON values.
+request_text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
+names = st.text("abcdefgh_", min_size=1, max_size=8)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+_arguments = st.dictionaries(names, json_values, max_size=3)
+_schemas = st.dictionaries(names, st.sampled_from(["string", "integer", "boolean"]), max_size=3).map(
+    lambda props: {"type": "object", "properties": {k: {"type": t} for k, t in props.items()}}
+)
+
+
+@st.composite
+def _sampling(draw: st.DrawFn, stop_name: str) -> dict[str, object]:
+    """The sampling fields both protocols express, each there or not."""
+    out: dict[str, object] = {"max_tokens": draw(st.integers(1, 100_000))}
+    for name, values in (
+        ("temperature", st.floats(0, 1)),
+        ("top_p", st.floats(0, 1)),
+        ("top_k", st.integers(1, 500)),
+        (stop_name, st.lists(request_text, min_size=1, max_size=5)),
+    ):
+        if draw(st.booleans()):
+            out[name] = draw(values)
+    return out
+
+
+@st.composite
+def messages_requests(draw: st.DrawFn) -> dict[str, object]:
+    """An Anthropic Messages body on what OpenAI Chat Completions also expresses,
+    in the form ``anthropic.chat_request`` writes: turns alternate, content is
+    blocks (a user turn's tool results first), one system string, tools with a
+    schema of type object, a tool_choice only with tools."""
+    turns: list[dict[str, object]] = []
+    calls: list[str] = []   # the last assistant turn's tool_use ids
+    n = 0
+    for k in range(draw(st.integers(1, 6))):
+        blocks: list[dict[str, object]] = []
+        if k % 2 == 0:
+            blocks += [{"type": "tool_result", "tool_use_id": c, "content": draw(request_text)}
+                       for c in calls]  # fmt: skip
+            calls = []
+            texts = draw(st.lists(request_text, min_size=0 if blocks else 1, max_size=2))
+            blocks += [{"type": "text", "text": t} for t in texts]
+            turns.append({"role": "user", "content": blocks})
+        else:
+            blocks += [{"type": "text", "text": t} for t in draw(st.lists(request_text, max_size=2))]
+            for _ in range(draw(st.integers(0 if blocks else 1, 2))):
+                n += 1
+                calls.append(f"toolu_{n}")
+                blocks.append({"type": "tool_use", "id": calls[-1], "name": draw(names),
+                               "input": draw(_arguments)})  # fmt: skip
+            turns.append({"role": "assistant", "content": blocks})
+    body: dict[str, object] = {"model": "claude-x", "messages": turns, **draw(_sampling("stop_sequences"))}
+    if draw(st.booleans()):
+        body["system"] = draw(request_text)
+    if draw(st.booleans()):
+        body["metadata"] = {"user_id": draw(names)}
+    tools = draw(st.lists(names, max_size=3, unique=True))
+    if tools:
+        body["tools"] = [{"name": t, "description": draw(request_text), "input_schema": draw(_schemas)}
+                         for t in tools]  # fmt: skip
+        kind = draw(st.sampled_from([None, "auto", "any", "none", "tool"]))
+        if kind is not None:
+            choice: dict[str, object] = {"type": kind}
+            if choice["type"] == "tool":
+                choice = {"type": "tool", "name": draw(st.sampled_from(tools))}
+            if choice["type"] != "none" and draw(st.booleans()):
+                choice = {**choice, "disable_parallel_tool_use": True}
+            body["tool_choice"] = choice
+    return body
+
+
+@st.composite
+def chat_requests(draw: st.DrawFn) -> dict[str, object]:
+    """An OpenAI Chat Completions body on what Anthropic Messages also expresses,
+    in the form ``messages.to_openai`` writes: one system message first, user and
+    assistant turns alternating (an assistant's tool calls answered by tool
+    messages right after it), tool arguments as compact JSON, max_tokens set."""
+    messages: list[dict[str, object]] = []
+    if draw(st.booleans()):
+        messages.append({"role": "system", "content": draw(request_text)})
+    n = 0
+    for k in range(draw(st.integers(1, 6))):
+        if k % 2 == 0:
+            parts = draw(st.lists(request_text, min_size=1, max_size=3))
+            content: object = parts[0] if len(parts) == 1 else [{"type": "text", "text": t} for t in parts]
+            messages.append({"role": "user", "content": content})
+            continue
+        calls = []
+        for _ in range(draw(st.integers(0, 2))):
+            n += 1
+            args = draw(_arguments)
+            arguments = orjson.dumps(args).decode() if args else "{}"
+            calls.append({"id": f"call_{n}", "type": "function",
+                          "function": {"name": draw(names), "arguments": arguments}})  # fmt: skip
+        text = draw(st.none() | request_text) if calls else draw(request_text)
+        message: dict[str, object] = {"role": "assistant", "content": text}
+        if calls:
+            message["tool_calls"] = calls
+        messages.append(message)
+        messages += [{"role": "tool", "tool_call_id": c["id"], "content": draw(request_text)} for c in calls]
+    body: dict[str, object] = {"model": "gpt-x", "messages": messages, **draw(_sampling("stop"))}
+    if draw(st.booleans()):
+        body["user"] = draw(names)
+    tools = draw(st.lists(names, max_size=3, unique=True))
+    if tools:
+        body["tools"] = [
+            {"type": "function",
+             "function": {"name": t, "description": draw(request_text), "parameters": draw(_schemas)}}
+            for t in tools
+        ]  # fmt: skip
+        choice: object = draw(st.sampled_from([None, "auto", "required", "none", "function"]))
+        if choice == "function":
+            choice = {"type": "function", "function": {"name": draw(st.sampled_from(tools))}}
+        if choice is not None:
+            body["tool_choice"] = choice
+            if choice != "none" and draw(st.booleans()):
+                body["parallel_tool_calls"] = False
+    return body
