@@ -16,7 +16,7 @@ import orjson
 
 from .chat cimport OpenAIAnswer, OpenAIChunks, _Message, cat4
 # Not cimported: convert's C interface (OpenAIStream) changes more often than this uses it.
-from .convert import DONE_EVENT, IS_DONE, classify_chunk, sse_data
+from .convert import DONE_EVENT as _DONE_EVENT, IS_DONE as _IS_DONE, classify_chunk, sse_data
 from .rules import InvalidInput
 from .events cimport Encoder
 from .rules cimport make_usage, new_id
@@ -248,8 +248,8 @@ cdef class CompletionStream:
         cdef object obj, choice, delta, text
         cdef list choices
         for event in self._decoder.feed(chunk):
-            if classify_chunk(event.data) & IS_DONE:
-                out.append(DONE_EVENT)
+            if classify_chunk(event.data) & _IS_DONE:
+                out.append(_DONE_EVENT)
                 continue
             obj = _loads(event.data)
             choices = []
