@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from hypothesis import strategies as st
@@ -13,7 +14,7 @@ BOM = b"\xef\xbb\xbf"
 # Text that may sit on one line: anything but CR and LF (and lone surrogates,
 # which UTF-8 cannot encode), with non-ASCII well represented.
 line_text = st.one_of(
-    st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=20),
+    st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=20),
     st.sampled_from(["héllo 你好 🎉", "🎉", "你好", "é", " leading space", "a: b", ":", ""]),
 )
 
@@ -121,7 +122,7 @@ def splits(draw: st.DrawFn, data: bytes) -> list[bytes]:
         return [data]
     cuts = sorted(draw(st.sets(st.integers(1, len(data) - 1), max_size=len(data))) if len(data) > 1 else [])
     bounds = [0, *cuts, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def bytewise(data: bytes) -> list[bytes]:
@@ -136,7 +137,7 @@ class NDJSONStream:
 
 
 _json_line = st.one_of(
-    st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), min_size=1, max_size=30),
+    st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), min_size=1, max_size=30),
     st.sampled_from(['{"response":"héllo 你好 🎉","done":false}', '{"done":true}', "{}"]),
 ).filter(lambda s: not s.isspace() and not s.encode().isspace())
 
@@ -170,14 +171,14 @@ class ChatStream:
     report for it (``events.Recorder`` tuples), and the same answer whole."""
 
     raw: bytes
-    events: tuple[tuple, ...]
-    answer: dict
+    events: tuple[tuple[object, ...], ...]
+    answer: dict[str, Any]
 
 
 _OPENAI_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
                   "content_filter": "content_filter", "function_call": "tool_calls"}  # fmt: skip
 _piece = st.one_of(
-    st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
+    st.text(st.characters(codec="utf-8"), max_size=8),
     st.sampled_from(["héllo", " 你好", "🎉", "\n", '"', "\\", "data: [DONE]"]),
 )
 _argument_objects = st.dictionaries(
@@ -191,7 +192,7 @@ _argument_objects = st.dictionaries(
 def _fragments(draw: st.DrawFn, text: str) -> list[str]:
     cuts = sorted(draw(st.sets(st.integers(1, max(len(text) - 1, 1)), max_size=4))) if len(text) > 1 else []
     bounds = [0, *cuts, len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 @st.composite
@@ -199,26 +200,24 @@ def chat_streams(draw: st.DrawFn) -> ChatStream:
     """A streamed chat answer: a role chunk, reasoning (``reasoning_content`` or
     vLLM's ``reasoning``), text and tool calls in any order and any pieces, the
     finish chunk, maybe a usage chunk, ``[DONE]``; CRLF and comments at times."""
-    import orjson
-
     ident = "chatcmpl-" + draw(st.text("abc123", min_size=1, max_size=6))
     crlf = draw(st.booleans())
     out = bytearray()
-    events: list[tuple] = [("start", ident)]
+    events: list[tuple[object, ...]] = [("start", ident)]
 
-    def emit(obj: dict) -> None:
+    def emit(obj: dict[str, object]) -> None:
         if draw(st.integers(0, 9)) == 0:
             out.extend(b": keep-alive\r\n\r\n" if crlf else b": keep-alive\n\n")
         out.extend(b"data: " + orjson.dumps(obj) + (b"\r\n\r\n" if crlf else b"\n\n"))
 
-    def delta(d: dict, finish: object = None) -> None:
+    def delta(d: dict[str, object], finish: object = None) -> None:
         emit({"id": ident, "object": "chat.completion.chunk", "created": 1, "model": "m",
               "choices": [{"index": 0, "delta": d, "logprobs": None, "finish_reason": finish}]})  # fmt: skip
 
     delta({"role": "assistant", "content": ""})
     texts: list[str] = []
     reasoning: list[str] = []
-    calls: list[dict] = []
+    calls: list[dict[str, object]] = []
     for kind in draw(st.lists(st.sampled_from(["text", "reasoning", "tool"]), max_size=6)):
         if kind == "tool":
             k = len(calls)
@@ -226,7 +225,9 @@ def chat_streams(draw: st.DrawFn) -> ChatStream:
             call_id = f"call_{k}"
             arguments = orjson.dumps(draw(_argument_objects)).decode() if draw(st.integers(0, 4)) else ""
             pieces = draw(_fragments(arguments)) if arguments else []
-            first = pieces[0] if pieces and draw(st.booleans()) else ""
+            first = ""
+            if pieces:
+                first = pieces[0] if draw(st.booleans()) else ""
             delta({"tool_calls": [{"index": k, "id": call_id, "type": "function",
                                    "function": {"name": name, "arguments": first}}]})  # fmt: skip
             events.append(("tool_start", 0, k, call_id, name, None))
@@ -236,7 +237,8 @@ def chat_streams(draw: st.DrawFn) -> ChatStream:
             for piece in rest:
                 delta({"tool_calls": [{"index": k, "function": {"arguments": piece}}]})
                 events.append(("tool_args", 0, k, piece))
-            calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}})
+            function = {"name": name, "arguments": arguments}
+            calls.append({"id": call_id, "type": "function", "function": function})
             continue
         for piece in draw(st.lists(_piece, min_size=1, max_size=3)):
             if kind == "text":
@@ -261,16 +263,17 @@ def chat_streams(draw: st.DrawFn) -> ChatStream:
                  "total_tokens": prompt + cached + completion,
                  "prompt_tokens_details": {"cached_tokens": cached},
                  "completion_tokens_details": {"reasoning_tokens": thought}}  # fmt: skip
-        emit({"id": ident, "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [], "usage": usage})
+        emit({"id": ident, "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [],
+              "usage": usage})  # fmt: skip
         events.append(("usage", prompt, completion, cached, 0, thought))
     out.extend(b"data: [DONE]\r\n\r\n" if crlf else b"data: [DONE]\n\n")
     events.append(("end",))
-    message: dict = {"role": "assistant", "content": "".join(texts) or None}
+    message: dict[str, object] = {"role": "assistant", "content": "".join(texts) or None}
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
     if calls:
         message["tool_calls"] = calls
-    answer: dict = {"id": ident, "object": "chat.completion", "created": 1, "model": "m",
+    answer: dict[str, Any] = {"id": ident, "object": "chat.completion", "created": 1, "model": "m",
                     "choices": [{"index": 0, "message": message, "finish_reason": raw_finish}]}  # fmt: skip
     if usage is not None:
         answer["usage"] = usage

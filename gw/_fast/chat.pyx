@@ -197,8 +197,12 @@ cdef class OpenAIAnswer(OpenAIEncoder):
 
     cdef int _add(self, int choice, str text, bint reasoning) except -1:
         cdef _Message m = self._message(choice) if text else None
-        if m is not None:
-            (m.reasoning if reasoning else m.texts).append(text)
+        if m is None:
+            return 0
+        if reasoning:
+            m.reasoning.append(text)
+        else:
+            m.texts.append(text)
         return 0
 
     cpdef text(self, int choice, str text):
