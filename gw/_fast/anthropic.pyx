@@ -601,8 +601,8 @@ cdef class AnthropicStream(Converter):
     out: ``AnthropicDecoder`` driving ``chat.ChatChunks``."""
 
     def __init__(self, long long created, str model, bint include_usage):
-        self.encoder = ChatChunks(created, model, include_usage)
-        self.decoder = AnthropicDecoder(self.encoder)
+        encoder = ChatChunks(created, model, include_usage)
+        Converter.__init__(self, AnthropicDecoder(encoder), encoder)
 
     @property
     def id(self):

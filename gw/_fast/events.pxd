@@ -55,7 +55,8 @@ cdef class Encoder(Sink):
 
 
 cdef class Converter:
-    cdef readonly Decoder decoder
+    cdef readonly object decoder
+    cdef Decoder _decoder               # the decoder when it is one of gw's (a C call), else None
     cdef readonly Encoder encoder
     cpdef bytes feed(self, bytes chunk)
     cpdef bytes close(self)

@@ -62,9 +62,11 @@ class Decoder(Framed):
 class Converter:
     """``decoder`` feeding ``encoder``: the push converter the stream pump drives."""
 
-    decoder: Decoder
+    decoder: Any
     encoder: Encoder
-    def __init__(self, decoder: Decoder, encoder: Encoder) -> None: ...
+    def __init__(self, decoder: Any, encoder: Encoder) -> None:
+        """``decoder``: one of gw's ``Decoder``s, or any object with ``feed(bytes)``,
+        ``close()``, ``error`` and ``invalid``."""
     def feed(self, chunk: bytes) -> bytes: ...
     def close(self) -> bytes: ...
     @property

@@ -124,16 +124,25 @@ cdef class Converter:
     decoder's) or cannot be written (the encoder's); ``usage`` is OpenAI-shaped.
     """
 
-    def __init__(self, Decoder decoder, Encoder encoder):
+    def __init__(self, object decoder not None, Encoder encoder not None):
         self.decoder = decoder
+        # gw's decoders are called through C; any other object with feed() and
+        # close() (a decoder written in Python) through Python.
+        self._decoder = decoder if isinstance(decoder, Decoder) else None
         self.encoder = encoder
 
     cpdef bytes feed(self, bytes chunk):
-        self.decoder.feed(chunk)
+        if self._decoder is not None:
+            self._decoder.feed(chunk)
+        else:
+            self.decoder.feed(chunk)
         return self.encoder.take()
 
     cpdef bytes close(self):
-        self.decoder.close()
+        if self._decoder is not None:
+            self._decoder.close()
+        else:
+            self.decoder.close()
         return self.encoder.take()
 
     @property

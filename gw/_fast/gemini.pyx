@@ -684,8 +684,8 @@ cdef class GeminiStream(Converter):
     """
 
     def __init__(self, str id, long long created, str model, bint include_usage):
-        self.encoder = ChatChunks(created, model, include_usage)
-        self.decoder = GeminiDecoder(self.encoder, id)
+        encoder = ChatChunks(created, model, include_usage)
+        Converter.__init__(self, GeminiDecoder(encoder, id), encoder)
 
     @property
     def blocked(self):

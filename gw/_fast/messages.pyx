@@ -724,5 +724,4 @@ cdef class MessageStream(Converter):
 
     def __init__(self, str id, str model, object stop_sequences=None):
         cdef MessagesEvents encoder = MessagesEvents(id, model, stop_sequences)
-        self.encoder = encoder
-        self.decoder = ChatDecoder(encoder)
+        Converter.__init__(self, ChatDecoder(encoder), encoder)

@@ -317,8 +317,8 @@ cdef class OllamaStream(Converter):
     an ``OllamaDecoder`` driving a ``chat.ChatChunks``, for ``pump``."""
 
     def __init__(self, str id, long long created, str model, bint include_usage):
-        self.encoder = ChatChunks(created, model, include_usage)
-        self.decoder = OllamaDecoder(self.encoder, id)
+        encoder = ChatChunks(created, model, include_usage)
+        Converter.__init__(self, OllamaDecoder(encoder, id), encoder)
 
 
 # ------------------------------------------------------------------ embeddings
