@@ -309,7 +309,7 @@ class Health:
                 owner.breakers.append(breaker)
         return breaker
 
-    def carried_over(self, kept: set[str]) -> "Health":
+    def carried_over(self, kept: set[str]) -> Health:
         """A new registry holding the state of the providers in ``kept`` (unchanged by a reload)."""
         fresh = Health()
         for name, health in self.providers.items():

@@ -10,6 +10,7 @@
     + UnsupportedEndpoint     400     invalid_request_error (e.g. embeddings of a chat-only backend)
     + BodyTooLarge            413     invalid_request_error
     + RateLimited             429     rate_limit_error (retry_after)
+    + Unavailable             503     service_unavailable (starting)
     + NoHealthyTarget         503     service_unavailable
     + UpstreamError           (provider, retryable)
       - UpstreamStatus        400/404/413/422 kept; 401/403 -> 502; 429; 5xx -> 502
@@ -21,6 +22,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import orjson
 
@@ -30,12 +32,15 @@ class GatewayError(Exception):
     type: str = "api_error"
     code: str | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, param: str | None = None, code: str | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         if code is not None:
             self.code = code
+        self.extra = extra  # more top-level fields of the error body (admin: the config's problems)
 
 
 class BadRequest(GatewayError):
@@ -72,6 +77,10 @@ class MethodNotAllowed(GatewayError):
     type = "invalid_request_error"
     code = "method_not_allowed"
 
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow  # the method the path takes (the `allow` header)
+
 
 class UnsupportedEndpoint(BadRequest):
     code = "unsupported_endpoint"
@@ -91,6 +100,12 @@ class RateLimited(GatewayError):
     def __init__(self, message: str, *, retry_after: float = 1.0, **kw: str | None) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+
+
+class Unavailable(GatewayError):
+    status = 503
+    type = "service_unavailable"
+    code = "starting"
 
 
 class NoHealthyTarget(GatewayError):
@@ -180,9 +195,10 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 
 def openai_error_body(exc: GatewayError) -> bytes:
-    return orjson.dumps(
-        {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
-    )
+    body: dict[str, Any] = {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
+    if exc.extra:
+        body.update(exc.extra)
+    return orjson.dumps(body)
 
 
 # gw's error types as Anthropic names them (its API's documented set).

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from .config.tables import LogFormat
-from .context import RequestContext
+from .context import Outcome, RequestInfo
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
@@ -136,32 +136,36 @@ def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     logging.getLogger("gw").log(level, name, extra={"gw": fields})
 
 
-def request_line(ctx: RequestContext, duration_s: float) -> None:
+def request_line(info: RequestInfo, outcome: Outcome, duration_s: float) -> None:
     if OUTPUT.level > logging.INFO:
         return
-    usage = ctx.usage or {}
+    usage = outcome.usage or {}
+    status = outcome.status
+    ttft_s = outcome.ttft_s
     line: dict[str, Any] = {
         "ts": round(time.time(), 3),
-        "level": "info" if ctx.status < 500 else "error",
+        "level": "info" if status < 500 else "error",
         "event": "request",
         "worker": OUTPUT.pid,
-        "request_id": ctx.request_id,
-        "endpoint": ctx.endpoint,
-        "key": ctx.key_name,
-        "model": ctx.model,
-        "provider": ctx.provider,
-        "status": ctx.status,
-        "stream": ctx.stream,
+        "request_id": info.id,
+        "method": info.method,
+        "path": info.path,
+        "endpoint": info.endpoint,
+        "key": info.key_name,
+        "model": info.model,
+        "provider": outcome.provider,
+        "status": status,
+        "stream": info.stream,
         "duration_ms": round(duration_s * 1000, 3),
-        "ttft_ms": None if ctx.ttft_s is None else round(ctx.ttft_s * 1000, 3),
+        "ttft_ms": None if ttft_s is None else round(ttft_s * 1000, 3),
         "prompt_tokens": usage.get("prompt_tokens"),
         "completion_tokens": usage.get("completion_tokens"),
-        "retries": ctx.retries,
-        "cache_hit": ctx.cache_hit,
-        "error": ctx.error,
+        "retries": outcome.retries,
+        "cache_hit": outcome.cache_hit,
+        "error": outcome.error,
     }
-    if ctx.request_body is not None:  # logging.bodies: true
-        line["request_body"] = ctx.request_body
-        body = ctx.response_body
+    if info.body is not None:  # logging.bodies: true
+        line["request_body"] = info.body
+        body = outcome.response_body
         line["response_body"] = body.decode("utf-8", "replace") if body is not None else None
     OUTPUT.write(line)

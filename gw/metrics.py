@@ -17,10 +17,10 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
-from prometheus_client import multiprocess
 
-from .context import RequestContext
+from .context import Outcome, RequestInfo
 
 # LLM latencies: 10 ms to 5 min.
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -140,23 +140,25 @@ def request_started() -> None:
     BATCH.active += 1
 
 
-def record(ctx: RequestContext, duration_s: float) -> None:
+def record(info: RequestInfo, outcome: Outcome, duration_s: float) -> None:
     """Count a finished request (and its tokens, latency, overhead)."""
     batch = BATCH
     batch.active -= 1
-    model = ctx.model or ""
-    provider = ctx.provider or ""
-    key = ctx.key_name or ""
-    batch.add(REQUESTS, (key, model, provider, ctx.endpoint, status_class(ctx.status)))
+    model = info.model or ""
+    provider = outcome.provider or ""
+    key = info.key_name or ""
+    endpoint = info.endpoint
+    batch.add(REQUESTS, (key, model, provider, endpoint, status_class(outcome.status)))
     if not provider:
         return  # refused before routing: no latency or token series for it
-    batch.observe(DURATION, (model, provider, ctx.endpoint), duration_s)
-    if ctx.ttft_s is not None:
-        batch.observe(TTFT, (model, provider), ctx.ttft_s)
-    batch.observe(OVERHEAD, (ctx.endpoint,), max(0.0, (ctx.ttft_s or duration_s) - ctx.upstream_s))
-    if ctx.retries:
-        batch.add(RETRIES, (model,), ctx.retries)
-    usage = ctx.usage
+    batch.observe(DURATION, (model, provider, endpoint), duration_s)
+    ttft_s = outcome.ttft_s
+    if ttft_s is not None:
+        batch.observe(TTFT, (model, provider), ttft_s)
+    batch.observe(OVERHEAD, (endpoint,), max(0.0, (ttft_s or duration_s) - outcome.upstream_s))
+    if outcome.retries:
+        batch.add(RETRIES, (model,), outcome.retries)
+    usage = outcome.usage
     if usage:
         prompt = usage.get("prompt_tokens")
         completion = usage.get("completion_tokens")
@@ -167,7 +169,7 @@ def record(ctx: RequestContext, duration_s: float) -> None:
         if completion:
             batch.add(TOKENS, (key, model, provider, "completion"), completion)
         # The price of the model that answered: a fallback's, when one did.
-        price = ctx.bound.price if ctx.bound is not None else None
+        price = outcome.bound.price if outcome.bound is not None else None
         if price is not None and (prompt or completion):
             cost = (prompt * price.input_per_mtok + completion * price.output_per_mtok) / 1e6
             if cost:

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import AsyncIterator, Sequence
 
 import aiohttp
 from pyreqwest import exceptions as rx
@@ -137,7 +137,7 @@ class StreamResponse:
             raise translate(exc, self._provider, self._idle_message) from None
         return chunk or None
 
-    def __aiter__(self) -> "StreamResponse":
+    def __aiter__(self) -> StreamResponse:
         return self
 
     async def __anext__(self) -> bytes:

@@ -1,8 +1,10 @@
 """A worker's runtime over its life: start-up, hot reload, shutdown.
 
-    WORKER.start(tables, config_path)      # the app's on_start
-    summary = WORKER.reload()              # POST /admin/reload; raises ConfigError
-    await WORKER.stop()                    # the app's on_stop
+    worker = Worker(config_path)           # create_app makes one: app.worker
+    worker.start(tables)                   # the app's on_start
+    worker.runtime                         # what new requests are served with
+    summary = worker.reload()              # POST /admin/reload; raises ConfigError
+    await worker.stop()                    # the app's on_stop
 
 A reload compiles the config file again and, if it is valid, swaps the new
 runtime in atomically: requests already running finish on the runtime they
@@ -21,29 +23,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 
 from . import logs
 from .config import load_tables
 from .config.tables import Tables
 from .errors import ConfigError
 from .probes import HealthChecker
-from .runtime import Runtime, current
+from .routing import Clock
+from .runtime import Runtime
 
 _POLL_S = 0.5
 
 
 class Worker:
-    def __init__(self) -> None:
-        self.config_path = "config.yaml"
+    """One worker process's state: its runtime, its health checks, the reload signal."""
+
+    def __init__(self, config_path: str = "config.yaml", clock: Clock = time.monotonic) -> None:
+        self.config_path = config_path
+        self.clock = clock
+        self.runtime: Runtime | None = None  # None while starting and after stopping
         self.checker: HealthChecker | None = None
         self._signal_file = os.environ.get("GW_RELOAD_FILE") or None
         self._seen = 0
         self._poller: asyncio.TimerHandle | None = None
 
-    def start(self, tables: Tables, config_path: str) -> Runtime:
-        self.config_path = config_path
+    def start(self, tables: Tables) -> Runtime:
         self._seen = self._signal_size()
-        runtime = Runtime(tables)
+        runtime = Runtime(tables, clock=self.clock)
         self._swap(runtime)
         if self._signal_file is not None:
             self._poller = asyncio.get_running_loop().call_later(_POLL_S, self._poll)
@@ -54,7 +61,7 @@ class Worker:
 
         Raises ``ConfigError`` (after logging it) when the config is invalid.
         """
-        old = current.runtime
+        old = self.runtime
         assert old is not None
         try:
             tables = load_tables(self.config_path)
@@ -65,7 +72,7 @@ class Worker:
                 problems=list(exc.problems),
             )
             raise
-        runtime = Runtime(tables, previous=old)
+        runtime = Runtime(tables, previous=old, clock=self.clock)
         summary = changes(old.tables, tables)
         self._swap(runtime)
         logs.setup(tables.logging.level, tables.logging.format)
@@ -81,13 +88,13 @@ class Worker:
         if self.checker is not None:
             self.checker.stop()
             self.checker = None
-        runtime, current.runtime = current.runtime, None
+        runtime, self.runtime = self.runtime, None
         if runtime is not None:
             await runtime.aclose()
 
     def _swap(self, runtime: Runtime) -> None:
-        old = current.runtime
-        current.runtime = runtime  # the one assignment new requests see
+        old = self.runtime
+        self.runtime = runtime  # the one assignment new requests see
         if self.checker is not None:
             self.checker.stop()
         self.checker = HealthChecker(runtime)
@@ -148,5 +155,3 @@ def changes(old: Tables, new: Tables) -> dict[str, object]:
         summary["restart_needed"] = "server and metrics settings take effect after a restart"
     return summary
 
-
-WORKER = Worker()

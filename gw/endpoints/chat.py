@@ -1,13 +1,15 @@
 """POST /v1/chat/completions: OpenAI Chat Completions, streaming and not."""
 
+from __future__ import annotations
 
+import time
 from typing import Any
 
-from blacksheep import Request, Response
-
+from .._fast.chat import ChatAnswer, ChatChunks
+from ..call import Encoders, Operation, wants_usage
 from ..errors import BadRequest
-from ..wire import require
-from .common import Call, proxy, stream_flag
+from ..pipeline import Parsed
+from ..wire import require, stream_flag
 
 
 def validate_chat(body: dict[str, Any]) -> tuple[str, bool]:
@@ -22,18 +24,21 @@ def validate_chat(body: dict[str, Any]) -> tuple[str, bool]:
     return model, stream_flag(body)
 
 
-def plan_chat(body: dict[str, Any]) -> Call:
-    model, stream = validate_chat(body)
-    return Call(
-        model,
-        stream,
-        lambda bound, ctx: bound.adapter.chat(body, bound.target, ctx),
-        lambda bound, ctx: bound.adapter.chat_stream(body, bound.target, ctx),
+def _encoders(include_usage: bool) -> Encoders:
+    return Encoders(
+        lambda model: ChatAnswer(int(time.time()), model),
+        lambda model: ChatChunks(int(time.time()), model, include_usage),
     )
 
 
-async def chat_completions(request: Request) -> Response:
-    return await proxy(request, "chat", plan_chat)
+# The chat encoders, with and without the usage chunk.
+ENCODERS = (_encoders(False), _encoders(True))
 
 
-__all__ = ["chat_completions", "plan_chat", "validate_chat"]
+def read_chat(body: dict[str, Any]) -> Parsed:
+    model, stream = validate_chat(body)
+    include_usage = wants_usage(body)
+    return Parsed(Operation.CHAT, model, stream, ENCODERS[include_usage], None, include_usage)
+
+
+__all__ = ["ENCODERS", "read_chat", "validate_chat"]

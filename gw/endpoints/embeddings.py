@@ -1,15 +1,13 @@
 """POST /v1/embeddings: OpenAI embeddings, from openai, azure, gemini, ollama and echo backends."""
 
+from __future__ import annotations
 
 from typing import Any
 
-from blacksheep import Request, Response
-
-from ..context import RequestContext
+from ..call import Operation
 from ..errors import BadRequest
-from ..routing import Bound
+from ..pipeline import Parsed
 from ..wire import require
-from .common import Call, proxy
 
 
 def _check_input(value: Any) -> None:
@@ -29,7 +27,7 @@ def _check_input(value: Any) -> None:
     )
 
 
-def plan_embeddings(body: dict[str, Any]) -> Call:
+def read_embeddings(body: dict[str, Any]) -> Parsed:
     model = require(body, "model", str, "a string")
     _check_input(body.get("input"))
     encoding = body.get("encoding_format")
@@ -38,18 +36,7 @@ def plan_embeddings(body: dict[str, Any]) -> Call:
     dimensions = body.get("dimensions")
     if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
         raise BadRequest("'dimensions' must be a positive integer", param="dimensions")
-
-    async def whole(bound: Bound, ctx: RequestContext) -> bytes:
-        return await bound.adapter.embeddings(body, bound.target, ctx)
-
-    def no_stream(bound: Bound, ctx: RequestContext) -> Any:
-        raise AssertionError("embeddings never stream")
-
-    return Call(model, False, whole, no_stream)
+    return Parsed(Operation.EMBEDDINGS, model)
 
 
-async def embeddings(request: Request) -> Response:
-    return await proxy(request, "embeddings", plan_embeddings)
-
-
-__all__ = ["embeddings", "plan_embeddings"]
+__all__ = ["read_embeddings"]

@@ -1,7 +1,8 @@
 """Google Gemini (the Generative Language API, ``generativelanguage.googleapis.com/v1beta``).
 
-OpenAI Chat Completions in, ``models/{m}:generateContent`` or
-``:streamGenerateContent?alt=sse`` out, OpenAI answers back; OpenAI embeddings
+Every client's request goes as its OpenAI chat form converted to
+``models/{m}:generateContent`` or ``:streamGenerateContent?alt=sse``; the
+answer is decoded into the client's encoder; OpenAI embeddings
 go to ``:batchEmbedContents``. The translation itself is ``gw/_fast/gemini.pyx``;
 here are Gemini's URLs, its ``x-goog-api-key`` header and its error bodies.
 """
@@ -9,27 +10,28 @@ here are Gemini's URLs, its ``x-goog-api-key`` header and its error bodies.
 from __future__ import annotations
 
 import re
-import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncGenerator
 
 import orjson
 
+from .._fast.events import Converter
 from .._fast.gemini import (
-    GeminiStream,
+    GeminiDecoder,
     block_reason,
-    chat_answer,
     chat_request,
     embed_answer,
     embed_request,
     embedding_inputs,
     estimate_tokens,
     model_path,
+    read_answer,
 )
+from ..call import Call, Operation
 from ..config.tables import Provider, Target
-from ..context import RequestContext
+from ..context import Outcome
 from ..errors import UpstreamError, UpstreamStatus
 from ..upstream import Upstream
-from .base import invalid_answer, probe, pump, status_error
+from .base import encoded, invalid_answer, probe, pump, status_error
 
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
@@ -47,6 +49,8 @@ class _Urls:
 
 
 class GeminiAdapter:
+    operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.EMBEDDINGS})
+
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
         # Sent with every request, set once on the clients.
@@ -63,10 +67,12 @@ class GeminiAdapter:
             urls = self._urls[target.model] = _Urls(self.provider.base_url, target.model)
         return urls
 
-    async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
-        payload = orjson.dumps(chat_request(body))
+    async def answer(self, call: Call, target: Target, outcome: Outcome) -> bytes:
+        if call.operation is Operation.EMBEDDINGS:
+            return await self._embeddings(call, target, outcome)
+        payload = orjson.dumps(chat_request(call.chat()))  # InvalidInput before any connection
         status, data, retry_after = await self.upstream.post(
-            self.urls(target).generate, (("x-request-id", ctx.request_id),), payload
+            self.urls(target).generate, (("x-request-id", call.info.id),), payload
         )
         if status != 200:
             raise gemini_error(self.provider, status, data, retry_after)
@@ -83,38 +89,37 @@ class GeminiAdapter:
             raise blocked(self.provider, reason)
         if not isinstance(answer.get("candidates"), list):
             raise invalid_answer(self.provider, "no 'candidates' array")
-        result = chat_answer(answer, f"chatcmpl-{ctx.request_id}", int(time.time()), target.model)
-        ctx.usage = result["usage"]
-        return orjson.dumps(result)
+        encoder = call.whole_encoder(target.model)
+        read_answer(answer, encoder, f"chatcmpl-{call.info.id}")
+        outcome.usage = encoder.openai_usage()
+        return encoded(self.provider, encoder)
 
-    async def chat_stream(
-        self, body: dict[str, Any], target: Target, ctx: RequestContext
-    ) -> AsyncIterator[bytes]:
-        payload = orjson.dumps(chat_request(body))  # InvalidInput before any connection
-        options = body.get("stream_options")
-        wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-        converter = GeminiStream(f"chatcmpl-{ctx.request_id}", int(time.time()), target.model, wants_usage)
-        headers = (("x-request-id", ctx.request_id),)
+    async def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
+        payload = orjson.dumps(chat_request(call.chat()))  # InvalidInput before any connection
+        encoder = call.stream_encoder(target.model)
+        decoder = GeminiDecoder(encoder, f"chatcmpl-{call.info.id}")
+        headers = (("x-request-id", call.info.id),)
         async with self.upstream.stream(self.urls(target).stream, headers, payload) as resp:
             if resp.status != 200:
                 raise gemini_error(self.provider, resp.status, await resp.read_all(), resp.retry_after)
             started = False
             try:
-                async for out in pump(resp, converter, self.provider, ctx):
+                async for out in pump(resp, Converter(decoder, encoder), self.provider, outcome):
                     started = True
                     yield out
             except UpstreamError:
                 # A blocked prompt before anything went out is the client's 400,
                 # like the non-streaming answer, not a failed stream.
-                if converter.blocked is not None and not started:
-                    raise blocked(self.provider, converter.blocked) from None
+                if decoder.blocked is not None and not started:
+                    raise blocked(self.provider, decoder.blocked) from None
                 raise
 
-    async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
+    async def _embeddings(self, call: Call, target: Target, outcome: Outcome) -> bytes:
+        body = call.body
         texts = embedding_inputs(body)
         urls = self.urls(target)
         payload = orjson.dumps(embed_request(texts, urls.path, body.get("dimensions")))
-        status, data, retry_after = await self.upstream.post(urls.embed, (("x-request-id", ctx.request_id),), payload)
+        status, data, retry_after = await self.upstream.post(urls.embed, (("x-request-id", call.info.id),), payload)
         if status != 200:
             raise gemini_error(self.provider, status, data, retry_after)
         try:
@@ -129,7 +134,7 @@ class GeminiAdapter:
         )
         if result is None:
             raise invalid_answer(self.provider, f"not {len(texts)} embeddings")
-        ctx.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
+        outcome.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
         return orjson.dumps(result)
 
     async def probe(self) -> None:

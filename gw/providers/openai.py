@@ -1,24 +1,38 @@
 """OpenAI Chat Completions and every server that speaks it (vLLM, LM Studio, ...).
 
-Requests pass through with unknown fields untouched; only ``model`` is
-rewritten. Streams are forwarded as the upstream's own event bytes; gw parses
-each event only to learn what it must (usage, an error, the end).
+OpenAI clients pass through: the request with only ``model`` rewritten, the
+stream as the upstream's own event bytes (gw parses each event only to learn
+what it must: usage, an error, the end). Anthropic clients (``/v1/messages``)
+get the answer decoded (``gw/_fast/openai.pyx``) into their encoder.
 """
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 import orjson
 
 from .._fast.convert import OpenAIStream
+from .._fast.events import Converter
+from .._fast.openai import ChatDecoder, InvalidAnswer, read_answer
+from ..call import Call, Operation
 from ..config.tables import Provider, Target
-from ..context import RequestContext
+from ..context import Outcome
 from ..upstream import Upstream
-from .base import invalid_answer, probe, pump, status_error
+from .base import StreamConverter, encoded, invalid_answer, probe, pump, status_error
+
+# The client operation -> the backend endpoint it is sent to, as it is.
+_NATIVE = {
+    Operation.CHAT: "chat/completions",
+    Operation.COMPLETIONS: "completions",
+    Operation.EMBEDDINGS: "embeddings",
+}
 
 
 class OpenAIAdapter:
+    operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.EMBEDDINGS})
+
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
         # Sent with every request, set once on the clients.
@@ -35,29 +49,58 @@ class OpenAIAdapter:
         """Where ``endpoint`` (``chat/completions``, ``completions``, ``embeddings``) is."""
         return f"{self.provider.base_url}/{endpoint}"
 
-    async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
-        return await self._whole("chat/completions", body, target, ctx)
+    async def answer(self, call: Call, target: Target, outcome: Outcome) -> bytes:
+        native = _NATIVE.get(call.operation)
+        if native is not None:  # the client's protocol: its bytes, unchanged
+            expect = "data" if call.operation is Operation.EMBEDDINGS else "choices"
+            data, answer = await self._post(native, call.body, target, call, expect)
+            usage = answer.get("usage")
+            if isinstance(usage, dict):
+                outcome.usage = usage
+            return data
+        _, answer = await self._post("chat/completions", call.chat(), target, call, "choices")
+        encoder = call.whole_encoder(target.model)
+        try:
+            read_answer(answer, encoder)
+        except InvalidAnswer as exc:
+            raise invalid_answer(self.provider, str(exc)) from None
+        outcome.usage = encoder.openai_usage()
+        return encoded(self.provider, encoder)
 
-    def chat_stream(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> AsyncIterator[bytes]:
-        return self._stream("chat/completions", body, target, ctx)
+    async def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
+        native = _NATIVE.get(call.operation)
+        converter: StreamConverter
+        if native is not None:
+            body = call.body
+            converter = OpenAIStream(call.include_usage)
+        else:
+            native, body = "chat/completions", call.chat()
+            encoder = call.stream_encoder(target.model)
+            converter = Converter(ChatDecoder(encoder), encoder)
+        options = body.get("stream_options")
+        # Always ask for usage, so tokens are counted; the usage chunk is only
+        # forwarded when the client asked for it.
+        payload = {
+            **body,
+            "model": target.model,
+            "stream": True,
+            "stream_options": {**(options if isinstance(options, dict) else {}), "include_usage": True},
+        }
+        headers = (("accept", "text/event-stream"), ("x-request-id", call.info.id))
+        async with self.upstream.stream(self.url(target, native), headers, orjson.dumps(payload)) as resp:
+            if resp.status != 200:
+                raise status_error(self.provider, resp.status, await resp.read_all(), resp.retry_after)
+            async for out in pump(resp, converter, self.provider, outcome):
+                yield out
 
-    async def completions(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
-        """Legacy completions, passed through like chat."""
-        return await self._whole("completions", body, target, ctx)
-
-    def completions_stream(
-        self, body: dict[str, Any], target: Target, ctx: RequestContext
-    ) -> AsyncIterator[bytes]:
-        return self._stream("completions", body, target, ctx)
-
-    async def _whole(
-        self, endpoint: str, body: dict[str, Any], target: Target, ctx: RequestContext, expect: str = "choices"
-    ) -> bytes:
+    async def _post(
+        self, endpoint: str, body: dict[str, Any], target: Target, call: Call, expect: str
+    ) -> tuple[bytes, dict[str, Any]]:
         """POST and check the answer is an object with an ``expect`` array."""
         # A copy: the client's body is reused if this target fails and another is tried.
         payload = {**body, "model": target.model}
         status, data, retry_after = await self.upstream.post(
-            self.url(target, endpoint), (("x-request-id", ctx.request_id),), orjson.dumps(payload)
+            self.url(target, endpoint), (("x-request-id", call.info.id),), orjson.dumps(payload)
         )
         if status != 200:
             raise status_error(self.provider, status, data, retry_after)
@@ -67,32 +110,7 @@ class OpenAIAdapter:
             raise invalid_answer(self.provider, "not JSON") from None
         if not isinstance(answer, dict) or not isinstance(answer.get(expect), list):
             raise invalid_answer(self.provider, f"no '{expect}' array")
-        usage = answer.get("usage")
-        if isinstance(usage, dict):
-            ctx.usage = usage
-        return data
-
-    async def _stream(
-        self, endpoint: str, body: dict[str, Any], target: Target, ctx: RequestContext
-    ) -> AsyncIterator[bytes]:
-        options = body.get("stream_options")
-        client_wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-        # Always ask for usage, so tokens are counted; the usage chunk is only
-        # forwarded when the client asked for it.
-        payload = {
-            **body,
-            "model": target.model,
-            "stream_options": {**(options if isinstance(options, dict) else {}), "include_usage": True},
-        }
-        headers = (("accept", "text/event-stream"), ("x-request-id", ctx.request_id))
-        async with self.upstream.stream(self.url(target, endpoint), headers, orjson.dumps(payload)) as resp:
-            if resp.status != 200:
-                raise status_error(self.provider, resp.status, await resp.read_all(), resp.retry_after)
-            async for out in pump(resp, OpenAIStream(client_wants_usage), self.provider, ctx):
-                yield out
-
-    async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
-        return await self._whole("embeddings", body, target, ctx, expect="data")
+        return data, answer
 
     async def probe(self) -> None:
         await probe(self.upstream, self.probe_url)
