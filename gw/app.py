@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from blacksheep import Application, Content, Request, Response
 from blacksheep.scribe import send_asgi_response
@@ -95,7 +95,7 @@ class GatewayApp(Application):
         closed, the request counted, the runtime released).
         """
         if not self.started:
-            await self.start()
+            await self.start()  # type: ignore[no-untyped-call]  # BlackSheep's start() has no annotations
         request = self.instantiate_request(scope, receive)
         exchange = self._begin(request)
         scope["gw"] = exchange
@@ -149,8 +149,8 @@ class GatewayApp(Application):
 
 
 def exchange_of(request: Request) -> Exchange:
-    exchange: Exchange = request.scope["gw"]
-    return exchange
+    scope = cast(dict[str, Any], request.scope)  # BlackSheep types it as ASGI's fixed keys
+    return cast(Exchange, scope["gw"])
 
 
 def create_app(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Union
+from typing import Any
 
 from ._fast.chat import ChatAnswer
 from ._fast.completions import CompletionAnswer
@@ -34,7 +34,7 @@ class Operation(StrEnum):
 
 
 # A whole answer's encoder: events in, the client's answer object out (``answer()``).
-WholeEncoder = Union[ChatAnswer, CompletionAnswer, MessageAnswer]
+WholeEncoder = ChatAnswer | CompletionAnswer | MessageAnswer
 
 
 @dataclass(frozen=True, slots=True)

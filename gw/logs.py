@@ -76,7 +76,7 @@ class _Handler(logging.Handler):
     """Routes the `logging` module (gw's events, warnings of libraries) to the same sink."""
 
     def formatException(self, exc_info: object) -> str:
-        return logging.Formatter().formatException(exc_info)  # type: ignore[arg-type]
+        return logging.Formatter().formatException(exc_info)  # type: ignore[arg-type]  # typed object by our caller
 
     def emit(self, record: logging.LogRecord) -> None:
         entry: dict[str, Any] = {

@@ -105,7 +105,7 @@ class _Batch:
         for (histogram, labels), acc in observed.items():
             child = histogram.labels(*labels)
             # prometheus-client keeps per-bucket (not cumulative) values in _buckets.
-            for bucket, n in zip(child._buckets, acc):
+            for bucket, n in zip(child._buckets, acc[:-1], strict=True):
                 if n:
                     bucket.inc(n)
             child._sum.inc(acc[-1])
@@ -201,7 +201,7 @@ def exposition() -> tuple[bytes, str]:
     BATCH.flush()
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated upstream
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
 
@@ -209,7 +209,7 @@ def exposition() -> tuple[bytes, str]:
 def active_requests(multiproc_dir: str) -> float:
     """Sum of in-flight requests over all workers (the supervisor's drain check)."""
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
+    multiprocess.MultiProcessCollector(registry, path=multiproc_dir)  # type: ignore[no-untyped-call]  # idem
     for family in registry.collect():
         if family.name == "gw_active_requests":
             return sum(sample.value for sample in family.samples)
@@ -220,4 +220,4 @@ def worker_exited(pid: int, multiproc_dir: str | None = None) -> None:
     """Forget a gone worker's live gauges (the files of its other series stay: counters add up)."""
     path = multiproc_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
-        multiprocess.mark_process_dead(pid, path)
+        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]  # unannotated upstream

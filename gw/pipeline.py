@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from blacksheep import Request, Response
 
@@ -95,6 +95,7 @@ class Pipeline:
 def _answered(answer: bytes, exchange: Exchange) -> Response:
     info = exchange.info
     if info.stream:
+
         async def body() -> Any:
             yield answer
 
@@ -104,9 +105,8 @@ def _answered(answer: bytes, exchange: Exchange) -> Response:
 
 def receive_of(request: Request) -> Receive | None:
     """The ASGI receive callable, to notice the client leaving."""
-    scope = request.scope
-    receive: Receive | None = scope.get("gw.receive") if scope else None
-    return receive
+    scope = cast(dict[str, Any] | None, request.scope)
+    return cast(Receive | None, scope.get("gw.receive")) if scope else None
 
 
 __all__ = ["Parsed", "Pipeline", "Reader", "Step", "receive_of"]

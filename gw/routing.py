@@ -169,10 +169,14 @@ async def attempt(route: Route, call: Call, outcome: Outcome, once: Callable[[Bo
 
 async def answer(route: Route, call: Call, outcome: Outcome) -> bytes:
     """The whole answer's bytes, in the client's protocol."""
-    return await attempt(route, call, outcome, lambda bound: bound.adapter.answer(call, bound.target, outcome))
+    return await attempt(
+        route, call, outcome, lambda bound: bound.adapter.answer(call, bound.target, outcome)
+    )
 
 
-async def open_stream(route: Route, call: Call, outcome: Outcome) -> tuple[bytes, AsyncGenerator[bytes, None]]:
+async def open_stream(
+    route: Route, call: Call, outcome: Outcome
+) -> tuple[bytes, AsyncGenerator[bytes, None]]:
     """The first bytes of a stream and the generator of the rest: the commit point.
 
     A failure before the first bytes is retried like a whole answer's.

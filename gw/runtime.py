@@ -25,7 +25,9 @@ from .routing import Bound, Clock, Policy, Route
 
 
 class Runtime:
-    def __init__(self, tables: Tables, previous: Runtime | None = None, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self, tables: Tables, previous: Runtime | None = None, clock: Clock = time.monotonic
+    ) -> None:
         self.tables = tables
         # Providers whose record is unchanged keep their adapter (connection
         # pools) and breakers; the rest are built anew.
@@ -37,7 +39,7 @@ class Runtime:
                 if provider.enabled and previous.tables.providers.get(name) == provider
             }
         self.kept_providers = frozenset(kept)
-        self.health = previous.health.carried_over(kept) if previous is not None else Health()
+        self.health: Health = previous.health.carried_over(kept) if previous is not None else Health()
         self.adapters: dict[str, Adapter] = {}
         for name, provider in tables.providers.items():
             self.health.provider(name, provider.enabled)
@@ -57,7 +59,9 @@ class Runtime:
                         t,
                         tables.providers[t.provider],
                         self.adapters[t.provider],
-                        self.health.breaker(t.provider, t.model, routing.breaker_failures, routing.breaker_cooldown_s),
+                        self.health.breaker(
+                            t.provider, t.model, routing.breaker_failures, routing.breaker_cooldown_s
+                        ),
                         model.price,
                     )
                     for t in model.targets

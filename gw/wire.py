@@ -38,7 +38,8 @@ async def read_body(request: Request, limit: int) -> bytes:
         return await request.read() or b""
     parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    # BlackSheep's stub types stream() as a coroutine; it is an async generator.
+    async for chunk in request.stream():  # type: ignore[attr-defined]
         if chunk:
             size += len(chunk)
             if size > limit:
@@ -96,7 +97,9 @@ def json_response(data: bytes, info: RequestInfo, outcome: Outcome, status: int 
     return Response(status, headers_for(info, outcome), Content(JSON, data))
 
 
-def stream_response(info: RequestInfo, outcome: Outcome, body: Callable[[], AsyncIterator[bytes]]) -> Response:
+def stream_response(
+    info: RequestInfo, outcome: Outcome, body: Callable[[], AsyncIterator[bytes]]
+) -> Response:
     headers = headers_for(info, outcome)
     headers.append((b"cache-control", b"no-cache"))
     return Response(200, headers, StreamedContent(EVENT_STREAM, body))

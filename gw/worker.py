@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import time
+from typing import Any
 
 from . import logs
 from .config import load_tables
@@ -56,7 +57,7 @@ class Worker:
             self._poller = asyncio.get_running_loop().call_later(_POLL_S, self._poll)
         return runtime
 
-    def reload(self, announce: bool = True) -> dict[str, object]:
+    def reload(self, announce: bool = True) -> dict[str, Any]:
         """Compile the config again and swap it in; tell the other workers when ``announce``.
 
         Raises ``ConfigError`` (after logging it) when the config is invalid.
@@ -139,10 +140,10 @@ class Worker:
         self._poller = asyncio.get_running_loop().call_later(_POLL_S, self._poll)
 
 
-def changes(old: Tables, new: Tables) -> dict[str, object]:
+def changes(old: Tables, new: Tables) -> dict[str, Any]:
     """What a reload changed, by name (never a key)."""
     before, after = old.providers, new.providers
-    summary: dict[str, object] = {
+    summary: dict[str, Any] = {
         "models": sorted(new.models),
         "providers": {
             "added": sorted(set(after) - set(before)),
@@ -154,4 +155,3 @@ def changes(old: Tables, new: Tables) -> dict[str, object]:
     if new.server != old.server or new.metrics != old.metrics:
         summary["restart_needed"] = "server and metrics settings take effect after a restart"
     return summary
-

@@ -42,7 +42,9 @@ class Fake:
 
 
 @contextlib.asynccontextmanager
-async def fake_server(protocol: Callable[[State], asyncio.Protocol], api_key: str | None = FAKE_KEY) -> AsyncIterator[Fake]:
+async def fake_server(
+    protocol: Callable[[State], asyncio.Protocol], api_key: str | None = FAKE_KEY
+) -> AsyncIterator[Fake]:
     """One of tests/fakes' protocols (``OpenAI``, ``Anthropic``, ...) listening on 127.0.0.1."""
     state = State(api_key)
     loop = asyncio.get_running_loop()

@@ -37,7 +37,9 @@ def _requests_total(**labels: str) -> float:
     return float(child._value.get())
 
 
-def test_an_unknown_path_is_logged_counted_and_hints_at_the_v1_prefix(capfd: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_path_is_logged_counted_and_hints_at_the_v1_prefix(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     unknown = {"key": "", "model": "", "provider": "", "endpoint": "other", "status": "4xx"}
     wrong_method = {**unknown, "endpoint": "chat"}
     before = _requests_total(**unknown), _requests_total(**wrong_method)
@@ -70,7 +72,12 @@ def test_an_unexpected_failure_is_a_500_with_the_request_id_and_the_envelope_of_
     async def scenario(gw: Gateway) -> None:
         got = await gw.post("/v1/chat/completions", CHAT, headers={"x-request-id": "req-500"})
         assert got.status == 500 and got.headers["x-request-id"] == "req-500"
-        assert got.json()["error"] == {"message": "internal error", "type": "api_error", "param": None, "code": None}
+        assert got.json()["error"] == {
+            "message": "internal error",
+            "type": "api_error",
+            "param": None,
+            "code": None,
+        }
         body = {"model": "echo", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
         got = await gw.post("/v1/messages", body)
         assert got.status == 500 and got.headers["x-request-id"]

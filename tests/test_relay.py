@@ -34,7 +34,11 @@ def _config(fake: Fake) -> str:
 
 
 def _chat(model: str = "m", stream: bool = True, **fake: object) -> dict[str, object]:
-    body: dict[str, object] = {"model": model, "messages": [{"role": "user", "content": "a b c d e f"}], "stream": stream}
+    body: dict[str, object] = {
+        "model": model,
+        "messages": [{"role": "user", "content": "a b c d e f"}],
+        "stream": stream,
+    }
     if fake:
         body["fake"] = fake
     return body

@@ -20,7 +20,9 @@ def validate_chat(body: dict[str, Any]) -> tuple[str, bool]:
         raise BadRequest("'messages' must not be empty", param="messages")
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise BadRequest(f"'messages[{i}]' must be an object with a string 'role'", param=f"messages[{i}]")
+            raise BadRequest(
+                f"'messages[{i}]' must be an object with a string 'role'", param=f"messages[{i}]"
+            )
     return model, stream_flag(body)
 
 

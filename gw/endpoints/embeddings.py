@@ -22,9 +22,7 @@ def _check_input(value: Any) -> None:
             return
     if value is None:
         raise BadRequest("'input' is required", param="input")
-    raise BadRequest(
-        "'input' must be a string, a non-empty array of strings, or token arrays", param="input"
-    )
+    raise BadRequest("'input' must be a string, a non-empty array of strings, or token arrays", param="input")
 
 
 def read_embeddings(body: dict[str, Any]) -> Parsed:
@@ -34,7 +32,9 @@ def read_embeddings(body: dict[str, Any]) -> Parsed:
     if encoding not in (None, "float", "base64"):
         raise BadRequest("'encoding_format' must be 'float' or 'base64'", param="encoding_format")
     dimensions = body.get("dimensions")
-    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
+    if dimensions is not None and (
+        not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1
+    ):
         raise BadRequest("'dimensions' must be a positive integer", param="dimensions")
     return Parsed(Operation.EMBEDDINGS, model)
 

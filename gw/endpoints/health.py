@@ -1,6 +1,5 @@
 """GET /health (liveness), /ready (readiness, 503 while starting or draining), /health/detailed."""
 
-
 from __future__ import annotations
 
 import os
@@ -74,5 +73,10 @@ async def detailed(request: Request, worker: Worker) -> Response:
     }
     return _json(
         200,
-        {"status": "draining" if draining() else "ok", "pid": os.getpid(), "providers": providers, "models": models},
+        {
+            "status": "draining" if draining() else "ok",
+            "pid": os.getpid(),
+            "providers": providers,
+            "models": models,
+        },
     )

@@ -8,7 +8,6 @@ events (``MessageAnswer``, ``MessagesEvents``). Every error, gw's own
 included, comes in Anthropic's envelope.
 """
 
-
 from __future__ import annotations
 
 from typing import Any
@@ -46,7 +45,9 @@ def validate_messages(body: dict[str, Any]) -> tuple[str, bool]:
                 param=f"messages[{i}].content",
             )
     max_tokens = body.get("max_tokens")
-    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0):
+    if max_tokens is not None and (
+        not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0
+    ):
         raise BadRequest("'max_tokens' must be a non-negative integer", param="max_tokens")
     system = body.get("system")
     if system is not None and not isinstance(system, (str, list)):

@@ -16,6 +16,7 @@ async def list_models(request: Request, exchange: Exchange, runtime: Runtime) ->
     if caller is not None:
         exchange.info = exchange.info.known(key_name=caller.name)
     data = [
-        {"id": name, "object": "model", "created": 0, "owned_by": "gw"} for name in runtime.visible_models(caller)
+        {"id": name, "object": "model", "created": 0, "owned_by": "gw"}
+        for name in runtime.visible_models(caller)
     ]
     return json_response(orjson.dumps({"object": "list", "data": data}), exchange.info, exchange.outcome)

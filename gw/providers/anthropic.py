@@ -81,7 +81,9 @@ class AnthropicAdapter:
 
     async def _post(self, payload: bytes, call: Call) -> tuple[dict[str, Any], bytes]:
         """POST one request: the answer, checked to be an Anthropic message, and its bytes."""
-        status, data, retry_after = await self.upstream.post(self.url, (("x-request-id", call.info.id),), payload)
+        status, data, retry_after = await self.upstream.post(
+            self.url, (("x-request-id", call.info.id),), payload
+        )
         if status != 200:
             raise anthropic_error(self.provider, status, data, retry_after)
         try:

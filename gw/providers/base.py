@@ -158,7 +158,9 @@ async def probe(upstream: Upstream, url: str) -> None:
         raise status_error(upstream.provider, status, b"")
 
 
-def status_error(provider: Provider, status: int, body: bytes, retry_after: float | None = None) -> UpstreamStatus:
+def status_error(
+    provider: Provider, status: int, body: bytes, retry_after: float | None = None
+) -> UpstreamStatus:
     """An upstream error status as gw's error, keeping the upstream's message.
 
     401/403 mean gw's own credentials are wrong: the client gets 502 and not

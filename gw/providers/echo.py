@@ -151,7 +151,9 @@ class EchoAdapter:
             text = item if isinstance(item, str) else " ".join(map(str, item))
             tokens += len(item) if isinstance(item, list) else len(text.split())
             vector = _vector(text, dims)
-            embedding: Any = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode() if as_base64 else vector
+            embedding: Any = (
+                base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode() if as_base64 else vector
+            )
             data.append({"object": "embedding", "index": i, "embedding": embedding})
         outcome.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
         return orjson.dumps(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import orjson
 
@@ -119,7 +120,9 @@ class GeminiAdapter:
         texts = embedding_inputs(body)
         urls = self.urls(target)
         payload = orjson.dumps(embed_request(texts, urls.path, body.get("dimensions")))
-        status, data, retry_after = await self.upstream.post(urls.embed, (("x-request-id", call.info.id),), payload)
+        status, data, retry_after = await self.upstream.post(
+            urls.embed, (("x-request-id", call.info.id),), payload
+        )
         if status != 200:
             raise gemini_error(self.provider, status, data, retry_after)
         try:
@@ -156,7 +159,9 @@ def blocked(provider: Provider, reason: str) -> UpstreamStatus:
     )
 
 
-def gemini_error(provider: Provider, status: int, body: bytes, retry_after: float | None = None) -> UpstreamStatus:
+def gemini_error(
+    provider: Provider, status: int, body: bytes, retry_after: float | None = None
+) -> UpstreamStatus:
     """A Gemini error answer (``{"error": {"code", "message", "status", "details"}}``) as gw's error.
 
     Gemini says a wrong API key with a 400 (reason ``API_KEY_INVALID``): that is
@@ -171,7 +176,8 @@ def gemini_error(provider: Provider, status: int, body: bytes, retry_after: floa
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict):
         return status_error(provider, status, body, retry_after)
-    details = error.get("details") if isinstance(error.get("details"), list) else []
+    raw_details = error.get("details")
+    details: list[Any] = raw_details if isinstance(raw_details, list) else []
     reasons = {d.get("reason") for d in details if isinstance(d, dict)}
     if status in (400, 403) and reasons & {"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED"}:
         return status_error(provider, 401, b"")

@@ -53,7 +53,9 @@ class OllamaAdapter:
         if call.operation is Operation.EMBEDDINGS:
             return await self._embeddings(call, target, outcome)
         payload = orjson.dumps(chat_request(call.chat(), target.model, False))  # InvalidInput first
-        status, data, retry_after = await self.upstream.post(self.chat_url, (("x-request-id", call.info.id),), payload)
+        status, data, retry_after = await self.upstream.post(
+            self.chat_url, (("x-request-id", call.info.id),), payload
+        )
         answer = self._answer(status, data, retry_after)
         if not isinstance(answer.get("message"), dict):
             raise invalid_answer(self.provider, "no 'message' object")
@@ -77,7 +79,9 @@ class OllamaAdapter:
         body = call.body
         texts = embedding_inputs(body)
         payload = orjson.dumps(embed_request(body, target.model))
-        status, data, retry_after = await self.upstream.post(self.embed_url, (("x-request-id", call.info.id),), payload)
+        status, data, retry_after = await self.upstream.post(
+            self.embed_url, (("x-request-id", call.info.id),), payload
+        )
         answer = self._answer(status, data, retry_after)
         result = embed_answer(answer, len(texts), target.model, body.get("encoding_format") == "base64")
         if result is None:

@@ -1,6 +1,6 @@
 """What every adapter must do, run against its wire fake in process (one module per type uses these).
 
-    def test_chat(): run(OpenAI, check_chat)
+def test_chat(): run(OpenAI, check_chat)
 """
 
 from __future__ import annotations
@@ -57,7 +57,12 @@ def chat(stream: bool = False, text: str = "hello there") -> dict[str, object]:
 
 
 def messages(stream: bool = False) -> dict[str, object]:
-    return {"model": "m", "max_tokens": 50, "messages": [{"role": "user", "content": "hello there"}], "stream": stream}
+    return {
+        "model": "m",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": "hello there"}],
+        "stream": stream,
+    }
 
 
 async def check_chat(fake: Fake, gw: Gateway) -> None:
@@ -69,14 +74,18 @@ async def check_chat(fake: Fake, gw: Gateway) -> None:
     assert answer["usage"]["total_tokens"] > 0
     assert got.headers["x-gw-provider"] == "p"
 
-    got = await gw.post("/v1/chat/completions", {**chat(stream=True), "stream_options": {"include_usage": True}})
+    got = await gw.post(
+        "/v1/chat/completions", {**chat(stream=True), "stream_options": {"include_usage": True}}
+    )
     assert got.status == 200, got.body
     events = got.events()
     assert events[-1] == b"[DONE]"
     chunks = [orjson.loads(e) for e in events[:-1]]
     assert all(c["object"] == "chat.completion.chunk" and c["id"] and c["created"] for c in chunks)
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
-    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert [
+        c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]
+    ]
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tests.fakes.anthropic_server import AnthropicProtocol
 from tests.providers import checks
 from tests.providers.checks import Backend, run
-from tests.fakes.anthropic_server import AnthropicProtocol
 
 BACKEND = Backend("anthropic", AnthropicProtocol, model="claude-a", other="claude-b")
 
@@ -35,7 +35,10 @@ def test_embeddings() -> None:
 
 def test_an_error_event_right_after_message_start_is_retried_in_both_protocols() -> None:
     async def scenario(fake: checks.Fake, gw: checks.Gateway) -> None:
-        for path, body in (("/v1/messages", checks.messages(stream=True)), ("/v1/chat/completions", checks.chat(True))):
+        for path, body in (
+            ("/v1/messages", checks.messages(stream=True)),
+            ("/v1/chat/completions", checks.chat(True)),
+        ):
             fake.set_mode(fault="error_event", at_start=True, times=1)
             before = fake.state.stats["requests"]
             got = await gw.post(path, body)

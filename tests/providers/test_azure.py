@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from tests.fakes.openai_server import FakeProtocol
 from tests.providers import checks
 from tests.providers.checks import Backend, run
-from tests.fakes.openai_server import FakeProtocol
 
-BACKEND = Backend("azure", FakeProtocol, base_path="", extra="    api_version: \"2024-10-21\"\n")
+BACKEND = Backend("azure", FakeProtocol, base_path="", extra='    api_version: "2024-10-21"\n')
 
 
 def test_chat_whole_and_streamed() -> None:

@@ -8,8 +8,11 @@ from collections.abc import Awaitable, Callable
 from tests.inprocess import Gateway, config
 from tests.providers import checks
 
-CONFIG = config("  demo:\n    type: echo\n", "  m:\n    targets: [{provider: demo, model: echo}]\n"
-                "  e:\n    targets: [{provider: demo, model: echo}]\n")
+CONFIG = config(
+    "  demo:\n    type: echo\n",
+    "  m:\n    targets: [{provider: demo, model: echo}]\n"
+    "  e:\n    targets: [{provider: demo, model: echo}]\n",
+)
 
 
 def run(scenario: Callable[[Gateway], Awaitable[None]]) -> None:
@@ -45,7 +48,11 @@ def test_a_forced_tool_call_is_the_same_call_in_every_protocol() -> None:
             "/v1/messages", {**checks.messages(), "tools": anthropic_tools, "tool_choice": {"type": "any"}}
         )
         block = message.json()["content"][0]
-        assert block["type"] == "tool_use" and block["name"] == "say" and block["input"] == {"text": "hello there"}
+        assert (
+            block["type"] == "tool_use"
+            and block["name"] == "say"
+            and block["input"] == {"text": "hello there"}
+        )
 
     run(scenario)
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from tests.fakes.gemini_server import GeminiProtocol
 from tests.providers import checks
 from tests.providers.checks import Backend, run
-from tests.fakes.gemini_server import GeminiProtocol
 
-BACKEND = Backend("gemini", GeminiProtocol, base_path="/v1beta", model="gemini-2.5-flash", other="gemini-2.5-pro", embed_model="gemini-embedding-001")
+BACKEND = Backend(
+    "gemini",
+    GeminiProtocol,
+    base_path="/v1beta",
+    model="gemini-2.5-flash",
+    other="gemini-2.5-pro",
+    embed_model="gemini-embedding-001",
+)
 
 
 def test_chat_whole_and_streamed() -> None:

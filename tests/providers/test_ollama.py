@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from tests.fakes.ollama_server import OllamaProtocol
 from tests.providers import checks
 from tests.providers.checks import Backend, run
-from tests.fakes.ollama_server import OllamaProtocol
 
-BACKEND = Backend("ollama", OllamaProtocol, base_path="", model="llama3.2", other="qwen3:8b", embed_model="nomic-embed-text")
+BACKEND = Backend(
+    "ollama", OllamaProtocol, base_path="", model="llama3.2", other="qwen3:8b", embed_model="nomic-embed-text"
+)
 
 
 def test_chat_whole_and_streamed() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tests.fakes.openai_server import FakeProtocol
 from tests.providers import checks
 from tests.providers.checks import Backend, run
-from tests.fakes.openai_server import FakeProtocol
 
 BACKEND = Backend("openai", FakeProtocol)
 
