@@ -126,7 +126,7 @@ class GatewayApp(Application):
         )
         logged = path not in self.probes
         if logged:
-            metrics.request_started()
+            self.worker.batch.started()
         return Exchange(info, logged)
 
     async def _end(self, exchange: Exchange) -> None:
@@ -142,8 +142,8 @@ class GatewayApp(Application):
                 outcome.status = 500
             if exchange.logged:
                 duration = time.perf_counter() - exchange.info.received
-                metrics.record(exchange.info, outcome, duration)
-                logs.request_line(exchange.info, outcome, duration)
+                self.worker.batch.record(exchange.info, outcome, duration)
+                self.worker.output.request(exchange.info, outcome, duration)
             if exchange.runtime is not None:
                 exchange.runtime.leave()
 
@@ -164,9 +164,9 @@ def create_app(
     """The app for ``tables``. ``clock`` is what breakers and routing read (monotonic
     seconds), ``flush_interval`` how often metrics are written, ``steps`` run before
     routing (``gw.pipeline``)."""
-    logs.setup(tables.logging.level, tables.logging.format)
+    output = logs.setup(tables.logging.level, tables.logging.format)
     app = GatewayApp(show_error_details=False, router=Router())  # its own: several apps in one process
-    worker = app.worker = Worker(config_path, clock)
+    worker = app.worker = Worker(config_path, clock, output)
     pipeline = Pipeline(steps)
     metrics_path = tables.metrics.path if tables.metrics.enabled else None
     app.probes = _PROBES | ({metrics_path} if metrics_path else set())
@@ -215,7 +215,7 @@ def create_app(
     async def fallback(request: Request) -> Response:
         path = request.path
         if metrics_path is not None and path == metrics_path and request.method == "GET":
-            data, content_type = metrics.exposition()
+            data, content_type = metrics.exposition(worker.batch)
             return Response(200, None, Content(content_type.encode(), data))
         known = _PATHS.get(path)
         if known is not None:
@@ -250,7 +250,7 @@ def create_app(
 
     async def start(application: Application) -> None:
         runtime = worker.start(tables)
-        metrics.BATCH.start(flush_interval)
+        worker.batch.start(flush_interval)
         # Everything built so far lives as long as the worker: keep the cyclic
         # GC from walking it again and again, and collect young objects less often.
         gc.collect()
@@ -260,9 +260,9 @@ def create_app(
 
     async def stop(application: Application) -> None:
         await worker.stop()
-        metrics.BATCH.stop()
+        worker.batch.stop()
         logs.event("worker stopped", pid=os.getpid())
-        logs.OUTPUT.flush()
+        output.flush()
         metrics.worker_exited(os.getpid())
 
     app.on_start += start

@@ -146,11 +146,11 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
 
     from . import logs
 
-    logs.setup(tables.logging.level, tables.logging.format)
+    output = logs.setup(tables.logging.level, tables.logging.format)
 
     def log(event: str, **fields: Any) -> None:
         logs.event(event, **fields)
-        logs.OUTPUT.flush()
+        output.flush()
 
     state = Path(tempfile.mkdtemp(prefix="gw-"))
     metrics_dir = state / "metrics"

@@ -93,6 +93,7 @@ class Outcome:
         "error",
         "cache_hit",
         "response_body",
+        "failures",
     )
 
     def __init__(self) -> None:
@@ -107,6 +108,13 @@ class Outcome:
         self.error: str | None = None
         self.cache_hit = False
         self.response_body: bytes | None = None  # only with `logging.bodies: true`
+        self.failures: list[tuple[str, str]] | None = None  # (provider, reason) of each failed attempt
+
+    def failed(self, provider: str, reason: str) -> None:
+        """An upstream attempt failed (``gw_upstream_errors_total``)."""
+        if self.failures is None:
+            self.failures = []
+        self.failures.append((provider, reason))
 
 
 class Closer(_Protocol):

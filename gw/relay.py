@@ -21,7 +21,6 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from . import metrics
 from .context import Outcome, Protocol
 from .errors import GatewayError, UpstreamError, anthropic_error_body, openai_error_body
 
@@ -113,7 +112,7 @@ class Relay:
         except GatewayError as exc:
             outcome.error = exc.message
             if isinstance(exc, UpstreamError):
-                metrics.upstream_failed(exc.provider, exc.reason)
+                outcome.failed(exc.provider, exc.reason)
                 outcome.status = exc.status  # for logs and metrics; the client already has 200
                 bound = outcome.bound
                 if bound is not None and exc.retryable:

@@ -21,7 +21,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from . import metrics
 from ._fast.rules import InvalidInput
 from ._fast.select import SmoothWeighted
 from .breaker import Breaker
@@ -143,7 +142,7 @@ async def attempt(route: Route, call: Call, outcome: Outcome, once: Callable[[Bo
         try:
             result = await once(bound)
         except UpstreamError as exc:
-            metrics.upstream_failed(exc.provider, exc.reason)
+            outcome.failed(exc.provider, exc.reason)
             if not exc.retryable:
                 breaker.answered()
                 raise

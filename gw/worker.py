@@ -26,7 +26,7 @@ import os
 import time
 from typing import Any
 
-from . import logs
+from . import logs, metrics
 from .config import load_tables
 from .config.tables import Tables
 from .errors import ConfigError
@@ -38,12 +38,20 @@ _POLL_S = 0.5
 
 
 class Worker:
-    """One worker process's state: its runtime, its health checks, the reload signal."""
+    """One worker process's state: its runtime, metrics batch and log output, its health
+    checks, the reload signal. ``create_app`` makes one (``app.worker``)."""
 
-    def __init__(self, config_path: str = "config.yaml", clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        config_path: str = "config.yaml",
+        clock: Clock = time.monotonic,
+        output: logs.Output | None = None,
+    ) -> None:
         self.config_path = config_path
         self.clock = clock
         self.runtime: Runtime | None = None  # None while starting and after stopping
+        self.batch = metrics.Batch()
+        self.output = output if output is not None else logs.Output()
         self.checker: HealthChecker | None = None
         self._signal_file = os.environ.get("GW_RELOAD_FILE") or None
         self._seen = 0
@@ -76,7 +84,7 @@ class Worker:
         runtime = Runtime(tables, previous=old, clock=self.clock)
         summary = changes(old.tables, tables)
         self._swap(runtime)
-        logs.setup(tables.logging.level, tables.logging.format)
+        logs.setup(tables.logging.level, tables.logging.format, self.output)
         logs.event("config reloaded", pid=os.getpid(), config=tables.source, **summary)
         if announce:
             self._announce()

@@ -32,7 +32,6 @@ def _request_lines(out: str) -> list[dict[str, Any]]:
 
 
 def _requests_total(**labels: str) -> float:
-    metrics.BATCH.flush()
     child = metrics.REQUESTS.labels(**labels)
     return float(child._value.get())
 

@@ -7,9 +7,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from gw import metrics
 from gw.context import Endpoint, Outcome, Protocol, RequestInfo
 
+BATCH = metrics.Batch()
+
 
 def _samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = metrics.exposition()[0].decode()
+    text = metrics.exposition(BATCH)[0].decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -29,10 +31,10 @@ def _ctx(model: str, duration_usage: dict[str, int] | None, status: int = 200) -
 def test_batched_counts_tokens_and_histogram_buckets_match_the_requests() -> None:
     before = _samples()
     for duration in (0.005, 0.02, 0.02, 7.0):
-        metrics.request_started()
-        metrics.record(*_ctx("m-batch", {"prompt_tokens": 3, "completion_tokens": 2}), duration)
-    metrics.request_started()
-    metrics.record(*_ctx("m-batch", None, status=502), 0.5)
+        BATCH.started()
+        BATCH.record(*_ctx("m-batch", {"prompt_tokens": 3, "completion_tokens": 2}), duration)
+    BATCH.started()
+    BATCH.record(*_ctx("m-batch", None, status=502), 0.5)
     after = _samples()
 
     def delta(name: str, **labels: str) -> float:

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from gw import metrics
 from tests.fakes.openai_server import FakeProtocol
 from tests.inprocess import FAKE_KEY, Fake, Gateway, config, fake_server
 
@@ -61,7 +60,7 @@ async def _until(check: Callable[[], bool], timeout: float = 3.0) -> None:
 
 def _idle(gw: Gateway) -> bool:
     runtime = gw.app.worker.runtime
-    return runtime is not None and runtime.active == 0 and metrics.BATCH.active == 0
+    return runtime is not None and runtime.active == 0 and gw.app.worker.batch.active == 0
 
 
 def test_what_one_upstream_read_delivered_goes_out_in_one_send() -> None:
