@@ -22,27 +22,26 @@ from ..config.describe import ANTHROPIC_DEFAULT_MAX_TOKENS
 from ..config.tables import Provider, Target
 from ..context import Outcome
 from ..errors import UpstreamStatus
-from ..upstream import Upstream
-from .base import StreamConverter, encoded, invalid_answer, probe, pump, status_error
+from .base import HTTPAdapter, StreamConverter, encoded, invalid_answer, status_error
 
 DEFAULT_API_VERSION = "2023-06-01"
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(HTTPAdapter):
     operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES})
 
     def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-        # Sent with every request, set once on the clients.
-        headers = [
-            ("content-type", "application/json"),
-            ("anthropic-version", provider.api_version or DEFAULT_API_VERSION),
-        ]
-        if provider.api_key:
-            headers.append(("x-api-key", provider.api_key))
-        self.upstream = Upstream(provider, (*headers, *provider.headers))
+        super().__init__(provider)
         self.url = f"{provider.base_url}/messages"
-        self.probe_url = f"{provider.base_url}/models"
+
+    def auth_headers(self) -> list[tuple[str, str]]:
+        headers = [("anthropic-version", self.provider.api_version or DEFAULT_API_VERSION)]
+        if self.provider.api_key:
+            headers.append(("x-api-key", self.provider.api_key))
+        return headers
+
+    def error(self, status: int, body: bytes, retry_after: float | None = None) -> UpstreamStatus:
+        return anthropic_error(self.provider, status, body, retry_after)
 
     async def answer(self, call: Call, target: Target, outcome: Outcome) -> bytes:
         if call.operation is Operation.MESSAGES:  # the client's protocol: its bytes, unchanged
@@ -57,7 +56,7 @@ class AnthropicAdapter:
         outcome.usage = encoder.openai_usage()
         return encoded(self.provider, encoder)
 
-    async def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
+    def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
         converter: StreamConverter
         if call.operation is Operation.MESSAGES:
             payload = orjson.dumps({**native_request(call.body, target), "stream": True})
@@ -66,32 +65,11 @@ class AnthropicAdapter:
             payload = orjson.dumps(chat_request(call.chat(), target.model, max_tokens_of(target), True))
             encoder = call.stream_encoder(target.model)
             converter = Converter(AnthropicDecoder(encoder), encoder)
-        headers = (("accept", "text/event-stream"), ("x-request-id", call.info.id))
-        async with self.upstream.stream(self.url, headers, payload) as resp:
-            if resp.status != 200:
-                raise anthropic_error(self.provider, resp.status, await resp.read_all(), resp.retry_after)
-            async for out in pump(resp, converter, self.provider, outcome):
-                yield out
-
-    async def probe(self) -> None:
-        await probe(self.upstream, self.probe_url)
-
-    async def aclose(self) -> None:
-        await self.upstream.aclose()
+        return self.stream_through(self.url, call, payload, converter, outcome)
 
     async def _post(self, payload: bytes, call: Call) -> tuple[dict[str, Any], bytes]:
         """POST one request: the answer, checked to be an Anthropic message, and its bytes."""
-        status, data, retry_after = await self.upstream.post(
-            self.url, (("x-request-id", call.info.id),), payload
-        )
-        if status != 200:
-            raise anthropic_error(self.provider, status, data, retry_after)
-        try:
-            answer = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise invalid_answer(self.provider, "not JSON") from None
-        if not isinstance(answer, dict):
-            raise invalid_answer(self.provider, "not a JSON object")
+        answer, data = await self.post_json(self.url, call, payload)
         if answer.get("type") == "error":
             raise anthropic_error(self.provider, 500, data)
         if not isinstance(answer.get("content"), list):

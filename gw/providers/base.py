@@ -209,3 +209,66 @@ def _read_error(body: bytes) -> tuple[str | None, str | None, str | None, str | 
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         return data["message"], None, None, None
     return None, None, None, None
+
+
+class HTTPAdapter:
+    """What every adapter with a backend shares: its upstream client (headers set once),
+    whole JSON answers read once, streams through a converter, the health probe.
+
+    A type sets ``operations``, ``probe_path`` and its key header (``auth_headers``),
+    and reads its error bodies in ``error`` (default: ``status_error``).
+    """
+
+    operations: frozenset[Operation]
+    probe_path = "/models"  # a cheap GET that tells whether the backend is up
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        # Sent with every request, set once on the clients.
+        headers = (("content-type", "application/json"), *self.auth_headers(), *provider.headers)
+        self.upstream = Upstream(provider, headers)
+        self.probe_url = provider.base_url + self.probe_path
+
+    def auth_headers(self) -> list[tuple[str, str]]:
+        key = self.provider.api_key
+        return [("authorization", f"Bearer {key}")] if key else []
+
+    def error(self, status: int, body: bytes, retry_after: float | None = None) -> UpstreamStatus:
+        """The backend's error answer as gw's error."""
+        return status_error(self.provider, status, body, retry_after)
+
+    async def post_json(self, url: str, call: Call, payload: bytes) -> tuple[dict[str, Any], bytes]:
+        """POST and read the answer: a JSON object (and its bytes), or the error it is."""
+        status, data, retry_after = await self.upstream.post(url, (("x-request-id", call.info.id),), payload)
+        if status != 200:
+            raise self.error(status, data, retry_after)
+        try:
+            answer = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise invalid_answer(self.provider, "not JSON") from None
+        if not isinstance(answer, dict):
+            raise invalid_answer(self.provider, "not a JSON object")
+        return answer, data
+
+    async def stream_through(
+        self,
+        url: str,
+        call: Call,
+        payload: bytes,
+        converter: StreamConverter,
+        outcome: Outcome,
+        accept: str = "text/event-stream",
+    ) -> AsyncGenerator[bytes, None]:
+        """POST for a stream and relay it through ``converter``, one yield per read."""
+        headers = (("accept", accept), ("x-request-id", call.info.id))
+        async with self.upstream.stream(url, headers, payload) as resp:
+            if resp.status != 200:
+                raise self.error(resp.status, await resp.read_all(), resp.retry_after)
+            async for out in pump(resp, converter, self.provider, outcome):
+                yield out
+
+    async def probe(self) -> None:
+        await probe(self.upstream, self.probe_url)
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()

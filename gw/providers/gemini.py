@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 import orjson
@@ -31,8 +32,7 @@ from ..call import Call, Operation
 from ..config.tables import Provider, Target
 from ..context import Outcome
 from ..errors import UpstreamError, UpstreamStatus
-from ..upstream import Upstream
-from .base import encoded, invalid_answer, probe, pump, status_error
+from .base import HTTPAdapter, encoded, invalid_answer, status_error
 
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
@@ -49,18 +49,19 @@ class _Urls:
         self.embed = f"{base_url}/{self.path}:batchEmbedContents"
 
 
-class GeminiAdapter:
+class GeminiAdapter(HTTPAdapter):
     operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.EMBEDDINGS})
 
     def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-        # Sent with every request, set once on the clients.
-        headers = [("content-type", "application/json")]
-        if provider.api_key:
-            headers.append(("x-goog-api-key", provider.api_key))
-        self.upstream = Upstream(provider, (*headers, *provider.headers))
+        super().__init__(provider)
         self._urls: dict[str, _Urls] = {}
-        self.probe_url = f"{provider.base_url}/models"
+
+    def auth_headers(self) -> list[tuple[str, str]]:
+        key = self.provider.api_key
+        return [("x-goog-api-key", key)] if key else []
+
+    def error(self, status: int, body: bytes, retry_after: float | None = None) -> UpstreamStatus:
+        return gemini_error(self.provider, status, body, retry_after)
 
     def urls(self, target: Target) -> _Urls:
         urls = self._urls.get(target.model)
@@ -72,17 +73,7 @@ class GeminiAdapter:
         if call.operation is Operation.EMBEDDINGS:
             return await self._embeddings(call, target, outcome)
         payload = orjson.dumps(chat_request(call.chat()))  # InvalidInput before any connection
-        status, data, retry_after = await self.upstream.post(
-            self.urls(target).generate, (("x-request-id", call.info.id),), payload
-        )
-        if status != 200:
-            raise gemini_error(self.provider, status, data, retry_after)
-        try:
-            answer = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise invalid_answer(self.provider, "not JSON") from None
-        if not isinstance(answer, dict):
-            raise invalid_answer(self.provider, "not a JSON object")
+        answer, data = await self.post_json(self.urls(target).generate, call, payload)
         if isinstance(answer.get("error"), dict):
             raise gemini_error(self.provider, 502, data)
         reason = block_reason(answer)
@@ -99,13 +90,13 @@ class GeminiAdapter:
         payload = orjson.dumps(chat_request(call.chat()))  # InvalidInput before any connection
         encoder = call.stream_encoder(target.model)
         decoder = GeminiDecoder(encoder, f"chatcmpl-{call.info.id}")
-        headers = (("x-request-id", call.info.id),)
-        async with self.upstream.stream(self.urls(target).stream, headers, payload) as resp:
-            if resp.status != 200:
-                raise gemini_error(self.provider, resp.status, await resp.read_all(), resp.retry_after)
-            started = False
+        converter = Converter(decoder, encoder)
+        started = False
+        async with aclosing(
+            self.stream_through(self.urls(target).stream, call, payload, converter, outcome)
+        ) as events:
             try:
-                async for out in pump(resp, Converter(decoder, encoder), self.provider, outcome):
+                async for out in events:
                     started = True
                     yield out
             except UpstreamError:
@@ -120,31 +111,15 @@ class GeminiAdapter:
         texts = embedding_inputs(body)
         urls = self.urls(target)
         payload = orjson.dumps(embed_request(texts, urls.path, body.get("dimensions")))
-        status, data, retry_after = await self.upstream.post(
-            urls.embed, (("x-request-id", call.info.id),), payload
-        )
-        if status != 200:
-            raise gemini_error(self.provider, status, data, retry_after)
-        try:
-            answer = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise invalid_answer(self.provider, "not JSON") from None
+        answer, _ = await self.post_json(urls.embed, call, payload)
         tokens = estimate_tokens(texts)
-        result = (
-            embed_answer(answer, len(texts), target.model, body.get("encoding_format") == "base64", tokens)
-            if isinstance(answer, dict)
-            else None
+        result = embed_answer(
+            answer, len(texts), target.model, body.get("encoding_format") == "base64", tokens
         )
         if result is None:
             raise invalid_answer(self.provider, f"not {len(texts)} embeddings")
         outcome.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
         return orjson.dumps(result)
-
-    async def probe(self) -> None:
-        await probe(self.upstream, self.probe_url)
-
-    async def aclose(self) -> None:
-        await self.upstream.aclose()
 
 
 def blocked(provider: Provider, reason: str) -> UpstreamStatus:

@@ -31,32 +31,23 @@ from ..call import Call, Operation
 from ..config.tables import Provider, Target
 from ..context import Outcome
 from ..errors import UpstreamStatus
-from ..upstream import Upstream
-from .base import encoded, invalid_answer, probe, pump, status_error
+from .base import HTTPAdapter, encoded, invalid_answer, status_error
 
 
-class OllamaAdapter:
+class OllamaAdapter(HTTPAdapter):
     operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.EMBEDDINGS})
+    probe_path = "/api/tags"
 
     def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-        # Sent with every request, set once on the clients.
-        headers = [("content-type", "application/json")]
-        if provider.api_key:
-            headers.append(("authorization", f"Bearer {provider.api_key}"))
-        self.upstream = Upstream(provider, (*headers, *provider.headers))
+        super().__init__(provider)  # an optional bearer key: Ollama behind a proxy, ollama.com
         self.chat_url = f"{provider.base_url}/api/chat"
         self.embed_url = f"{provider.base_url}/api/embed"
-        self.probe_url = f"{provider.base_url}/api/tags"
 
     async def answer(self, call: Call, target: Target, outcome: Outcome) -> bytes:
         if call.operation is Operation.EMBEDDINGS:
             return await self._embeddings(call, target, outcome)
         payload = orjson.dumps(chat_request(call.chat(), target.model, False))  # InvalidInput first
-        status, data, retry_after = await self.upstream.post(
-            self.chat_url, (("x-request-id", call.info.id),), payload
-        )
-        answer = self._answer(status, data, retry_after)
+        answer = await self._post(self.chat_url, call, payload)
         if not isinstance(answer.get("message"), dict):
             raise invalid_answer(self.provider, "no 'message' object")
         encoder = call.whole_encoder(target.model)
@@ -64,25 +55,16 @@ class OllamaAdapter:
         outcome.usage = encoder.openai_usage()
         return encoded(self.provider, encoder)
 
-    async def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
+    def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
         payload = orjson.dumps(chat_request(call.chat(), target.model, True))  # InvalidInput first
         encoder = call.stream_encoder(target.model)
         converter = Converter(OllamaDecoder(encoder, f"chatcmpl-{call.info.id}"), encoder)
-        headers = (("accept", "application/x-ndjson"), ("x-request-id", call.info.id))
-        async with self.upstream.stream(self.chat_url, headers, payload) as resp:
-            if resp.status != 200:
-                raise status_error(self.provider, resp.status, await resp.read_all(), resp.retry_after)
-            async for out in pump(resp, converter, self.provider, outcome):
-                yield out
+        return self.stream_through(self.chat_url, call, payload, converter, outcome, "application/x-ndjson")
 
     async def _embeddings(self, call: Call, target: Target, outcome: Outcome) -> bytes:
         body = call.body
         texts = embedding_inputs(body)
-        payload = orjson.dumps(embed_request(body, target.model))
-        status, data, retry_after = await self.upstream.post(
-            self.embed_url, (("x-request-id", call.info.id),), payload
-        )
-        answer = self._answer(status, data, retry_after)
+        answer = await self._post(self.embed_url, call, orjson.dumps(embed_request(body, target.model)))
         result = embed_answer(answer, len(texts), target.model, body.get("encoding_format") == "base64")
         if result is None:
             raise invalid_answer(self.provider, f"not {len(texts)} embeddings")
@@ -90,25 +72,12 @@ class OllamaAdapter:
         outcome.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
         return orjson.dumps(result)
 
-    def _answer(self, status: int, data: bytes, retry_after: float | None = None) -> dict[str, Any]:
+    async def _post(self, url: str, call: Call, payload: bytes) -> dict[str, Any]:
         """A whole answer's JSON object, or the error it is."""
-        if status != 200:
-            raise status_error(self.provider, status, data, retry_after)
-        try:
-            answer = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise invalid_answer(self.provider, "not JSON") from None
-        if not isinstance(answer, dict):
-            raise invalid_answer(self.provider, "not a JSON object")
+        answer, data = await self.post_json(url, call, payload)
         if answer.get("error") is not None:
             raise failed(self.provider, data)
         return answer
-
-    async def probe(self) -> None:
-        await probe(self.upstream, self.probe_url)
-
-    async def aclose(self) -> None:
-        await self.upstream.aclose()
 
 
 def failed(provider: Provider, body: bytes) -> UpstreamStatus:
