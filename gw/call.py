@@ -10,6 +10,7 @@ Endpoints build a ``Call``; adapters read it (neither imports the other)::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -89,6 +90,21 @@ class Call:
     def stream_encoder(self, model: str) -> Encoder:
         assert self.encoders is not None, f"{self.operation} has no stream encoder"
         return self.encoders.stream(model)
+
+
+def openai_encoders(
+    whole: Callable[[int, str], WholeEncoder], stream: Callable[[int, str, bool], Encoder]
+) -> tuple[Encoders, Encoders]:
+    """An OpenAI-shaped protocol's encoders without and with the usage chunk
+    (``ENCODERS[include_usage]``); ``created`` is when the answer is written."""
+
+    def pair(include_usage: bool) -> Encoders:
+        return Encoders(
+            lambda model: whole(int(time.time()), model),
+            lambda model: stream(int(time.time()), model, include_usage),
+        )
+
+    return pair(False), pair(True)
 
 
 def wants_usage(body: dict[str, Any]) -> bool:

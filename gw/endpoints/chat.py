@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from .._fast.chat import ChatAnswer, ChatChunks
-from ..call import Encoders, Operation, wants_usage
+from ..call import Operation, openai_encoders, wants_usage
 from ..errors import BadRequest
 from ..pipeline import Parsed
 from ..wire import require, stream_flag
@@ -26,15 +25,8 @@ def validate_chat(body: dict[str, Any]) -> tuple[str, bool]:
     return model, stream_flag(body)
 
 
-def _encoders(include_usage: bool) -> Encoders:
-    return Encoders(
-        lambda model: ChatAnswer(int(time.time()), model),
-        lambda model: ChatChunks(int(time.time()), model, include_usage),
-    )
-
-
-# The chat encoders, with and without the usage chunk.
-ENCODERS = (_encoders(False), _encoders(True))
+# The chat encoders, without and with the usage chunk.
+ENCODERS = openai_encoders(ChatAnswer, ChatChunks)
 
 
 def read_chat(body: dict[str, Any]) -> Parsed:

@@ -7,11 +7,10 @@ and their answer's events are written as ``text_completion`` objects.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from .._fast.completions import CompletionAnswer, CompletionChunks, completion_to_chat
-from ..call import Encoders, Operation, wants_usage
+from ..call import Operation, openai_encoders, wants_usage
 from ..errors import BadRequest
 from ..pipeline import Parsed
 from ..wire import require, stream_flag
@@ -34,14 +33,7 @@ def _check_prompt(prompt: Any) -> None:
     )
 
 
-def _encoders(include_usage: bool) -> Encoders:
-    return Encoders(
-        lambda model: CompletionAnswer(int(time.time()), model),
-        lambda model: CompletionChunks(int(time.time()), model, include_usage),
-    )
-
-
-ENCODERS = (_encoders(False), _encoders(True))
+ENCODERS = openai_encoders(CompletionAnswer, CompletionChunks)
 
 
 def read_completions(body: dict[str, Any]) -> Parsed:

@@ -22,7 +22,7 @@ from ..config.describe import ANTHROPIC_DEFAULT_MAX_TOKENS
 from ..config.tables import Provider, Target
 from ..context import Outcome
 from ..errors import UpstreamStatus
-from .base import HTTPAdapter, StreamConverter, encoded, invalid_answer, status_error
+from .base import HTTPAdapter, StreamConverter, invalid_answer, status_error, write_answer
 
 DEFAULT_API_VERSION = "2023-06-01"
 
@@ -51,10 +51,7 @@ class AnthropicAdapter(HTTPAdapter):
         # InvalidInput (400) is raised here, before any connection.
         payload = orjson.dumps(chat_request(call.chat(), target.model, max_tokens_of(target)))
         answer, _ = await self._post(payload, call)
-        encoder = call.whole_encoder(target.model)
-        read_answer(answer, encoder)
-        outcome.usage = encoder.openai_usage()
-        return encoded(self.provider, encoder)
+        return write_answer(self.provider, call, target, outcome, lambda sink: read_answer(answer, sink))
 
     def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
         converter: StreamConverter

@@ -3,11 +3,12 @@ error reading, the stream pump and the errors of a failed stream."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Protocol
 
 import orjson
 
+from .._fast.events import Sink
 from .._fast.openai import InvalidAnswer
 from ..call import Call, Operation
 from ..config.tables import Provider, Target
@@ -104,12 +105,22 @@ async def pump(
             outcome.usage = usage
 
 
-def encoded(provider: Provider, encoder: Any) -> bytes:
-    """A whole answer's encoder output as bytes (502 when the events cannot be written)."""
+def write_answer(
+    provider: Provider, call: Call, target: Target, outcome: Outcome, read: Callable[[Sink], object]
+) -> bytes:
+    """A whole answer's events (``read(sink)``) in the client's protocol: its bytes.
+
+    502 (retryable) when they cannot be read or written (a tool call without a
+    name, arguments that are not a JSON object).
+    """
+    encoder = call.whole_encoder(target.model)
     try:
-        return orjson.dumps(encoder.answer())
+        read(encoder)
+        data = orjson.dumps(encoder.answer())
     except InvalidAnswer as exc:
         raise invalid_answer(provider, str(exc)) from None
+    outcome.usage = encoder.openai_usage()
+    return data
 
 
 def _raise_if_failed(converter: StreamConverter, provider: Provider) -> None:

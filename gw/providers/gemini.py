@@ -32,7 +32,7 @@ from ..call import Call, Operation
 from ..config.tables import Provider, Target
 from ..context import Outcome
 from ..errors import UpstreamError, UpstreamStatus
-from .base import HTTPAdapter, encoded, invalid_answer, status_error
+from .base import HTTPAdapter, invalid_answer, status_error, write_answer
 
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
@@ -81,10 +81,10 @@ class GeminiAdapter(HTTPAdapter):
             raise blocked(self.provider, reason)
         if not isinstance(answer.get("candidates"), list):
             raise invalid_answer(self.provider, "no 'candidates' array")
-        encoder = call.whole_encoder(target.model)
-        read_answer(answer, encoder, f"chatcmpl-{call.info.id}")
-        outcome.usage = encoder.openai_usage()
-        return encoded(self.provider, encoder)
+        answer_id = f"chatcmpl-{call.info.id}"
+        return write_answer(
+            self.provider, call, target, outcome, lambda sink: read_answer(answer, sink, answer_id)
+        )
 
     async def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
         payload = orjson.dumps(chat_request(call.chat()))  # InvalidInput before any connection

@@ -31,7 +31,7 @@ from ..call import Call, Operation
 from ..config.tables import Provider, Target
 from ..context import Outcome
 from ..errors import UpstreamStatus
-from .base import HTTPAdapter, encoded, invalid_answer, status_error
+from .base import HTTPAdapter, invalid_answer, status_error, write_answer
 
 
 class OllamaAdapter(HTTPAdapter):
@@ -50,10 +50,10 @@ class OllamaAdapter(HTTPAdapter):
         answer = await self._post(self.chat_url, call, payload)
         if not isinstance(answer.get("message"), dict):
             raise invalid_answer(self.provider, "no 'message' object")
-        encoder = call.whole_encoder(target.model)
-        read_answer(answer, encoder, f"chatcmpl-{call.info.id}")
-        outcome.usage = encoder.openai_usage()
-        return encoded(self.provider, encoder)
+        answer_id = f"chatcmpl-{call.info.id}"
+        return write_answer(
+            self.provider, call, target, outcome, lambda sink: read_answer(answer, sink, answer_id)
+        )
 
     def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
         payload = orjson.dumps(chat_request(call.chat(), target.model, True))  # InvalidInput first

@@ -14,11 +14,11 @@ import orjson
 
 from .._fast.convert import OpenAIStream
 from .._fast.events import Converter
-from .._fast.openai import ChatDecoder, InvalidAnswer, read_answer
+from .._fast.openai import ChatDecoder, read_answer
 from ..call import Call, Operation
 from ..config.tables import Target
 from ..context import Outcome
-from .base import HTTPAdapter, StreamConverter, encoded, invalid_answer
+from .base import HTTPAdapter, StreamConverter, invalid_answer, write_answer
 
 # The client operation -> the backend endpoint it is sent to, as it is.
 _NATIVE = {
@@ -50,13 +50,7 @@ class OpenAIAdapter(HTTPAdapter):
             if isinstance(usage, dict):
                 outcome.usage = usage
             return data
-        encoder = call.whole_encoder(target.model)
-        try:
-            read_answer(answer, encoder)
-        except InvalidAnswer as exc:
-            raise invalid_answer(self.provider, str(exc)) from None
-        outcome.usage = encoder.openai_usage()
-        return encoded(self.provider, encoder)
+        return write_answer(self.provider, call, target, outcome, lambda sink: read_answer(answer, sink))
 
     def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
         native = _NATIVE.get(call.operation)
