@@ -75,6 +75,27 @@ def require(body: dict[str, Any], name: str, kind: type, what: str) -> Any:
     return value
 
 
+def require_texts(body: dict[str, Any], name: str, what: str, empty_token_arrays: bool = True) -> None:
+    """``body[name]`` is a string, or a non-empty array of strings, of tokens or of token arrays
+    (each non-empty unless ``empty_token_arrays``); else 400 saying it must be ``what``."""
+    value = body.get(name)
+    if isinstance(value, str):
+        return
+    if isinstance(value, list) and value:
+        if all(isinstance(v, str) for v in value) or all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            return
+        if all(
+            isinstance(v, list) and (empty_token_arrays or v) and all(isinstance(t, int) for t in v)
+            for v in value
+        ):
+            return
+    if value is None:
+        raise BadRequest(f"'{name}' is required", param=name)
+    raise BadRequest(f"'{name}' must be {what}", param=name)
+
+
 def stream_flag(body: dict[str, Any]) -> bool:
     stream = body.get("stream", False)
     if stream is None:

@@ -11,34 +11,15 @@ from typing import Any
 
 from .._fast.completions import CompletionAnswer, CompletionChunks, completion_to_chat
 from ..call import Operation, openai_encoders, wants_usage
-from ..errors import BadRequest
 from ..pipeline import Parsed
-from ..wire import require, stream_flag
-
-
-def _check_prompt(prompt: Any) -> None:
-    if isinstance(prompt, str):
-        return
-    if isinstance(prompt, list) and prompt:
-        if all(isinstance(p, str) for p in prompt) or all(
-            isinstance(p, int) and not isinstance(p, bool) for p in prompt
-        ):
-            return
-        if all(isinstance(p, list) and all(isinstance(t, int) for t in p) for p in prompt):
-            return
-    if prompt is None:
-        raise BadRequest("'prompt' is required", param="prompt")
-    raise BadRequest(
-        "'prompt' must be a string, an array of strings, or an array of token arrays", param="prompt"
-    )
-
+from ..wire import require, require_texts, stream_flag
 
 ENCODERS = openai_encoders(CompletionAnswer, CompletionChunks)
 
 
 def read_completions(body: dict[str, Any]) -> Parsed:
     model = require(body, "model", str, "a string")
-    _check_prompt(body.get("prompt"))
+    require_texts(body, "prompt", "a string, an array of strings, or an array of token arrays")
     include_usage = wants_usage(body)
     return Parsed(
         Operation.COMPLETIONS,

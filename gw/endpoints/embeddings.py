@@ -7,27 +7,14 @@ from typing import Any
 from ..call import Operation
 from ..errors import BadRequest
 from ..pipeline import Parsed
-from ..wire import require
-
-
-def _check_input(value: Any) -> None:
-    if isinstance(value, str):
-        return
-    if isinstance(value, list) and value:
-        if all(isinstance(v, str) for v in value) or all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        ):
-            return
-        if all(isinstance(v, list) and v and all(isinstance(t, int) for t in v) for v in value):
-            return
-    if value is None:
-        raise BadRequest("'input' is required", param="input")
-    raise BadRequest("'input' must be a string, a non-empty array of strings, or token arrays", param="input")
+from ..wire import require, require_texts
 
 
 def read_embeddings(body: dict[str, Any]) -> Parsed:
     model = require(body, "model", str, "a string")
-    _check_input(body.get("input"))
+    require_texts(
+        body, "input", "a string, a non-empty array of strings, or token arrays", empty_token_arrays=False
+    )
     encoding = body.get("encoding_format")
     if encoding not in (None, "float", "base64"):
         raise BadRequest("'encoding_format' must be 'float' or 'base64'", param="encoding_format")
