@@ -11,9 +11,8 @@ the end of its answer, streams included.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from typing import Protocol as _Protocol
 
 if TYPE_CHECKING:
@@ -59,9 +58,9 @@ def client_request_id(raw: bytes | None) -> str:
     return new_request_id()
 
 
-@dataclass(frozen=True, slots=True)
-class RequestInfo:
-    """Who asks what: known before routing, never changed by it."""
+class RequestInfo(NamedTuple):
+    """Who asks what: known before routing, never changed by it (a tuple: built twice
+    a request, it costs a tenth of a frozen dataclass)."""
 
     id: str
     endpoint: Endpoint
@@ -74,9 +73,22 @@ class RequestInfo:
     stream: bool = False
     body: Any = None  # the client's body, kept only with `logging.bodies: true`
 
-    def known(self, **fields: Any) -> RequestInfo:
-        """A copy with what auth and parsing learnt."""
-        return replace(self, **fields)
+    def known(
+        self, key_name: str | None, model: str | None = None, stream: bool = False, body: Any = None
+    ) -> RequestInfo:
+        """A copy with what auth and parsing learnt (the constructor: ``replace`` is 10x slower)."""
+        return RequestInfo(
+            self.id,
+            self.endpoint,
+            self.protocol,
+            self.method,
+            self.path,
+            self.received,
+            key_name,
+            model,
+            stream,
+            body,
+        )
 
 
 class Outcome:

@@ -19,8 +19,7 @@ the answer in the client's protocol, the whole stream for a stream).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from blacksheep import Request, Response
 
@@ -28,13 +27,12 @@ from . import routing
 from .auth import authenticate
 from .call import Call, Encoders, Operation
 from .context import Exchange, Outcome
-from .relay import ClientWatch, Receive, Relay
+from .relay import ClientWatch, LateWatches, Receive, Relay
 from .runtime import Runtime
 from .wire import json_response, parse_object, read_body, stream_response
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
+class Parsed(NamedTuple):
     """What an endpoint read from a request body."""
 
     operation: Operation
@@ -46,6 +44,7 @@ class Parsed:
 
 
 Reader = Callable[[dict[str, Any]], Parsed]
+
 # A step before routing: None to go on, or the answer's bytes (in the client's protocol).
 Step = Callable[[Call, Outcome], Awaitable[bytes | None]]
 
@@ -53,10 +52,13 @@ Step = Callable[[Call, Outcome], Awaitable[bytes | None]]
 class Pipeline:
     """The request path of one worker: ``steps`` run before routing (empty by default)."""
 
-    __slots__ = ("steps",)
+    __slots__ = ("steps", "late")
 
     def __init__(self, steps: tuple[Step, ...] = ()) -> None:
         self.steps = steps
+        # A whole answer's client is watched from the next tick (every 20 ms): most
+        # answers from a fast backend come sooner and skip the watcher task.
+        self.late = LateWatches(0.02)
 
     async def run(self, request: Request, exchange: Exchange, runtime: Runtime, read: Reader) -> Response:
         """Authenticate, read the body, run the steps, route; answer or stream."""
@@ -65,12 +67,12 @@ class Pipeline:
         tables = runtime.tables
         caller = authenticate(tables.auth, request)
         if caller is not None:  # known from here on, for the log line and metrics of a refusal too
-            exchange.info = exchange.info.known(key_name=caller.name)
+            exchange.info = exchange.info.known(caller.name)
         body = parse_object(await read_body(request, tables.server.max_body_bytes))
         parsed = read(body)
         route = runtime.resolve(parsed.model, caller)
         info = exchange.info = exchange.info.known(
-            model=parsed.model, stream=parsed.stream, body=body if tables.logging.bodies else None
+            exchange.info.key_name, parsed.model, parsed.stream, body if tables.logging.bodies else None
         )
         call = Call(info, parsed.operation, body, parsed.encoders, parsed.to_chat, parsed.include_usage)
         outcome = exchange.outcome
@@ -79,7 +81,9 @@ class Pipeline:
             if answer is not None:
                 return _answered(answer, exchange)
         receive = receive_of(request)
-        watch = exchange.watch = ClientWatch(receive) if receive is not None else None
+        watch = None
+        if receive is not None:
+            watch = exchange.watch = ClientWatch(receive, None if parsed.stream else self.late)
         if not parsed.stream:
             data = await routing.answer(route, call, outcome)
             if watch is not None:

@@ -43,16 +43,29 @@ class ClientWatch:
     ``receive`` only ever answers ``http.disconnect``), before gw waits on the
     upstream, so a client leaving before the answer is noticed too: the
     upstream request is cancelled with the task.
+
+    With ``late``, the watching starts at its next tick: a whole answer that
+    comes sooner never pays for the watcher task (~15 us a request).
     """
 
-    __slots__ = ("left", "_task", "_watcher")
+    __slots__ = ("left", "_task", "_receive", "_watcher", "_late")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, late: LateWatches | None = None) -> None:
         self.left = False
         task = asyncio.current_task()
         assert task is not None
         self._task = task
-        self._watcher: asyncio.Future[None] | None = asyncio.ensure_future(self._watch(receive))
+        self._receive = receive
+        self._watcher: asyncio.Future[None] | None = None
+        self._late = late
+        if late is not None:
+            late.add(self)
+        else:
+            self.start()
+
+    def start(self) -> None:
+        self._late = None
+        self._watcher = asyncio.ensure_future(self._watch(self._receive))
 
     async def _watch(self, receive: Receive) -> None:
         while True:
@@ -70,9 +83,35 @@ class ClientWatch:
         outcome.status = 499
 
     def stop(self) -> None:
+        if self._late is not None:
+            self._late.pending.discard(self)
+            self._late = None
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
+
+
+class LateWatches:
+    """Client watches started together, every ``period`` seconds (one timer a worker,
+    not one a request): those of the requests still waiting then."""
+
+    __slots__ = ("period", "pending", "_timer")
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self.pending: set[ClientWatch] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, watch: ClientWatch) -> None:
+        self.pending.add(watch)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.period, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        pending, self.pending = self.pending, set()
+        for watch in pending:
+            watch.start()
 
 
 class Relay:

@@ -14,7 +14,7 @@ from ..wire import json_response
 async def list_models(request: Request, exchange: Exchange, runtime: Runtime) -> Response:
     caller = authenticate(runtime.tables.auth, request)
     if caller is not None:
-        exchange.info = exchange.info.known(key_name=caller.name)
+        exchange.info = exchange.info.known(caller.name)
     data = [
         {"id": name, "object": "model", "created": 0, "owned_by": "gw"}
         for name in runtime.visible_models(caller)
