@@ -19,12 +19,11 @@ import sys
 import time
 from typing import Any
 
-import orjson
-
 from .config.tables import LogFormat
 from .context import Outcome, RequestInfo
+from .serverlogs import LEVELS, entry, event, render
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+__all__ = ["Output", "event", "setup"]
 
 
 class Output:
@@ -37,18 +36,12 @@ class Output:
     def __init__(self) -> None:
         self.format = LogFormat.JSON
         self.level = logging.INFO
-        # Set by setup() in the worker itself: Granian's main process imports this
-        # module too (ServerFormatter) and forks the workers from it.
-        self.pid = 0
+        self.pid = 0  # set by setup() in the worker itself
         self._lines: list[bytes] = []
         self._flusher: asyncio.TimerHandle | None = None
 
     def write(self, record: dict[str, Any]) -> None:
-        if self.format is LogFormat.JSON:
-            line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-        else:
-            line = (" ".join(f"{k}={_text(v)}" for k, v in record.items() if v is not None) + "\n").encode()
-        self._lines.append(line)
+        self._lines.append(render(record, self.format))
         if self._flusher is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -102,11 +95,6 @@ class Output:
         self.write(line)
 
 
-def _text(value: object) -> str:
-    text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    return text if " " not in text else orjson.dumps(text).decode()
-
-
 class _Handler(logging.Handler):
     """Routes the `logging` module (gw's events, warnings of libraries) to the same sink."""
 
@@ -114,49 +102,8 @@ class _Handler(logging.Handler):
         super().__init__()
         self.output = output
 
-    def formatException(self, exc_info: object) -> str:
-        return logging.Formatter().formatException(exc_info)  # type: ignore[arg-type]  # typed object by our caller
-
     def emit(self, record: logging.LogRecord) -> None:
-        entry: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "event": record.getMessage(),
-        }
-        extra = getattr(record, "gw", None)
-        if extra:
-            entry.update(extra)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        self.output.write(entry)
-
-
-class ServerFormatter(logging.Formatter):
-    """Granian's own lines (worker exits, respawns) as gw's JSON lines; ``gw serve`` installs it."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": "granian",
-            "event": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry).decode()
-
-
-def server_log_config(fmt: LogFormat) -> dict[str, Any]:
-    """A ``--log-config`` for Granian: its lines in gw's format (JSON), on stdout."""
-    if fmt is LogFormat.TEXT:
-        return {}
-    return {
-        "formatters": {
-            "generic": {"()": f"{__name__}.ServerFormatter"},
-            "access": {"()": f"{__name__}.ServerFormatter"},
-        }
-    }
+        self.output.write(entry(record))
 
 
 def setup(level: str = "info", fmt: LogFormat | str = LogFormat.JSON, output: Output | None = None) -> Output:
@@ -165,7 +112,7 @@ def setup(level: str = "info", fmt: LogFormat | str = LogFormat.JSON, output: Ou
     output = output if output is not None else Output()
     output.format = LogFormat(fmt)
     output.pid = os.getpid()
-    output.level = _LEVELS.get(level, logging.INFO)
+    output.level = LEVELS.get(level, logging.INFO)
     root = logging.getLogger("gw")
     root.setLevel(output.level)
     root.propagate = False
@@ -176,8 +123,3 @@ def setup(level: str = "info", fmt: LogFormat | str = LogFormat.JSON, output: Ou
     else:
         root.addHandler(_Handler(output))
     return output
-
-
-def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Log one of gw's own events (start-up, reload, shutdown) with fields."""
-    logging.getLogger("gw").log(level, name, extra={"gw": fields})

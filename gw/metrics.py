@@ -201,7 +201,7 @@ def exposition(batch: Batch) -> tuple[bytes, str]:
     batch.flush()
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated upstream
+        multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
 
@@ -209,7 +209,7 @@ def exposition(batch: Batch) -> tuple[bytes, str]:
 def active_requests(multiproc_dir: str) -> float:
     """Sum of in-flight requests over all workers (the supervisor's drain check)."""
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=multiproc_dir)  # type: ignore[no-untyped-call]  # idem
+    multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
     for family in registry.collect():
         if family.name == "gw_active_requests":
             return sum(sample.value for sample in family.samples)
@@ -220,4 +220,4 @@ def worker_exited(pid: int, multiproc_dir: str | None = None) -> None:
     """Forget a gone worker's live gauges (the files of its other series stay: counters add up)."""
     path = multiproc_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
-        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]  # unannotated upstream
+        multiprocess.mark_process_dead(pid, path)

@@ -41,6 +41,7 @@ from granian.constants import Interfaces, Loops
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import MPServer
+from granian.server.mp import WorkerProcess
 
 from . import serverlogs
 
@@ -72,6 +73,11 @@ class Granian(MPServer):
             worker.interrupt_by_parent = True
         self.signals.put(signum)  # SimpleQueue.put is safe in a signal handler
 
+    def _spawn_worker(self, *args: Any, **kwargs: Any) -> WorkerProcess:
+        worker = super()._spawn_worker(*args, **kwargs)
+        worker.__class__ = _Worker  # before its start(), which starts the watcher
+        return worker
+
     def signal_handler_reload(self, signum: int, *_: object) -> None:
         self.signals.put(signum)
 
@@ -79,6 +85,18 @@ class Granian(MPServer):
         """Stop the workers (SIGTERM, SIGKILL after ``workers_kill_timeout``) and return from ``serve``."""
         self.interrupt_signal = True
         self.main_loop_interrupt.set()
+
+
+class _Worker(WorkerProcess):
+    def _watcher(self) -> None:
+        self.inner.join()
+        # A signal sent to the process group reaches a worker and this process at once;
+        # the worker can be gone before the main thread has run the handler that marks
+        # it interrupted. Give that handler a moment before calling the exit unexpected.
+        deadline = time.monotonic() + 0.5
+        while not self.interrupt_by_parent and time.monotonic() < deadline:
+            time.sleep(0.01)
+        super()._watcher()  # type: ignore[no-untyped-call]  # unannotated in Granian
 
 
 def run(settings_json: str) -> int:

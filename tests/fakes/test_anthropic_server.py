@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import httpx
@@ -271,7 +272,10 @@ def test_missing_version_header_and_key_are_refused(fake):
 def test_split_bytes_stream_is_the_same_stream(http):
     plain = events(http.post("/messages", json=body(directive("héllo wörld"), stream=True)).text)
     split = events(http.post("/messages", json=body(directive("héllo wörld", split="bytes"), stream=True)).text)
-    strip = lambda evs: [(n, {k: v for k, v in d.items() if k != "message"}) for n, d in evs]
+
+    def strip(evs):
+        return [(n, {k: v for k, v in d.items() if k != "message"}) for n, d in evs]
+
     assert strip(split) == strip(plain)
     assert "".join(d["delta"]["text"] for n, d in split if n == "content_block_delta") == "fake: héllo wörld"
 

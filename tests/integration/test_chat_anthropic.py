@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import anthropic
 import httpx
@@ -545,7 +546,10 @@ def test_messages_stream_forwards_anthropics_events_unchanged(http, fake, gw):
     direct = httpx.post(fake.anthropic_base_url + "/messages", json={**body, "model": "claude-up"},
                         headers={"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"})
     # the same bytes but for the ids the fake makes per request
-    scrub = lambda text: re.sub(r"(msg|toolu)_01\w+", "ID", text)
+
+    def scrub(text: str) -> str:
+        return re.sub(r"(msg|toolu)_01\w+", "ID", text)
+
     assert scrub(through.text) == scrub(direct.text)
     assert through.text.startswith("event: message_start\n")
     line = log_line(gw, "anthropic-native-2")

@@ -6,9 +6,9 @@ Upstream failures are steered per request by the fake's ``"fake": {...}`` body f
 
 from __future__ import annotations
 
-import re
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai

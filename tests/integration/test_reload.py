@@ -12,7 +12,8 @@ import json
 import signal
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -389,7 +390,7 @@ def every_worker_serves(gw: Gateway) -> None:
         ids = [f"after-reload-{round_}-{i}" for i in range(30)]
         answers: dict[str, httpx.Response] = {}
 
-        def send(chunk: list[str]) -> None:
+        def send(chunk: list[str], answers: dict[str, httpx.Response] = answers) -> None:
             for rid in chunk:
                 # a new connection each time, so the kernel spreads them over both workers
                 answers[rid] = httpx.post(
@@ -406,7 +407,7 @@ def every_worker_serves(gw: Gateway) -> None:
         assert not old, f"{len(old)} of 30 answered by the old config: {answers[old[0]].text}"
         wanted = set(ids)
 
-        def logged() -> set[int]:
+        def logged(wanted: set[str] = wanted) -> set[int]:
             return {line["worker"] for line in events(gw, "request") if line.get("request_id") in wanted}
 
         deadline = time.monotonic() + 2

@@ -13,7 +13,8 @@ import re
 import signal
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -493,10 +494,12 @@ def test_failing_probes_take_a_provider_down_whatever_the_breaker_tolerates(gate
     assert attempts(a) == 0, "a provider down by its probes gets no traffic"
 
     # One good probe brings it back, and its share of the traffic with it.
-    a.clear_mode()
+    # Counted before the switch: a probe may land between the two lines.
     recovered_from = len(probes(a))
+    a.clear_mode()
     eventually(lambda: provider_state(gw, "pa")["up"] is True, 3, "A back after a good probe")
-    assert len(probes(a)) - recovered_from in (1, 2), "the first good probe (perhaps a second in flight)"
+    # a failed probe landing at the switch, the first good one, perhaps a second in flight
+    assert 1 <= len(probes(a)) - recovered_from <= 3, "one good probe brings it back"
     assert probe_counts(gw, "provider up: its health probes pass") == [1]
     metric_becomes(gw, 1, "gw_provider_up", provider="pa")
     served = [chat(gw).headers["x-gw-provider"] for _ in range(6)]

@@ -19,8 +19,9 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -285,7 +286,7 @@ def test_hanging_backends_cost_each_client_at_most_its_timeout_while_other_reque
             echo.join(timeout=10)
     wall = time.monotonic() - started
 
-    for (what, _, limit, status), (got, elapsed, text) in zip(cases, results):
+    for (what, _, limit, status), (got, elapsed, text) in zip(cases, results, strict=True):
         assert got == status, (what, text)
         if what == "idle":
             assert '"error"' in text, text
