@@ -1,7 +1,6 @@
 # C interface of gw/_fast/anthropic.pyx: the Anthropic Messages backend decoder.
 
-from .events cimport Sink
-from .sse cimport SSEDecoder
+from .events cimport Decoder, Sink
 
 
 cdef class _Usage:
@@ -11,21 +10,14 @@ cdef class _Usage:
     cdef object openai(self)
 
 
-cdef class AnthropicDecoder:
-    cdef SSEDecoder _sse
-    cdef Sink _sink
+cdef class AnthropicDecoder(Decoder):
     cdef bint _started              # message_start came
     cdef bint _finished             # a stop_reason came (finish was called)
     cdef int _calls                 # tool_use blocks so far
     cdef dict _tools                # Anthropic block index -> tool call index
     cdef _Usage _usage
     cdef readonly object id         # the message id (str), or None
-    cdef readonly object error      # the object of an `error` event
-    cdef readonly object invalid    # why the bytes are not the protocol
-    cdef readonly bint done         # message_stop came: end() was called
 
-    cpdef feed(self, bytes chunk)
-    cpdef close(self)
     cdef int _message_start(self, dict obj) except -1
     cdef int _usage_of(self, object usage) except -1
     cdef int _block_start(self, dict obj) except -1

@@ -16,7 +16,10 @@
 
 from typing import Any
 
-from .events import Sink
+from typing_extensions import disjoint_base
+
+from .events import Converter, Decoder, Sink
+from .sse import Framed
 
 def chat_request(
     body: dict[str, Any], model: str, default_max_tokens: int, stream: bool = False
@@ -41,7 +44,8 @@ def chat_request(
         chat_request({"messages": [{"role": "assistant", "tool_calls": [
             {"id": "call_1", "type": "function", "function": {"name": "now", "arguments": ""}}]}]},
             "claude", 4096)["messages"]
-        # [{"role": "assistant", "content": [{"type": "tool_use", "id": "call_1", "name": "now", "input": {}}]}]
+        # [{"role": "assistant",
+        #   "content": [{"type": "tool_use", "id": "call_1", "name": "now", "input": {}}]}]
 
     Raises ``InvalidInput`` (gw: 400) for what Anthropic cannot express:
     ``n`` > 1, arguments that are not a JSON object, images that are neither a
@@ -93,7 +97,8 @@ def chat_answer(message: dict[str, Any], created: int, model: str) -> dict[str, 
     ``reasoning_content``; redacted thinking and server-tool blocks are dropped.
     """
 
-class AnthropicDecoder:
+@disjoint_base
+class AnthropicDecoder(Decoder):
     """Anthropic Messages SSE bytes in, ``events.Sink`` calls out (the backend decoder):
 
         dec = AnthropicDecoder(rec)
@@ -130,7 +135,7 @@ class AnthropicDecoder:
     def close(self) -> None:
         """At EOF: notes a stream cut inside an event in ``invalid``."""
 
-class AnthropicStream:
+class AnthropicStream(Converter):
     """Anthropic Messages SSE bytes in, OpenAI chunk events out (for ``pump``):
     ``AnthropicDecoder`` driving ``chat.ChatChunks``.
 
@@ -163,7 +168,8 @@ class AnthropicStream:
     def close(self) -> bytes:
         """At EOF: b"" (notes a stream cut inside an event in ``invalid``)."""
 
-class MessagesWatch:
+@disjoint_base
+class MessagesWatch(Framed):
     """Watches an Anthropic stream forwarded unchanged (``/v1/messages`` to an Anthropic backend):
 
         watch = MessagesWatch()

@@ -19,14 +19,12 @@ import orjson
 
 from .chat cimport ChatAnswer, ChatChunks
 from .rules import InvalidInput
-from .events cimport Sink
-from .rules cimport count, data_url, finish_reason, make_usage, max_tokens, new_id, stop_list, tool_arguments, where
-from .sse cimport Event, SSEDecoder
-from .sse import SSEError
+from .events cimport Converter, Decoder, Sink
+from .rules cimport (add_turn, content_parts, count, data_url, file_data, finish_reason, functions, image_url, invalid, is_link,
+                     make_usage, max_tokens, new_id, options, part_text, part_type, tool_calls, tool_choice, where)
+from .sse cimport Event, Framed, SSEDecoder, forward_last, joined
 
 _dumps = orjson.dumps
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 
 # ------------------------------------------------------------------ constants
 
@@ -47,121 +45,72 @@ _TOOL_CHOICE = {"auto": "auto", "required": "any", "none": "none"}
 _IMAGE_URL = "must be a base64 data URL (data:<media type>;base64,...) or an http(s) URL"
 
 
-cdef object _invalid(str param, str what):
-    """InvalidInput("'<param>' <what>", param), for ``raise``."""
-    return InvalidInput(f"'{param}' {what}", param)
-
-
-# ------------------------------------------------------------------ request
-
-cdef dict _text_block(str text, object part):
-    cdef dict block = {"type": "text", "text": text}
-    cdef object cache = part.get("cache_control") if part is not None else None
+cdef dict _cached(dict block, object part):
+    # a part's cache_control rides on its block
+    cdef object cache = (<dict>part).get("cache_control")
     if isinstance(cache, dict):
         block["cache_control"] = cache
     return block
 
 
 cdef dict _image_block(object part, Py_ssize_t i, Py_ssize_t j):
-    cdef str param = where(i, f".content[{j}].image_url.url")
-    cdef object image = part.get("image_url")
-    cdef object url = image.get("url") if isinstance(image, dict) else image
-    cdef tuple parsed
-    cdef str lower
-    cdef dict block
-    if not isinstance(url, str) or not url:
-        raise _invalid(param, "must be a string")
-    parsed = data_url(url, param)
-    if parsed is not None:
-        if not parsed[0]:
-            raise _invalid(param, _IMAGE_URL)
-        block = {"type": "image", "source": {"type": "base64", "media_type": parsed[0], "data": parsed[1]}}
-    else:
-        lower = url[:8].lower()
-        if not (lower.startswith("https://") or lower.startswith("http://")):
-            raise _invalid(param, _IMAGE_URL)
-        block = {"type": "image", "source": {"type": "url", "url": url}}
-    if isinstance(part.get("cache_control"), dict):
-        block["cache_control"] = part["cache_control"]
-    return block
+    cdef str url
+    cdef object parsed
+    url, parsed = image_url(part.get("image_url"), where(i, f".content[{j}].image_url"))
+    if parsed is not None and parsed[0]:
+        return _cached({"type": "image", "source": {"type": "base64", "media_type": parsed[0],
+                                                    "data": parsed[1]}}, part)
+    if parsed is None and is_link(url, False):
+        return _cached({"type": "image", "source": {"type": "url", "url": url}}, part)
+    raise invalid(where(i, f".content[{j}].image_url.url"), _IMAGE_URL)
 
 
 cdef dict _document_block(object part, Py_ssize_t i, Py_ssize_t j):
-    cdef str param = where(i, f".content[{j}].file.file_data")
-    cdef object file = part.get("file")
-    cdef object data = file.get("file_data") if isinstance(file, dict) else None
-    cdef tuple parsed
-    if not isinstance(data, str) or not data:
-        raise InvalidInput(f"'{param}' is required: Anthropic needs the file inline (a base64 data URL); "
-                           "'file_id' is not supported", param)
-    parsed = data_url(data, param)
-    if parsed is None:  # bare base64
-        return {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}}
-    return {"type": "document", "source": {"type": "base64", "media_type": parsed[0] or "application/pdf",
-                                           "data": parsed[1]}}
+    cdef str mime, data
+    mime, data = file_data(part.get("file"), where(i, f".content[{j}].file.file_data"), "Anthropic")
+    return {"type": "document", "source": {"type": "base64", "media_type": mime, "data": data}}
 
 
 cdef list _blocks(object content, Py_ssize_t i, bint media, str role):
     """An OpenAI message content as Anthropic blocks; empty texts are left out
     (Anthropic refuses empty text blocks). ``media``: images and files allowed."""
     cdef list blocks = []
-    cdef object part, kind, text
-    cdef Py_ssize_t j
-    if content is None:
-        return blocks
-    if isinstance(content, str):
-        if content:
-            blocks.append({"type": "text", "text": content})
-        return blocks
-    if not isinstance(content, list):
-        raise _invalid(where(i, ".content"), "must be a string or an array of content parts")
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
+    cdef Py_ssize_t j = 0
+    cdef object part, kind
+    cdef str text
+    for part in content_parts(content, where(i, ".content")):
+        kind = part_type(part)
         if kind == "text" or kind == "refusal":
-            text = part.get(kind)
-            if not isinstance(text, str):
-                raise _invalid(where(i, f".content[{j}].{kind}"), "must be a string")
+            text = part_text(part, kind, where(i, f".content[{j}]"))
             if text:
-                blocks.append(_text_block(text, part))
+                blocks.append(_cached({"type": "text", "text": text}, part))
         elif media and kind == "image_url":
             blocks.append(_image_block(part, i, j))
         elif media and kind == "file":
             blocks.append(_document_block(part, i, j))
         elif media:
-            raise _invalid(where(i, f".content[{j}].type"),
-                           f"{kind!r} is not supported for Anthropic (text, image_url and file are)")
+            raise invalid(where(i, f".content[{j}].type"),
+                          f"{kind!r} is not supported for Anthropic (text, image_url and file are)")
         else:
-            raise _invalid(where(i, f".content[{j}]"), f"must be a text part: {role} messages take only text")
+            raise invalid(where(i, f".content[{j}]"), f"must be a text part: {role} messages take only text")
+        j += 1
     return blocks
 
 
 cdef list _assistant_blocks(dict message, Py_ssize_t i):
     cdef list blocks = _blocks(message.get("content"), i, False, "assistant")
-    cdef object calls = message.get("tool_calls")
-    cdef object call, fn, name, call_id
-    cdef Py_ssize_t j
+    cdef object call, call_id
+    cdef str name
+    cdef dict args
+    cdef Py_ssize_t j = 0
     if message.get("function_call") is not None:
-        raise _invalid(where(i, ".function_call"), "(legacy function calling) is not supported for Anthropic: use 'tool_calls'")
-    if calls is None:
-        return blocks
-    if not isinstance(calls, list):
-        raise _invalid(where(i, ".tool_calls"), "must be an array")
-    for j, call in enumerate(calls):
-        if not isinstance(call, dict) or call.get("type", "function") != "function":
-            raise _invalid(where(i, f".tool_calls[{j}]"), "must be a function tool call")
+        raise invalid(where(i, ".function_call"), "(legacy function calling) is not supported for Anthropic: use 'tool_calls'")
+    for call, name, args in tool_calls(message.get("tool_calls"), i):
         call_id = call.get("id")
         if not isinstance(call_id, str) or not call_id:
-            raise _invalid(where(i, f".tool_calls[{j}].id"), "is required")
-        fn = call.get("function")
-        name = fn.get("name") if isinstance(fn, dict) else None
-        if not isinstance(name, str) or not name:
-            raise _invalid(where(i, f".tool_calls[{j}].function.name"), "is required")
-        blocks.append({
-            "type": "tool_use",
-            "id": call_id,
-            "name": name,
-            "input": tool_arguments(fn.get("arguments"), where(i, f".tool_calls[{j}].function.arguments")),
-        })
+            raise invalid(where(i, f".tool_calls[{j}].id"), "is required")
+        blocks.append({"type": "tool_use", "id": call_id, "name": name, "input": args})
+        j += 1
     return blocks
 
 
@@ -171,7 +120,7 @@ cdef dict _tool_result(dict message, Py_ssize_t i):
     cdef dict block
     cdef list blocks
     if not isinstance(call_id, str) or not call_id:
-        raise _invalid(where(i, ".tool_call_id"), "is required")
+        raise invalid(where(i, ".tool_call_id"), "is required")
     block = {"type": "tool_result", "tool_use_id": call_id}
     if isinstance(content, str):
         if content:
@@ -183,63 +132,27 @@ cdef dict _tool_result(dict message, Py_ssize_t i):
     return block
 
 
-cdef inline void _add_turn(list turns, str role, list blocks):
-    # Anthropic wants user and assistant turns to alternate: same-role
-    # neighbours (an assistant's tool results, several user messages) merge.
-    cdef dict last
-    if not blocks:
-        return
-    if turns:
-        last = turns[-1]
-        if last["role"] == role:
-            last["content"].extend(blocks)
-            return
-    turns.append({"role": role, "content": blocks})
-
-
-cdef list _tools(object tools):
+cdef list _tools(dict body):
     cdef list out = []
-    cdef object tool, fn, name, params
-    cdef dict decl
-    cdef Py_ssize_t j
-    if not isinstance(tools, list):
-        raise InvalidInput("'tools' must be an array", "tools")
-    for j, tool in enumerate(tools):
-        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-            raise InvalidInput(f"'tools[{j}]': only function tools are supported for Anthropic", f"tools[{j}]")
-        fn = tool.get("function")
-        name = fn.get("name") if isinstance(fn, dict) else None
-        if not isinstance(name, str) or not name:
-            raise InvalidInput(f"'tools[{j}].function.name' is required", f"tools[{j}].function.name")
-        decl = {"name": name}
-        if isinstance(fn.get("description"), str):
+    cdef dict fn, decl
+    cdef object params
+    for fn in functions(body, "Anthropic", False):
+        decl = {"name": fn["name"]}
+        if "description" in fn:
             decl["description"] = fn["description"]
         params = fn.get("parameters")
-        if params is None or params == {}:
+        if not params:
             decl["input_schema"] = {"type": "object", "properties": {}}
-        elif isinstance(params, dict):
+        else:
             # Anthropic requires a schema of type object; OpenAI lets it be implied.
             decl["input_schema"] = params if "type" in params else {"type": "object", **params}
-        else:
-            raise InvalidInput(f"'tools[{j}].function.parameters' must be an object",
-                               f"tools[{j}].function.parameters")
         out.append(decl)
     return out
 
 
-cdef dict _tool_choice(object choice):
-    cdef object fn, name, kind
-    if isinstance(choice, str):
-        kind = _TOOL_CHOICE.get(choice)
-        if kind is not None:
-            return {"type": kind}
-    elif isinstance(choice, dict):
-        fn = choice.get("function")
-        name = fn.get("name") if isinstance(fn, dict) else None
-        if isinstance(name, str) and name:
-            return {"type": "tool", "name": name}
-    raise InvalidInput("'tool_choice' must be 'auto', 'none', 'required' or "
-                       "{\"type\": \"function\", \"function\": {\"name\": ...}}", "tool_choice")
+# OpenAI's sampling fields Anthropic takes as they are (rules.options);
+# temperature and max_tokens have rules of their own here.
+_OPTIONS = (None, "top_p", "top_k", None, "stop_sequences", None, None, None)
 
 
 cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint stream=False):
@@ -255,29 +168,28 @@ cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint
     cdef dict out = {"model": model}
     cdef dict message, choice
     cdef object messages = body.get("messages")
-    cdef object role, value, entry
-    cdef str name
+    cdef object role, value, entry, kind, name
     cdef list tools
     cdef Py_ssize_t i
     if not isinstance(messages, list):
         raise InvalidInput("'messages' must be an array", "messages")
     for i, entry in enumerate(messages):
         if not isinstance(entry, dict):
-            raise _invalid(where(i, ""), "must be an object")
+            raise invalid(where(i, ""), "must be an object")
         message = entry
         role = message.get("role")
         if role == "user":
-            _add_turn(turns, "user", _blocks(message.get("content"), i, True, "user"))
+            add_turn(turns, "user", "content", _blocks(message.get("content"), i, True, "user"))
         elif role == "assistant":
-            _add_turn(turns, "assistant", _assistant_blocks(message, i))
+            add_turn(turns, "assistant", "content", _assistant_blocks(message, i))
         elif role == "tool":
-            _add_turn(turns, "user", [_tool_result(message, i)])
+            add_turn(turns, "user", "content", [_tool_result(message, i)])
         elif role == "system" or role == "developer":
             system.extend(_blocks(message.get("content"), i, False, role))
         elif role == "function":
-            raise _invalid(where(i, ".role"), "'function' (legacy function calling) is not supported for Anthropic: use 'tool'")
+            raise invalid(where(i, ".role"), "'function' (legacy function calling) is not supported for Anthropic: use 'tool'")
         else:
-            raise _invalid(where(i, ".role"), f"{role!r} is not supported")
+            raise invalid(where(i, ".role"), f"{role!r} is not supported")
     out["messages"] = turns
     if system:
         if len(system) == 1 and "cache_control" not in system[0]:
@@ -295,15 +207,7 @@ cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint
             raise InvalidInput("'temperature' must be a number", "temperature")
         # OpenAI's range is 0..2, Anthropic's 0..1.
         out["temperature"] = 0 if value < 0 else (1 if value > 1 else value)
-    value = body.get("top_p")
-    if value is not None:
-        out["top_p"] = value
-    value = body.get("top_k")
-    if value is not None:
-        out["top_k"] = value
-    value = stop_list(body.get("stop"), "stop")
-    if value is not None:
-        out["stop_sequences"] = value
+    options(body, out, _OPTIONS)
     value = body.get("user")
     if value is not None:
         if not isinstance(value, str):
@@ -311,22 +215,21 @@ cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint
         out["metadata"] = {"user_id": value}
 
     if body.get("functions") is not None or body.get("function_call") is not None:
-        name = "functions" if body.get("functions") is not None else "function_call"
-        raise InvalidInput(f"'{name}' (legacy function calling) is not supported for Anthropic: use 'tools'", name)
-    value = body.get("tools")
-    if value is not None:
-        tools = _tools(value)
-        if tools:
-            out["tools"] = tools
-            value = body.get("tool_choice")
-            choice = _tool_choice(value) if value is not None else None
-            if body.get("parallel_tool_calls") is False:
-                if choice is None:
-                    choice = {"type": "auto"}
-                if choice["type"] != "none":
-                    choice["disable_parallel_tool_use"] = True
-            if choice is not None:
-                out["tool_choice"] = choice
+        value = "functions" if body.get("functions") is not None else "function_call"
+        raise InvalidInput(f"'{value}' (legacy function calling) is not supported for Anthropic: use 'tools'", value)
+    tools = _tools(body)
+    if tools:
+        out["tools"] = tools
+        kind, name, _ = tool_choice(body)
+        choice = None if kind is None else (
+            {"type": "tool", "name": name} if name is not None else {"type": _TOOL_CHOICE[kind]})
+        if body.get("parallel_tool_calls") is False:
+            if choice is None:
+                choice = {"type": "auto"}
+            if choice["type"] != "none":
+                choice["disable_parallel_tool_use"] = True
+        if choice is not None:
+            out["tool_choice"] = choice
     if stream:
         out["stream"] = True
     return out
@@ -382,6 +285,31 @@ cdef inline str _finish(object reason, bint has_tools):
     return finish_reason(_FINISH, reason if isinstance(reason, str) else None, has_tools)
 
 
+cdef bint _content_block(Sink sink, dict block, int calls) except -1:
+    """A content block's events (a whole answer's, or a stream's block start):
+    text, reasoning, or a tool_use's tool_start (index ``calls``) and its
+    ``input`` as one tool_args unless it is empty (a stream's is: the input
+    comes in deltas). True for a tool_use. Redacted thinking and server-tool
+    blocks are dropped."""
+    cdef object kind = block.get("type")
+    cdef object value
+    if kind == "text":
+        value = block.get("text")
+        if isinstance(value, str) and value:
+            sink.text(0, <str>value)
+    elif kind == "thinking":
+        value = block.get("thinking")
+        if isinstance(value, str) and value:
+            sink.reasoning(0, <str>value)
+    elif kind == "tool_use":
+        sink.tool_start(0, calls, _call_id(block.get("id")), _name(block.get("name")), None)
+        value = block.get("input")
+        if isinstance(value, dict) and value:
+            sink.tool_args(0, calls, _dumps(value).decode())
+        return True
+    return False
+
+
 cpdef read_answer(dict message, Sink sink):
     """The events of a whole Anthropic ``message`` on ``sink``: start, then
     text blocks (text), thinking blocks (reasoning) and ``tool_use`` blocks
@@ -389,36 +317,16 @@ cpdef read_answer(dict message, Sink sink):
     order, usage, finish, end. Redacted thinking and server-tool blocks are
     dropped."""
     cdef object content = message.get("content")
-    cdef object usage = message.get("usage")
-    cdef object block, kind, value
+    cdef object block
+    cdef _Usage counts = _Usage()
     cdef int calls = 0
     sink.start(_answer_id(message.get("id")))
     if isinstance(content, list):
         for block in <list>content:
-            if not isinstance(block, dict):
-                continue
-            kind = (<dict>block).get("type")
-            if kind == "text":
-                value = (<dict>block).get("text")
-                if isinstance(value, str) and value:
-                    sink.text(0, <str>value)
-            elif kind == "tool_use":
-                sink.tool_start(0, calls, _call_id((<dict>block).get("id")),
-                                _name((<dict>block).get("name")), None)
-                value = (<dict>block).get("input")
-                if isinstance(value, dict) and value:
-                    sink.tool_args(0, calls, _dumps(value).decode())
+            if isinstance(block, dict) and _content_block(sink, <dict>block, calls):
                 calls += 1
-            elif kind == "thinking":
-                value = (<dict>block).get("thinking")
-                if isinstance(value, str) and value:
-                    sink.reasoning(0, <str>value)
-    if isinstance(usage, dict):
-        sink.usage(count((<dict>usage).get("input_tokens")), count((<dict>usage).get("output_tokens")),
-                   count((<dict>usage).get("cache_read_input_tokens")),
-                   count((<dict>usage).get("cache_creation_input_tokens")), 0)
-    else:
-        sink.usage(0, 0, 0, 0, 0)
+    counts.read(message.get("usage"))
+    sink.usage(counts.input, counts.output, counts.cache_read, counts.cache_write, 0)
     sink.finish(0, _finish(message.get("stop_reason"), calls > 0), _matched(message.get("stop_sequence")))
     sink.end()
 
@@ -531,7 +439,7 @@ cdef class _Usage:
         return make_usage(self.input, self.output, self.cache_read, self.cache_write)
 
 
-cdef class AnthropicDecoder:
+cdef class AnthropicDecoder(Decoder):
     """Anthropic Messages SSE bytes in, ``events.Sink`` calls out:
 
         dec = AnthropicDecoder(sink)
@@ -550,8 +458,8 @@ cdef class AnthropicDecoder:
     """
 
     def __init__(self, Sink sink not None):
+        Decoder.__init__(self, sink)
         self._sse = SSEDecoder()
-        self._sink = sink
         self._tools = {}
         self._usage = _Usage()
 
@@ -561,7 +469,7 @@ cdef class AnthropicDecoder:
         return self._usage.openai()
 
     cpdef feed(self, bytes chunk):
-        cdef list events
+        cdef list events = self._events(chunk)
         cdef Event event
         cdef object obj, kind, delta, value
         cdef Sink sink = self._sink
@@ -569,12 +477,7 @@ cdef class AnthropicDecoder:
         cdef Py_ssize_t a = 0, b = 0
         cdef int plain
         cdef str text
-        if self.done or self.error is not None or self.invalid is not None:
-            return
-        try:
-            events = self._sse.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
+        if events is None:
             return
         for event in events:
             if event.event == "ping":
@@ -597,21 +500,17 @@ cdef class AnthropicDecoder:
                     else:
                         sink.reasoning(0, text)
                     continue
-            try:
-                obj = _loads(data)
-            except _JSONDecodeError:
-                self.invalid = "an event is not valid JSON"
-                return
-            if not isinstance(obj, dict):
-                self.invalid = "an event is not a JSON object"
+            obj = self._object(data, "an event")
+            if obj is None:
                 return
             kind = (<dict>obj).get("type")
             if kind is None:
                 kind = event.event
+            if not self._started and (kind == "content_block_delta" or kind == "content_block_start"
+                                      or kind == "message_delta"):
+                self.invalid = ("message_delta" if kind == "message_delta" else "content") + " before message_start"
+                return
             if kind == "content_block_delta":
-                if not self._started:
-                    self.invalid = "content before message_start"
-                    return
                 delta = (<dict>obj).get("delta")
                 if not isinstance(delta, dict):
                     continue
@@ -632,18 +531,12 @@ cdef class AnthropicDecoder:
                         sink.reasoning(0, <str>value)
                 # signature_delta, citations_delta: dropped
             elif kind == "content_block_start":
-                if not self._started:
-                    self.invalid = "content before message_start"
-                    return
                 self._block_start(<dict>obj)
             elif kind == "content_block_stop":
                 pass
             elif kind == "message_start":
                 self._message_start(<dict>obj)
             elif kind == "message_delta":
-                if not self._started:
-                    self.invalid = "message_delta before message_start"
-                    return
                 self._message_delta(<dict>obj)
             elif kind == "message_stop":
                 if not self._finished:
@@ -678,31 +571,9 @@ cdef class AnthropicDecoder:
 
     cdef int _block_start(self, dict obj) except -1:
         cdef object block = obj.get("content_block")
-        cdef object kind, value
-        cdef int index
-        if not isinstance(block, dict):
-            return 0
-        kind = (<dict>block).get("type")
-        if kind == "text":
-            value = (<dict>block).get("text")
-            if isinstance(value, str) and value:
-                self._sink.text(0, <str>value)
-        elif kind == "tool_use":
-            index = self._calls
+        if isinstance(block, dict) and _content_block(self._sink, <dict>block, self._calls):
+            self._tools[obj.get("index")] = self._calls
             self._calls += 1
-            self._tools[obj.get("index")] = index
-            self._sink.tool_start(0, index, _call_id((<dict>block).get("id")),
-                                  _name((<dict>block).get("name")), None)
-            # Anthropic starts with "input": {} and streams the input; a block
-            # that brings its input whole (some compatible servers) sends it now.
-            value = (<dict>block).get("input")
-            if isinstance(value, dict) and value:
-                self._sink.tool_args(0, index, _dumps(value).decode())
-        elif kind == "thinking":
-            value = (<dict>block).get("thinking")
-            if isinstance(value, str) and value:
-                self._sink.reasoning(0, <str>value)
-        # redacted_thinking, server tool blocks: dropped
         return 0
 
     cdef int _message_delta(self, dict obj) except -1:
@@ -721,60 +592,25 @@ cdef class AnthropicDecoder:
     cpdef close(self):
         """At EOF: notes a stream cut inside an event in ``invalid``. A stream
         that ends without ``message_stop`` is not ``done``."""
-        if self.done:
-            return
-        try:
-            self._sse.close()
-        except SSEError as exc:
-            if self.invalid is None:
-                self.invalid = str(exc)
+        if not self.done:
+            self._close_sse()
 
 
-cdef class AnthropicStream:
+cdef class AnthropicStream(Converter):
     """Anthropic Messages SSE bytes in, OpenAI ``chat.completion.chunk`` events
     out: ``AnthropicDecoder`` driving ``chat.ChatChunks``."""
 
-    cdef AnthropicDecoder _decoder
-    cdef ChatChunks _encoder
-
     def __init__(self, long long created, str model, bint include_usage):
-        self._encoder = ChatChunks(created, model, include_usage)
-        self._decoder = AnthropicDecoder(self._encoder)
+        encoder = ChatChunks(created, model, include_usage)
+        Converter.__init__(self, AnthropicDecoder(encoder), encoder)
 
     @property
     def id(self):
         """The chunks' id (``chatcmpl-`` + the message id), once message_start came."""
-        return self._encoder.id
-
-    @property
-    def usage(self):
-        """OpenAI usage so far, or None before message_start."""
-        return self._encoder.openai_usage()
-
-    @property
-    def error(self):
-        return self._decoder.error
-
-    @property
-    def invalid(self):
-        return self._decoder.invalid
-
-    @property
-    def done(self):
-        return self._decoder.done
-
-    cpdef bytes feed(self, bytes chunk):
-        self._decoder.feed(chunk)
-        return self._encoder.take()
-
-    cpdef bytes close(self):
-        """At EOF: notes a stream cut inside an event. Nothing more to send:
-        a stream that ends without ``message_stop`` is not done."""
-        self._decoder.close()
-        return self._encoder.take()
+        return (<ChatChunks>self.encoder).id
 
 
-cdef class MessagesWatch:
+cdef class MessagesWatch(Framed):
     """Watches an Anthropic Messages stream forwarded as it is (``/v1/messages``).
 
     Each event goes out as the upstream's own bytes. Only ``message_start`` and
@@ -784,20 +620,13 @@ cdef class MessagesWatch:
     wait for the first block, so an error right after them is still retryable.
     """
 
-    cdef SSEDecoder _decoder
     cdef _Usage _usage
     cdef list _held         # message_start and pings, until the first block
-    cdef readonly object error
-    cdef readonly object invalid
-    cdef readonly bint done
 
     def __init__(self):
-        self._decoder = SSEDecoder()
+        self._sse = SSEDecoder()
         self._usage = _Usage()
         self._held = []
-        self.error = None
-        self.invalid = None
-        self.done = False
 
     @property
     def usage(self):
@@ -809,10 +638,8 @@ cdef class MessagesWatch:
         cdef list events
         cdef Event event
         cdef object name, obj, message
-        try:
-            events = self._decoder.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
+        events = self._events(chunk)
+        if events is None:
             return b""
         for event in events:
             name = event.event
@@ -821,10 +648,8 @@ cdef class MessagesWatch:
                 break
             obj = None
             if name is None or name == "message_start" or name == "message_delta" or name == "error":
-                try:
-                    obj = _loads(event.data)
-                except _JSONDecodeError:
-                    self.invalid = "an event is not valid JSON"
+                obj = self._object(event.data, "an event")
+                if obj is None:
                     break
                 if name is None:
                     name = obj.get("type")
@@ -845,25 +670,14 @@ cdef class MessagesWatch:
                     continue
                 out.extend(self._held)
                 self._held = None
-            out.append(event.raw)
             if name == "message_stop":
                 self.done = True
-                # A CR that ended the read ended the event; its LF, if any, is
-                # still upstream, and nothing is read after message_stop.
-                if event.raw.endswith(b"\r"):
-                    out.append(b"\n")
+                forward_last(out, event)
                 break
-        if not out:
-            return b""
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)
+            out.append(event.raw)
+        return joined(out)
 
     cpdef bytes close(self):
         """At EOF: notes a stream cut inside an event."""
-        try:
-            self._decoder.close()
-        except SSEError as exc:
-            if self.invalid is None:
-                self.invalid = str(exc)
+        self._close_sse()
         return b""

@@ -17,6 +17,8 @@
 
 from typing import Any, Final
 
+from typing_extensions import disjoint_base
+
 from .events import Encoder
 
 DONE_EVENT: Final[bytes]  # b"data: [DONE]\n\n"
@@ -25,7 +27,30 @@ def chat_id(id: object) -> str:
     """chat_id("chatcmpl-1") == "chatcmpl-1"; chat_id("msg_1") == "chatcmpl-msg_1";
     chat_id(None) (or "", or not a string) -> "chatcmpl-" + 24 hex digits."""
 
-class ChatChunks(Encoder):
+@disjoint_base
+class OpenAIEncoder(Encoder):
+    """What the encoders of an OpenAI answer share: ``created``, ``model``, the
+    object name and the id (``chat_id``, or ``completions.completion_id``, of start's)."""
+
+    def __init__(self, created: int, model: str) -> None: ...
+    @property
+    def id(self) -> str | None:
+        """The answer's id, once ``start`` came (or the first event or ``answer()`` made one)."""
+
+@disjoint_base
+class OpenAIChunks(OpenAIEncoder):
+    """An OpenAI chunk stream: each chunk's envelope; at ``end()`` the usage chunk
+    (``choices: []``, when ``include_usage``) and ``[DONE]``."""
+
+    def __init__(self, created: int, model: str, include_usage: bool) -> None: ...
+
+class OpenAIAnswer(OpenAIEncoder):
+    """One whole OpenAI answer: per choice the joined text and the finish;
+    ``usage`` always (zeros when none came)."""
+
+    def answer(self) -> dict[str, Any]: ...
+
+class ChatChunks(OpenAIChunks):
     """Events in, ``chat.completion.chunk`` SSE events out (``take()`` them).
 
     Per choice (its ``index`` is the event's ``choice``): the role chunk with
@@ -38,11 +63,8 @@ class ChatChunks(Encoder):
     """
 
     def __init__(self, created: int, model: str, include_usage: bool) -> None: ...
-    @property
-    def id(self) -> str | None:
-        """``chat_id`` of start's id, once it came."""
 
-class ChatAnswer(Encoder):
+class ChatAnswer(OpenAIAnswer):
     """Events in, one ``chat.completion`` out (``answer()``).
 
     Each choice's message: ``content`` the joined text (null when there is
@@ -53,6 +75,3 @@ class ChatAnswer(Encoder):
     """
 
     def __init__(self, created: int, model: str) -> None: ...
-    @property
-    def id(self) -> str | None: ...
-    def answer(self) -> dict[str, Any]: ...

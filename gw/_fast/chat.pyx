@@ -32,8 +32,10 @@ DONE_EVENT = b"data: [DONE]\n\n"
 # dict (compact, keys in this order): building by concatenation spares a dict
 # and a dumps of the envelope on every delta.
 cdef bytes _DONE = DONE_EVENT
+cdef bytes _NOTHING = b""
 cdef bytes _ID_OPEN = b'data: {"id":'
-cdef bytes _CREATED = b',"object":"chat.completion.chunk","created":'
+cdef bytes _OBJECT = b',"object":'
+cdef bytes _CREATED = b',"created":'
 cdef bytes _MODEL = b',"model":'
 cdef bytes _CHOICES = b',"choices":'
 cdef bytes _CHOICE_OPEN = b'[{"index":'
@@ -95,6 +97,140 @@ cdef dict _call_object(int index, str call_id, str name, object extra):
     return call
 
 
+# ------------------------------------------------------------------ what chat and legacy completions share
+
+cdef class OpenAIEncoder(Encoder):
+    """What an OpenAI answer's encoders share: ``created``, ``model``, the
+    ``object`` name and the id (``chat_id`` of start's, or ``completions.completion_id``)."""
+
+    def __init__(self, long long created, str model):
+        self._created = created
+        self._model = model
+        self._choices = {}
+
+    @property
+    def id(self):
+        """The answer's id, once ``start`` came (or the first event or ``answer()`` made one)."""
+        return self._id
+
+    cdef str _answer_id(self, object id):
+        return chat_id(id)
+
+    cdef int _begin(self, object id) except -1:
+        self._id = self._answer_id(id)
+        return 0
+
+    cpdef start(self, object id):
+        if self._id is None:
+            self._begin(id)
+        Encoder.start(self, id)
+
+
+cdef class OpenAIChunks(OpenAIEncoder):
+    """An OpenAI chunk stream's envelope (``id``, ``object``, ``created``,
+    ``model``), and its end: the usage chunk (when ``include_usage``) and
+    ``[DONE]``. ``ChatChunks`` and ``completions.CompletionChunks`` add the
+    choices."""
+
+    def __init__(self, long long created, str model, bint include_usage):
+        OpenAIEncoder.__init__(self, created, model)
+        self._include_usage = include_usage
+
+    cdef int _begin(self, object id) except -1:
+        OpenAIEncoder._begin(self, id)
+        self._envelope = (_ID_OPEN + _dumps(self._id) + _OBJECT + _dumps(self._object) + _CREATED
+                          + str(self._created).encode() + _MODEL + _dumps(self._model) + _CHOICES)
+        return 0
+
+    cdef bytes _choice_head(self, int choice, bytes before, bytes after):
+        """What every chunk of choice ``choice`` holds up to its value (before and after its index)."""
+        if self._envelope is None:
+            self._begin(None)
+        return before + str(choice).encode() + after
+
+    cdef int _keep(self, int choice, object state) except -1:
+        self._choices[choice] = state
+        if choice == 0:
+            self._first = state
+        return 0
+
+    cpdef end(self):
+        cdef object usage
+        if self.ended:
+            return
+        if self._envelope is None:
+            self._begin(None)
+        if self._include_usage:
+            usage = self.openai_usage()
+            if usage is None:
+                usage = make_usage(0, 0)
+            self._out.append(cat4(self._envelope, _USAGE_OPEN, _dumps(usage), _EVENT_END))
+        self._out.append(_DONE)
+        Encoder.end(self)
+
+
+cdef class _Message:
+    pass
+
+
+cdef class OpenAIAnswer(OpenAIEncoder):
+    """One whole OpenAI answer: per choice the joined text (and for chat the
+    reasoning and tool calls) and the finish; ``answer()`` wraps the choices
+    in the envelope with ``usage`` (zeros when none came)."""
+
+    cdef _Message _message(self, int choice):
+        """The choice's state; None once it finished."""
+        cdef _Message m = self._choices.get(choice)
+        if m is None:
+            m = _Message()
+            m.texts = []
+            m.reasoning = []
+            m.calls = []
+            m.args = []
+            self._choices[choice] = m
+        elif m.finish is not None:
+            return None
+        return m
+
+    cdef list _choice_list(self):
+        return []
+
+    cdef int _add(self, int choice, str text, bint reasoning) except -1:
+        cdef _Message m = self._message(choice) if text else None
+        if m is None:
+            return 0
+        if reasoning:
+            m.reasoning.append(text)
+        else:
+            m.texts.append(text)
+        return 0
+
+    cpdef text(self, int choice, str text):
+        self._add(choice, text, False)
+
+    cpdef finish(self, int choice, str reason, object matched):
+        cdef _Message m = self._message(choice)
+        if m is None:
+            return
+        m.finish = reason if reason is not None else "stop"
+        Encoder.finish(self, choice, reason, matched)
+
+    cpdef dict answer(self):
+        """The answer of the events so far."""
+        cdef object usage
+        if self._id is None:
+            self._begin(None)
+        usage = self.openai_usage()
+        return {
+            "id": self._id,
+            "object": self._object,
+            "created": self._created,
+            "model": self._model,
+            "choices": self._choice_list(),
+            "usage": usage if usage is not None else make_usage(0, 0),
+        }
+
+
 # ------------------------------------------------------------------ stream
 
 cdef class _Call:
@@ -105,7 +241,7 @@ cdef class _Choice:
     pass
 
 
-cdef class ChatChunks(Encoder):
+cdef class ChatChunks(OpenAIChunks):
     """Events in, ``chat.completion.chunk`` SSE events out (``take()`` them).
 
     ``ChatChunks(created, model, include_usage)``: ``created`` and ``model``
@@ -113,44 +249,25 @@ cdef class ChatChunks(Encoder):
     ``[DONE]``. The id is ``chat_id`` of ``start``'s.
     """
 
-    def __init__(self, long long created, str model, bint include_usage):
-        self._created = created
-        self._model = model
-        self._include_usage = include_usage
-        self._id = None
-        self._envelope = None
-        self._first = None
-        self._choices = {}
-
-    @property
-    def id(self):
-        """The chunks' id, once ``start`` came (or the first event without it)."""
-        return self._id
-
-    cdef int _begin(self, object id) except -1:
-        self._id = chat_id(id)
-        self._envelope = (_ID_OPEN + _dumps(self._id) + _CREATED + str(self._created).encode()
-                          + _MODEL + _dumps(self._model) + _CHOICES)
-        return 0
+    def __cinit__(self, *args, **kwargs):
+        self._object = "chat.completion.chunk"
 
     cdef _Choice _open(self, int choice):
         """The choice's state, its role chunk written; None once it finished."""
         cdef _Choice c
+        cdef bytes index
         if choice == 0:
-            c = self._first
+            c = <_Choice>self._first
             if c is not None and c.opened and not c.finished:
                 return c
         else:
             c = self._choices.get(choice)
         if c is None:
-            if self._envelope is None:
-                self._begin(None)
             c = _Choice()
-            c.head = self._envelope + _CHOICE_OPEN + str(choice).encode() + _DELTA
+            index = self._choice_head(choice, _CHOICE_OPEN, _DELTA)   # begins the stream if need be
+            c.head = self._envelope + index
             c.calls = []
-            self._choices[choice] = c
-            if choice == 0:
-                self._first = c
+            self._keep(choice, c)
         if c.finished:
             return None
         if not c.opened:
@@ -158,26 +275,21 @@ cdef class ChatChunks(Encoder):
             self._out.append(c.head + _ROLE)
         return c
 
-    cpdef start(self, object id):
-        if self._envelope is None:
-            self._begin(id)
-        Encoder.start(self, id)
+    cdef int _delta(self, int choice, bytes open, str text) except -1:
+        # a one-key delta: content or reasoning_content
+        cdef _Choice c
+        if not text:
+            return 0
+        c = self._open(choice)
+        if c is not None:
+            self._out.append(cat4(c.head, open, _dumps(text), _CLOSE_TAIL))
+        return 0
 
     cpdef text(self, int choice, str text):
-        cdef _Choice c
-        if not text:
-            return
-        c = self._open(choice)
-        if c is not None:
-            self._out.append(cat4(c.head, _CONTENT_OPEN, _dumps(text), _CLOSE_TAIL))
+        self._delta(choice, _CONTENT_OPEN, text)
 
     cpdef reasoning(self, int choice, str text):
-        cdef _Choice c
-        if not text:
-            return
-        c = self._open(choice)
-        if c is not None:
-            self._out.append(cat4(c.head, _REASONING_OPEN, _dumps(text), _CLOSE_TAIL))
+        self._delta(choice, _REASONING_OPEN, text)
 
     cpdef tool_start(self, int choice, int index, str call_id, str name, object extra):
         cdef _Choice c = self._open(choice)
@@ -202,7 +314,7 @@ cdef class ChatChunks(Encoder):
         if call is None:
             return  # a fragment of a call that never started: nothing a client could join it to
         call.has_args = True
-        self._out.append(cat3(call.args_head, _dumps(fragment), _ARGS_TAIL))
+        self._out.append(cat4(call.args_head, _dumps(fragment), _ARGS_TAIL, _NOTHING))
 
     cpdef finish(self, int choice, str reason, object matched):
         cdef _Choice c = self._open(choice)
@@ -224,28 +336,10 @@ cdef class ChatChunks(Encoder):
         self._out.append(c.head + tail)
         Encoder.finish(self, choice, reason, matched)
 
-    cpdef end(self):
-        cdef object usage
-        if self.ended:
-            return
-        if self._envelope is None:
-            self._begin(None)
-        if self._include_usage:
-            usage = self.openai_usage()
-            if usage is None:
-                usage = make_usage(0, 0)
-            self._out.append(cat4(self._envelope, _USAGE_OPEN, _dumps(usage), _EVENT_END))
-        self._out.append(_DONE)
-        Encoder.end(self)
-
 
 # ------------------------------------------------------------------ whole answer
 
-cdef class _Message:
-    pass
-
-
-cdef class ChatAnswer(Encoder):
+cdef class ChatAnswer(OpenAIAnswer):
     """Events in, one ``chat.completion`` out:
 
         enc = ChatAnswer(1700000000, "gpt-4o")
@@ -259,49 +353,11 @@ cdef class ChatAnswer(Encoder):
     came). ``usage`` is always there (zeros when none came).
     """
 
-    def __init__(self, long long created, str model):
-        self._created = created
-        self._model = model
-        self._id = None
-        self._messages = {}
-
-    @property
-    def id(self):
-        """The answer's id, once ``start`` came (or ``answer()`` made one)."""
-        return self._id
-
-    cdef _Message _message(self, int choice):
-        """The choice's state; None once it finished."""
-        cdef _Message m = self._messages.get(choice)
-        if m is None:
-            m = _Message()
-            m.texts = []
-            m.reasoning = []
-            m.calls = []
-            m.args = []
-            self._messages[choice] = m
-        elif m.finish is not None:
-            return None
-        return m
-
-    cpdef start(self, object id):
-        if self._id is None:
-            self._id = chat_id(id)
-        Encoder.start(self, id)
-
-    cpdef text(self, int choice, str text):
-        cdef _Message m
-        if text:
-            m = self._message(choice)
-            if m is not None:
-                m.texts.append(text)
+    def __cinit__(self, *args, **kwargs):
+        self._object = "chat.completion"
 
     cpdef reasoning(self, int choice, str text):
-        cdef _Message m
-        if text:
-            m = self._message(choice)
-            if m is not None:
-                m.reasoning.append(text)
+        self._add(choice, text, True)
 
     cpdef tool_start(self, int choice, int index, str call_id, str name, object extra):
         cdef _Message m = self._message(choice)
@@ -311,36 +367,20 @@ cdef class ChatAnswer(Encoder):
         _put(m.args, index, [])
 
     cpdef tool_args(self, int choice, int index, str fragment):
-        cdef _Message m
-        cdef object args
-        if not fragment:
-            return
-        m = self._message(choice)
-        if m is None:
-            return
-        args = _get(m.args, index)
+        cdef _Message m = self._message(choice) if fragment else None
+        cdef object args = _get(m.args, index) if m is not None else None
         if args is not None:
             (<list>args).append(fragment)
 
-    cpdef finish(self, int choice, str reason, object matched):
-        cdef _Message m = self._message(choice)
-        if m is None:
-            return
-        m.finish = reason if reason is not None else "stop"
-        Encoder.finish(self, choice, reason, matched)
-
-    cpdef dict answer(self):
-        """The ``chat.completion`` of the events so far."""
+    cdef list _choice_list(self):
         cdef list choices = []
         cdef list calls
         cdef dict message, call
         cdef _Message m
-        cdef object index, usage
+        cdef object index
         cdef Py_ssize_t i
-        if self._id is None:
-            self._id = chat_id(None)
-        for index in sorted(self._messages):
-            m = self._messages[index]
+        for index in sorted(self._choices):
+            m = self._choices[index]
             calls = []
             for i in range(len(m.calls)):
                 call = m.calls[i]
@@ -363,12 +403,4 @@ cdef class ChatAnswer(Encoder):
                 "logprobs": None,
                 "finish_reason": m.finish if m.finish is not None else ("tool_calls" if calls else "stop"),
             })
-        usage = self.openai_usage()
-        return {
-            "id": self._id,
-            "object": "chat.completion",
-            "created": self._created,
-            "model": self._model,
-            "choices": choices,
-            "usage": usage if usage is not None else make_usage(0, 0),
-        }
+        return choices

@@ -1,6 +1,6 @@
 # C interface of gw/_fast/completions.pyx: legacy completions (text_completion) on chat backends.
 
-from .events cimport Encoder
+from .chat cimport OpenAIAnswer, OpenAIChunks
 from .sse cimport SSEDecoder
 
 
@@ -9,33 +9,14 @@ cdef class _Text:
     cdef bint finished
 
 
-cdef class CompletionChunks(Encoder):
-    cdef long long _created
-    cdef str _model
-    cdef bint _include_usage
-    cdef str _id
-    cdef bytes _envelope            # a chunk up to its "choices" value
+cdef class CompletionChunks(OpenAIChunks):
     cdef bytes _text_open           # a chunk up to its text's value
-    cdef _Text _first               # choice 0, once it has an event
-    cdef dict _choices              # choice index -> _Text
 
-    cdef int _begin(self, object id) except -1
     cdef _Text _choice(self, int choice)
 
 
-cdef class _Answer:
-    cdef list texts
-    cdef str finish
-
-
-cdef class CompletionAnswer(Encoder):
-    cdef long long _created
-    cdef str _model
-    cdef str _id
-    cdef dict _choices              # choice index -> _Answer
-
-    cdef _Answer _choice(self, int choice)
-    cpdef dict answer(self)
+cdef class CompletionAnswer(OpenAIAnswer):
+    pass
 
 
 cdef class CompletionStream:

@@ -14,13 +14,16 @@
 
 from typing import Any
 
-from .events import Encoder
+from typing_extensions import disjoint_base
+
+from .chat import OpenAIAnswer, OpenAIChunks
 
 def completion_id(id: object) -> str:
     """completion_id("chatcmpl-1") == "cmpl-1"; completion_id("cmpl-1") == "cmpl-1";
     completion_id("msg_1") == "cmpl-msg_1"; completion_id(None) -> "cmpl-" + 24 hex digits."""
 
-class CompletionChunks(Encoder):
+@disjoint_base
+class CompletionChunks(OpenAIChunks):
     """Events in, ``text_completion`` SSE events out (``take()`` them).
 
     A chunk per text event, one finish chunk per choice (``"text": ""``; a
@@ -31,17 +34,12 @@ class CompletionChunks(Encoder):
     """
 
     def __init__(self, created: int, model: str, include_usage: bool) -> None: ...
-    @property
-    def id(self) -> str | None: ...
 
-class CompletionAnswer(Encoder):
+class CompletionAnswer(OpenAIAnswer):
     """Events in, one ``text_completion`` out (``answer()``): per choice the
     joined text and the finish reason; ``usage`` always (zeros when none came)."""
 
     def __init__(self, created: int, model: str) -> None: ...
-    @property
-    def id(self) -> str | None: ...
-    def answer(self) -> dict[str, Any]: ...
 
 def completion_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     """A legacy completions request as a chat request, for chat-only backends:
@@ -56,6 +54,7 @@ def completion_to_chat(body: dict[str, Any]) -> dict[str, Any]:
 def chat_to_completion(answer: dict[str, Any]) -> dict[str, Any]:
     """A ``chat.completion`` as a ``text_completion`` (content -> ``text``, id ``cmpl-...``)."""
 
+@disjoint_base
 class CompletionStream:
     """Chat chunk events in, ``text_completion`` chunk events out:
 

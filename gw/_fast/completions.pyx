@@ -14,9 +14,9 @@ the encoders.
 
 import orjson
 
-from .chat cimport cat4
+from .chat cimport OpenAIAnswer, OpenAIChunks, _Message, cat4
 # Not cimported: convert's C interface (OpenAIStream) changes more often than this uses it.
-from .convert import DONE_EVENT, IS_DONE, classify_chunk, sse_data
+from .convert import DONE_EVENT as _DONE_EVENT, IS_DONE as _IS_DONE, classify_chunk, sse_data
 from .rules import InvalidInput
 from .events cimport Encoder
 from .rules cimport make_usage, new_id
@@ -25,18 +25,11 @@ from .sse cimport Event, SSEDecoder
 _dumps = orjson.dumps
 _loads = orjson.loads
 
-cdef bytes _DONE = DONE_EVENT
-cdef bytes _ID_OPEN = b'data: {"id":'
-cdef bytes _CREATED = b',"object":"text_completion","created":'
-cdef bytes _MODEL = b',"model":'
-cdef bytes _CHOICES = b',"choices":'
 cdef bytes _TEXT_OPEN = b'[{"text":'
 cdef bytes _INDEX = b',"index":'
 cdef bytes _MID = b',"logprobs":null,"finish_reason":'
 cdef bytes _NULL_TAIL = b'null}]}\n\n'
 cdef bytes _EMPTY_TEXT = b'""'
-cdef bytes _USAGE_OPEN = b'[],"usage":'
-cdef bytes _EVENT_END = b'}\n\n'
 # A text completion's finish reasons; a chat one it has not (tool_calls) is stop.
 cdef dict _FINISH_TAILS = {
     name: _dumps(name) + b'}]}\n\n' for name in ("stop", "length", "content_filter")
@@ -70,7 +63,7 @@ cdef class _Text:
     pass
 
 
-cdef class CompletionChunks(Encoder):
+cdef class CompletionChunks(OpenAIChunks):
     """Events in, ``text_completion`` SSE events out (``take()`` them).
 
     ``CompletionChunks(created, model, include_usage)``. A chunk per text
@@ -80,25 +73,14 @@ cdef class CompletionChunks(Encoder):
     or finish; reasoning and tool calls are dropped.
     """
 
-    def __init__(self, long long created, str model, bint include_usage):
-        self._created = created
-        self._model = model
-        self._include_usage = include_usage
-        self._id = None
-        self._envelope = None
-        self._text_open = None
-        self._first = None
-        self._choices = {}
+    def __cinit__(self, *args, **kwargs):
+        self._object = "text_completion"
 
-    @property
-    def id(self):
-        """The chunks' id (``completion_id`` of start's), once start came."""
-        return self._id
+    cdef str _answer_id(self, object id):
+        return completion_id(id)
 
     cdef int _begin(self, object id) except -1:
-        self._id = completion_id(id)
-        self._envelope = (_ID_OPEN + _dumps(self._id) + _CREATED + str(self._created).encode()
-                          + _MODEL + _dumps(self._model) + _CHOICES)
+        OpenAIChunks._begin(self, id)
         self._text_open = self._envelope + _TEXT_OPEN
         return 0
 
@@ -106,25 +88,16 @@ cdef class CompletionChunks(Encoder):
         """The choice's state; None once it finished."""
         cdef _Text c
         if choice == 0 and self._first is not None:
-            c = self._first
+            c = <_Text>self._first
         else:
             c = self._choices.get(choice)
             if c is None:
-                if self._envelope is None:
-                    self._begin(None)
                 c = _Text()
-                c.mid = _INDEX + str(choice).encode() + _MID
-                self._choices[choice] = c
-                if choice == 0:
-                    self._first = c
+                c.mid = self._choice_head(choice, _INDEX, _MID)
+                self._keep(choice, c)
         if c.finished:
             return None
         return c
-
-    cpdef start(self, object id):
-        if self._envelope is None:
-            self._begin(id)
-        Encoder.start(self, id)
 
     cpdef text(self, int choice, str text):
         cdef _Text c
@@ -142,95 +115,33 @@ cdef class CompletionChunks(Encoder):
         self._out.append(cat4(self._text_open, _EMPTY_TEXT, c.mid, _FINISH_TAILS[_finish(reason)]))
         Encoder.finish(self, choice, reason, matched)
 
-    cpdef end(self):
-        cdef object usage
-        if self.ended:
-            return
-        if self._envelope is None:
-            self._begin(None)
-        if self._include_usage:
-            usage = self.openai_usage()
-            if usage is None:
-                usage = make_usage(0, 0)
-            self._out.append(cat4(self._envelope, _USAGE_OPEN, _dumps(usage), _EVENT_END))
-        self._out.append(_DONE)
-        Encoder.end(self)
-
 
 # ------------------------------------------------------------------ whole answer
 
-cdef class _Answer:
-    pass
-
-
-cdef class CompletionAnswer(Encoder):
+cdef class CompletionAnswer(OpenAIAnswer):
     """Events in, one ``text_completion`` out (``answer()``): per choice the
     joined text ("" when none) and the finish reason (stop when none came, or
     a chat-only one); ``usage`` always (zeros when none came)."""
 
-    def __init__(self, long long created, str model):
-        self._created = created
-        self._model = model
-        self._id = None
-        self._choices = {}
+    def __cinit__(self, *args, **kwargs):
+        self._object = "text_completion"
 
-    @property
-    def id(self):
-        return self._id
+    cdef str _answer_id(self, object id):
+        return completion_id(id)
 
-    cdef _Answer _choice(self, int choice):
-        cdef _Answer a = self._choices.get(choice)
-        if a is None:
-            a = _Answer()
-            a.texts = []
-            self._choices[choice] = a
-        elif a.finish is not None:
-            return None
-        return a
-
-    cpdef start(self, object id):
-        if self._id is None:
-            self._id = completion_id(id)
-        Encoder.start(self, id)
-
-    cpdef text(self, int choice, str text):
-        cdef _Answer a
-        if text:
-            a = self._choice(choice)
-            if a is not None:
-                a.texts.append(text)
-
-    cpdef finish(self, int choice, str reason, object matched):
-        cdef _Answer a = self._choice(choice)
-        if a is None:
-            return
-        a.finish = _finish(reason)
-        Encoder.finish(self, choice, reason, matched)
-
-    cpdef dict answer(self):
-        """The ``text_completion`` of the events so far."""
+    cdef list _choice_list(self):
         cdef list choices = []
-        cdef _Answer a
-        cdef object index, usage
-        if self._id is None:
-            self._id = completion_id(None)
+        cdef _Message m
+        cdef object index
         for index in sorted(self._choices):
-            a = self._choices[index]
+            m = self._choices[index]
             choices.append({
-                "text": "".join(a.texts),
+                "text": "".join(m.texts),
                 "index": index,
                 "logprobs": None,
-                "finish_reason": a.finish if a.finish is not None else "stop",
+                "finish_reason": _finish(m.finish),
             })
-        usage = self.openai_usage()
-        return {
-            "id": self._id,
-            "object": "text_completion",
-            "created": self._created,
-            "model": self._model,
-            "choices": choices,
-            "usage": usage if usage is not None else make_usage(0, 0),
-        }
+        return choices
 
 
 # ------------------------------------------------------------------ request
@@ -278,6 +189,20 @@ cpdef dict completion_to_chat(dict body):
 
 # ------------------------------------------------------------------ from chat answers and chunks
 
+cdef dict _from_chat(object chat, list choices):
+    """A text_completion (answer or chunk) with a chat one's envelope and usage."""
+    cdef dict out = {
+        "id": _id_of(chat.get("id")),
+        "object": "text_completion",
+        "created": chat.get("created"),
+        "model": chat.get("model"),
+        "choices": choices,
+    }
+    if chat.get("usage") is not None:
+        out["usage"] = chat["usage"]
+    return out
+
+
 cdef dict _completion_choice(object choice, object text):
     return {
         "text": text,
@@ -303,16 +228,7 @@ cpdef dict chat_to_completion(dict answer):
         message = choice.get("message")
         text = message.get("content") if isinstance(message, dict) else None
         choices.append(_completion_choice(choice, text if isinstance(text, str) else ""))
-    out = {
-        "id": _id_of(answer.get("id")),
-        "object": "text_completion",
-        "created": answer.get("created"),
-        "model": answer.get("model"),
-        "choices": choices,
-    }
-    if answer.get("usage") is not None:
-        out["usage"] = answer["usage"]
-    return out
+    return _from_chat(answer, choices)
 
 
 cdef class CompletionStream:
@@ -332,8 +248,8 @@ cdef class CompletionStream:
         cdef object obj, choice, delta, text
         cdef list choices
         for event in self._decoder.feed(chunk):
-            if classify_chunk(event.data) & IS_DONE:
-                out.append(DONE_EVENT)
+            if classify_chunk(event.data) & _IS_DONE:
+                out.append(_DONE_EVENT)
                 continue
             obj = _loads(event.data)
             choices = []
@@ -346,14 +262,5 @@ cdef class CompletionStream:
                     choices.append(_completion_choice(choice, text))
             if not choices and obj.get("usage") is None:
                 continue
-            result = {
-                "id": _id_of(obj.get("id")),
-                "object": "text_completion",
-                "created": obj.get("created"),
-                "model": obj.get("model"),
-                "choices": choices,
-            }
-            if obj.get("usage") is not None:
-                result["usage"] = obj["usage"]
-            out.append(sse_data(_dumps(result)))
+            out.append(sse_data(_dumps(_from_chat(obj, choices))))
         return b"".join(out)

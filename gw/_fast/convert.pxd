@@ -1,6 +1,6 @@
 # C interface of gw/_fast/convert.pyx: OpenAI wire helpers.
 
-from .sse cimport SSEDecoder
+from .sse cimport Framed
 
 cdef enum:
     # classify_chunk() flags
@@ -18,13 +18,11 @@ cpdef bytes error_event(dict error)
 cpdef int classify_chunk(bytes data) except -1
 
 
-cdef class OpenAIStream:
-    cdef SSEDecoder _decoder
+cdef class OpenAIStream(Framed):
+    # done: [DONE] was seen; error: the upstream's error object; invalid: why
+    # the stream is not valid SSE/JSON
     cdef bint _forward_usage
     cdef readonly object usage      # the upstream's usage dict, once seen
-    cdef readonly object error      # the upstream's error object, if it sent one
-    cdef readonly object invalid    # why the stream is not valid SSE/JSON, or None
-    cdef readonly bint done         # [DONE] was seen
     cdef readonly bint finished     # some choice had a finish_reason
     cdef bint _watch                # events may be Azure's annotations: search them
     cdef object _identity           # (object, id, created, model) of the first answer chunk, once needed

@@ -10,6 +10,14 @@
 
 from typing import Any, Final
 
+from typing_extensions import disjoint_base
+
+# Moved to ``gw._fast.completions``; importable from here until every caller imports them from there.
+from .completions import CompletionStream as CompletionStream
+from .completions import chat_to_completion as chat_to_completion
+from .completions import completion_to_chat as completion_to_chat
+from .sse import Framed
+
 DONE_EVENT: Final[bytes]  # b"data: [DONE]\n\n", the last event of every OpenAI stream
 
 IS_DONE: Final[int]
@@ -55,7 +63,8 @@ def classify_chunk(data: bytes) -> int:
     to be confirmed with orjson; an unset one is certain.
     """
 
-class OpenAIStream:
+@disjoint_base
+class OpenAIStream(Framed):
     """Watches an OpenAI-compatible upstream stream on its way to the client.
 
         watch = OpenAIStream(forward_usage=False)
@@ -88,8 +97,3 @@ class OpenAIStream:
     def close(self) -> bytes:
         """At EOF: ``[DONE]`` if the stream finished without one, else b""."""
 
-
-# Moved to ``gw._fast.completions``; importable from here until every caller imports them from there.
-from .completions import CompletionStream as CompletionStream
-from .completions import chat_to_completion as chat_to_completion
-from .completions import completion_to_chat as completion_to_chat

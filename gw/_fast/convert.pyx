@@ -12,12 +12,9 @@ from importlib import import_module as _import_module
 
 import orjson
 
-from .sse cimport Event, SSEDecoder
-from .sse import SSEError
+from .sse cimport Event, Framed, SSEDecoder, forward_last, joined
 
 _dumps = orjson.dumps
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 
 DONE_EVENT = b"data: [DONE]\n\n"
 
@@ -156,7 +153,7 @@ cpdef int classify_chunk(bytes data) except -1:
     return flags
 
 
-cdef class OpenAIStream:
+cdef class OpenAIStream(Framed):
     """Watches an OpenAI-compatible upstream stream on its way to the client.
 
     Each event goes out as the upstream's own bytes; only events that may carry
@@ -178,16 +175,9 @@ cdef class OpenAIStream:
     """
 
     def __init__(self, bint forward_usage):
-        self._decoder = SSEDecoder()
+        self._sse = SSEDecoder()
         self._forward_usage = forward_usage
-        self.usage = None
-        self.error = None
-        self.invalid = None
-        self.done = False
-        self.finished = False
         self._watch = True
-        self._identity = None
-        self._held = None
 
     cpdef bytes feed(self, bytes chunk):
         cdef list events
@@ -195,20 +185,14 @@ cdef class OpenAIStream:
         cdef Event event
         cdef int flags
         cdef object obj, usage, choices, choice, held
-        try:
-            events = self._decoder.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
+        events = self._events(chunk)
+        if events is None:
             return b""
         for event in events:
             flags = classify_chunk(event.data)
             if flags & _IS_DONE:
                 self.done = True
-                out.append(event.raw)
-                # A CR that ended the read ended the event; its LF, if any,
-                # is still upstream, and nothing is read after [DONE].
-                if event.raw.endswith(b"\r"):
-                    out.append(b"\n")
+                forward_last(out, event)
                 break
             if flags & _NOT_OBJECT:
                 self.invalid = "an event is not a JSON object"
@@ -216,10 +200,8 @@ cdef class OpenAIStream:
             obj = None
             if self._watch:
                 if (self._held is not None and self._identity is None) or self._empty_object(event.data):
-                    try:
-                        obj = _loads(event.data)
-                    except _JSONDecodeError:
-                        self.invalid = "an event is not valid JSON"
+                    obj = self._object(event.data, "an event")
+                    if obj is None:
                         break
                     if obj.get("object") == "":
                         self._annotation(obj, out)
@@ -234,10 +216,8 @@ cdef class OpenAIStream:
                     self._held = []
             if flags & (_MAY_HAVE_USAGE | _MAY_HAVE_ERROR | _MAY_HAVE_FINISH):
                 if obj is None:
-                    try:
-                        obj = _loads(event.data)
-                    except _JSONDecodeError:
-                        self.invalid = "an event is not valid JSON"
+                    obj = self._object(event.data, "an event")
+                    if obj is None:
                         break
                 if flags & _MAY_HAVE_ERROR and obj.get("error") is not None:
                     self.error = obj["error"]
@@ -253,11 +233,7 @@ cdef class OpenAIStream:
                         if isinstance(choice, dict) and choice.get("finish_reason") is not None:
                             self.finished = True
             out.append(event.raw)
-        if not out:
-            return b""
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)
+        return joined(out)
 
     cpdef bytes close(self):
         """At the upstream's EOF: note a stream cut inside an event.
@@ -265,11 +241,7 @@ cdef class OpenAIStream:
         A finished stream without ``[DONE]`` (some compatible servers end so)
         gets one, and counts as done.
         """
-        try:
-            self._decoder.close()
-        except SSEError as exc:
-            if self.invalid is None:
-                self.invalid = str(exc)
+        if not self._close_sse():
             return b""
         if self.finished and not self.done:
             self.done = True

@@ -13,6 +13,9 @@
 # `choice` is the OpenAI choice index (0 unless the client asked n > 1).
 # Tool calls are indexed 0, 1, 2... per choice, in the order they started.
 
+from .sse cimport Framed
+
+
 cdef class Sink:
     cpdef start(self, object id)
     cpdef text(self, int choice, str text)
@@ -23,6 +26,15 @@ cdef class Sink:
                 long long cache_write, long long reasoning)
     cpdef finish(self, int choice, str reason, object matched)
     cpdef end(self)
+
+
+cdef class Decoder(Framed):
+    # A backend decoder: Framed's reading (its SSE decoder stays None for
+    # NDJSON), calling its sink; done means sink.end() was called.
+    cdef Sink _sink
+
+    cpdef feed(self, bytes chunk)
+    cpdef close(self)
 
 
 cdef class Encoder(Sink):
@@ -44,6 +56,7 @@ cdef class Encoder(Sink):
 
 cdef class Converter:
     cdef readonly object decoder
+    cdef Decoder _decoder               # the decoder when it is one of gw's (a C call), else None
     cdef readonly Encoder encoder
     cpdef bytes feed(self, bytes chunk)
     cpdef bytes close(self)

@@ -9,20 +9,28 @@ One answer's events, in order: ``start`` once; ``text`` / ``reasoning`` /
 wins); ``finish`` once per choice; ``end`` once, last.
 """
 
-from typing import Any, Protocol
+from typing import Any
 
+from typing_extensions import disjoint_base
+
+from .sse import Framed
+
+@disjoint_base
 class Sink:
     """Receives one answer's events; every method does nothing here."""
 
     def start(self, id: str | None) -> None: ...
     def text(self, choice: int, text: str) -> None: ...
     def reasoning(self, choice: int, text: str) -> None: ...
-    def tool_start(self, choice: int, index: int, call_id: str, name: str, extra: dict[str, Any] | None) -> None: ...
+    def tool_start(
+        self, choice: int, index: int, call_id: str, name: str, extra: dict[str, Any] | None
+    ) -> None: ...
     def tool_args(self, choice: int, index: int, fragment: str) -> None: ...
     def usage(self, input: int, output: int, cache_read: int, cache_write: int, reasoning: int) -> None: ...
     def finish(self, choice: int, reason: str, matched: str | None) -> None: ...
     def end(self) -> None: ...
 
+@disjoint_base
 class Encoder(Sink):
     """A Sink that writes a client protocol; ``take()`` returns what was written since the last call."""
 
@@ -39,21 +47,26 @@ class Encoder(Sink):
     def take(self) -> bytes: ...
     def openai_usage(self) -> dict[str, Any] | None: ...
 
-class Decoder(Protocol):
-    """A backend's stream decoder, driving a Sink."""
+@disjoint_base
+class Decoder(Framed):
+    """A backend's answer decoder, driving a Sink (``anthropic.AnthropicDecoder``,
+    ``gemini.GeminiDecoder``, ``ollama.OllamaDecoder``, ``openai.ChatDecoder``)."""
 
-    done: bool
-    error: Any
-    invalid: str | None
-    def feed(self, chunk: bytes) -> None: ...
-    def close(self) -> None: ...
+    def __init__(self, sink: Sink) -> None: ...
+    def feed(self, chunk: bytes) -> None:
+        """Decodes what ``chunk`` completes, calling the sink."""
+    def close(self) -> None:
+        """At the upstream's EOF: notes a stream cut inside an event."""
 
+@disjoint_base
 class Converter:
     """``decoder`` feeding ``encoder``: the push converter the stream pump drives."""
 
     decoder: Any
     encoder: Encoder
-    def __init__(self, decoder: Any, encoder: Encoder) -> None: ...
+    def __init__(self, decoder: Any, encoder: Encoder) -> None:
+        """``decoder``: one of gw's ``Decoder``s, or any object with ``feed(bytes)``,
+        ``close()``, ``error`` and ``invalid``."""
     def feed(self, chunk: bytes) -> bytes: ...
     def close(self) -> bytes: ...
     @property

@@ -14,6 +14,7 @@ them in its protocol. N backends and M client protocols: N + M modules.
 """
 
 from .rules cimport make_usage
+from .sse cimport Framed, joined
 
 
 cdef class Sink:
@@ -48,6 +49,28 @@ cdef class Sink:
         """The answer is complete (the backend's end marker came)."""
 
 
+cdef class Decoder(Framed):
+    """A backend's answer bytes in, calls on a ``Sink`` out (the subclasses:
+    one per backend protocol). Decoding stops at the answer's end (``done``),
+    at the backend's error event (``error``) or at bytes that are not the
+    protocol (``invalid``)."""
+
+    def __init__(self, Sink sink not None):
+        self._sink = sink
+
+    cpdef feed(self, bytes chunk):
+        """Decodes what ``chunk`` completes, calling the sink."""
+
+    cpdef close(self):
+        """At the upstream's EOF: notes a stream cut inside an event."""
+
+    cdef list _events(self, bytes chunk):
+        """The SSE events ``chunk`` completes; None once decoding stopped."""
+        if self.done or self.error is not None or self.invalid is not None:
+            return None
+        return Framed._events(self, chunk)
+
+
 cdef class Encoder(Sink):
     """What every client encoder shares: the output buffer, the usage, the flags."""
 
@@ -60,9 +83,7 @@ cdef class Encoder(Sink):
         if not out:
             return b""
         self._out = []
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)
+        return joined(out)
 
     cpdef object openai_usage(self):
         """OpenAI-shaped usage (``rules.make_usage``), or None when none came."""
@@ -103,16 +124,25 @@ cdef class Converter:
     decoder's) or cannot be written (the encoder's); ``usage`` is OpenAI-shaped.
     """
 
-    def __init__(self, object decoder, Encoder encoder):
+    def __init__(self, object decoder not None, Encoder encoder not None):
         self.decoder = decoder
+        # gw's decoders are called through C; any other object with feed() and
+        # close() (a decoder written in Python) through Python.
+        self._decoder = decoder if isinstance(decoder, Decoder) else None
         self.encoder = encoder
 
     cpdef bytes feed(self, bytes chunk):
-        self.decoder.feed(chunk)
+        if self._decoder is not None:
+            self._decoder.feed(chunk)
+        else:
+            self.decoder.feed(chunk)
         return self.encoder.take()
 
     cpdef bytes close(self):
-        self.decoder.close()
+        if self._decoder is not None:
+            self._decoder.close()
+        else:
+            self.decoder.close()
         return self.encoder.take()
 
     @property

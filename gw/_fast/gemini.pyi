@@ -4,7 +4,8 @@
     # {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}],
     #  "generationConfig": {"maxOutputTokens": 5}}
     dec = GeminiDecoder(sink)          # any events.Sink: an encoder, or events.Recorder
-    dec.feed(b'data: {"candidates":[{"content":{"parts":[{"text":"Hi"}]},"finishReason":"STOP"}]}\\r\\n\\r\\n')
+    dec.feed(b'data: {"candidates":[{"content":{"parts":[{"text":"Hi"}]},'
+             b'"finishReason":"STOP"}]}\\r\\n\\r\\n')
     dec.close()                        # sink: start(None), text(0, "Hi"), finish(0, "stop", None), end()
     read_answer(gemini_json, sink)     # a whole answer: the same events at once
 
@@ -19,7 +20,9 @@ Every ``InvalidInput`` names the offending field (``messages[2].tool_calls[0].fu
 
 from typing import Any
 
-from .events import Converter, Sink
+from typing_extensions import disjoint_base
+
+from .events import Converter, Decoder, Sink
 
 def model_path(model: str) -> str:
     """model_path("gemini-2.5-flash") == model_path("models/gemini-2.5-flash") == "models/gemini-2.5-flash";
@@ -54,7 +57,8 @@ def chat_request(body: dict[str, Any]) -> dict[str, Any]:
         #    {"role": "user", "parts": [{"text": "Weather?"}]},
         #    {"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {"city": "Paris"}},
         #                                 "thoughtSignature": "c2ln"}]},
-        #    {"role": "user", "parts": [{"functionResponse": {"name": "weather", "response": {"temp": 21}}}]}],
+        #    {"role": "user",
+        #     "parts": [{"functionResponse": {"name": "weather", "response": {"temp": 21}}}]}],
         #  "systemInstruction": {"parts": [{"text": "Be brief"}]}}
 
     Consecutive turns of one role are merged (Gemini wants them to alternate).
@@ -80,9 +84,11 @@ def usage_from(meta: Any) -> dict[str, Any]:
 
 def block_reason(answer: dict[str, Any]) -> str | None:
     """``promptFeedback.blockReason`` (with ``blockReasonMessage`` if any) of an
-    answer without candidates, else None: block_reason({"promptFeedback": {"blockReason": "SAFETY"}}) == "SAFETY"."""
+    answer without candidates, else None:
+    block_reason({"promptFeedback": {"blockReason": "SAFETY"}}) == "SAFETY"."""
 
-class GeminiDecoder:
+@disjoint_base
+class GeminiDecoder(Decoder):
     """Gemini's ``streamGenerateContent?alt=sse`` stream in, ``events.Sink`` events out.
 
         rec = Recorder(); dec = GeminiDecoder(rec)

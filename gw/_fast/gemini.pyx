@@ -17,11 +17,12 @@ import orjson
 
 from .rules import InvalidInput
 from .chat cimport ChatAnswer, ChatChunks
-from .events cimport Converter, Sink
-from .rules cimport (count, data_url, embedding_inputs as _embedding_inputs, finish_reason, make_usage, max_tokens,
-                     new_id, stop_list, tool_arguments, where)
+from .events cimport Converter, Decoder, Sink
+from .rules cimport (add_turn, content_parts, count, data_url, effort, embedding_inputs as _embedding_inputs,
+                     file_data, finish_reason, function_name, functions, image_url, invalid, is_link, make_usage, new_id,
+                     options, part_text, part_type, response_format, texts, tool_arguments, tool_calls,
+                     tool_choice, tool_name, where)
 from .sse cimport Event, SSEDecoder
-from .sse import SSEError
 
 _dumps = orjson.dumps
 _loads = orjson.loads
@@ -88,35 +89,9 @@ cpdef str model_path(str model):
 
 # ------------------------------------------------------------------ request
 
-cdef object _invalid(str param, str what):
-    """InvalidInput("'<param>' <what>", param), for ``raise``."""
-    return InvalidInput(f"'{param}' {what}", param)
-
-
-cdef list _text_only(object content, int i, str what):
-    """Text parts of a system/developer/assistant content (a string or text parts)."""
-    cdef list parts = []
-    cdef object part, text, kind
-    cdef Py_ssize_t j
-    if content is None:
-        return parts
-    if isinstance(content, str):
-        if content:
-            parts.append({"text": content})
-        return parts
-    if not isinstance(content, list):
-        raise _invalid(where(i, ".content"), "must be a string or an array of parts")
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" or kind == "refusal":
-            text = part.get(kind)
-            if not isinstance(text, str):
-                raise _invalid(where(i, f".content[{j}].{kind}"), "must be a string")
-            if text:
-                parts.append({"text": text})
-        else:
-            raise _invalid(where(i, f".content[{j}]"), f"must be a text part: {what} messages take only text")
-    return parts
+cdef list _text_parts(object content, Py_ssize_t i, str role):
+    """Text parts of a system/developer/assistant content (``rules.texts``)."""
+    return [{"text": text} for text in texts(content, where(i, ".content"), role)]
 
 
 cdef str _image_type(str url):
@@ -129,67 +104,46 @@ cdef str _image_type(str url):
     return _IMAGE_TYPES.get(ext, _DEFAULT_IMAGE_TYPE)
 
 
-cdef dict _inline_data(str url, str param, str default_type):
-    """``data:<type>;base64,<data>`` -> an inlineData part (``rules.data_url``)."""
-    cdef str mime, data
-    mime, data = data_url(url, param)
-    return {"inlineData": {"mimeType": mime or default_type, "data": data}}
+cdef dict _inline(tuple parsed, str default_type):
+    """(media type, data) of ``rules.data_url`` -> an inlineData part."""
+    return {"inlineData": {"mimeType": parsed[0] or default_type, "data": parsed[1]}}
 
 
-cdef dict _image_part(object image, int i, Py_ssize_t j):
-    cdef str param = where(i, f".content[{j}].image_url.url")
-    cdef object url = image.get("url") if isinstance(image, dict) else image
-    cdef str lower
-    if not isinstance(url, str) or not url:
-        raise _invalid(param, "must be a string")
-    if url.startswith("data:"):
-        return _inline_data(url, param, _DEFAULT_IMAGE_TYPE)
-    lower = url[:8].lower()
-    if lower.startswith("https://") or lower.startswith("http://") or lower.startswith("gs://"):
+cdef dict _image_part(object image, Py_ssize_t i, Py_ssize_t j):
+    cdef str url
+    cdef object parsed
+    url, parsed = image_url(image, where(i, f".content[{j}].image_url"))
+    if parsed is not None:
+        return _inline(parsed, _DEFAULT_IMAGE_TYPE)
+    if is_link(url, True):
         # Gemini fetches the file itself; the type comes from the extension.
         return {"fileData": {"mimeType": _image_type(url), "fileUri": url}}
-    raise _invalid(param, "must be an http(s) URL or a base64 data URL")
+    raise invalid(where(i, f".content[{j}].image_url.url"), "must be an http(s) URL or a base64 data URL")
 
 
-cdef dict _audio_part(object audio, int i, Py_ssize_t j):
+cdef dict _audio_part(object audio, Py_ssize_t i, Py_ssize_t j):
     cdef str param = where(i, f".content[{j}].input_audio")
     if not isinstance(audio, dict) or not isinstance(audio.get("data"), str):
-        raise _invalid(param + ".data", "must be a base64 string")
+        raise invalid(param + ".data", "must be a base64 string")
     fmt = audio.get("format")
     if not isinstance(fmt, str) or not fmt:
-        raise _invalid(param + ".format", "must be a string")
+        raise invalid(param + ".format", "must be a string")
     return {"inlineData": {"mimeType": _AUDIO_TYPES.get(fmt, "audio/" + fmt), "data": audio["data"]}}
 
 
-cdef dict _file_part(object file, int i, Py_ssize_t j):
-    cdef str param = where(i, f".content[{j}].file")
-    cdef object data = file.get("file_data") if isinstance(file, dict) else None
-    if not isinstance(data, str) or not data:
-        raise InvalidInput(f"'{param}': Gemini needs the file inline as 'file_data' (a base64 data URL); "
-                           "'file_id' is not supported", param)
-    if data.startswith("data:"):
-        return _inline_data(data, param, "application/pdf")
-    return {"inlineData": {"mimeType": "application/pdf", "data": data}}
+cdef dict _file_part(object file, Py_ssize_t i, Py_ssize_t j):
+    return _inline(file_data(file, where(i, f".content[{j}].file"), "Gemini"), "application/pdf")
 
 
-cdef list _user_parts(object content, int i):
+cdef list _user_parts(object content, Py_ssize_t i):
     cdef list parts = []
-    cdef object part, kind, text
-    cdef Py_ssize_t j
-    if content is None:
-        return parts
-    if isinstance(content, str):
-        if content:
-            parts.append({"text": content})
-        return parts
-    if not isinstance(content, list):
-        raise _invalid(where(i, ".content"), "must be a string or an array of parts")
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
+    cdef object part, kind
+    cdef str text
+    cdef Py_ssize_t j = 0
+    for part in content_parts(content, where(i, ".content")):
+        kind = part_type(part)
         if kind == "text":
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise _invalid(where(i, f".content[{j}].text"), "must be a string")
+            text = part_text(part, "text", where(i, f".content[{j}]"))
             if text:
                 parts.append({"text": text})
         elif kind == "image_url":
@@ -199,42 +153,30 @@ cdef list _user_parts(object content, int i):
         elif kind == "file":
             parts.append(_file_part(part.get("file"), i, j))
         else:
-            raise _invalid(where(i, f".content[{j}].type"), f"{kind!r} is not supported for Gemini")
+            raise invalid(where(i, f".content[{j}].type"), f"{kind!r} is not supported for Gemini")
+        j += 1
     return parts
 
 
-cdef list _assistant_parts(dict message, int i, dict call_names):
-    cdef list parts = _text_only(message.get("content"), i, "assistant")
-    cdef object calls = message.get("tool_calls")
-    cdef object call, fn, name, extra, google, signature, legacy
-    cdef dict part
-    cdef Py_ssize_t j
-    if calls is not None:
-        if not isinstance(calls, list):
-            raise _invalid(where(i, ".tool_calls"), "must be an array")
-        for j, call in enumerate(calls):
-            if not isinstance(call, dict) or call.get("type", "function") != "function":
-                raise _invalid(where(i, f".tool_calls[{j}]"), "must be a function tool call")
-            fn = call.get("function")
-            name = fn.get("name") if isinstance(fn, dict) else None
-            if not isinstance(name, str) or not name:
-                raise _invalid(where(i, f".tool_calls[{j}].function.name"), "is required")
-            part = {"functionCall": {
-                "name": name,
-                "args": tool_arguments(fn.get("arguments"), where(i, f".tool_calls[{j}].function.arguments")),
-            }}
-            # Gemini 3 refuses a function call of its own sent back without the
-            # signature it came with (carried in OpenAI's extra_content).
-            extra = call.get("extra_content")
-            if isinstance(extra, dict):
-                google = extra.get(_GOOGLE)
-                if isinstance(google, dict):
-                    signature = google.get(_THOUGHT_SIGNATURE)
-                    if isinstance(signature, str) and signature:
-                        part["thoughtSignature"] = signature
-            parts.append(part)
-            if isinstance(call.get("id"), str):
-                call_names[call["id"]] = name
+cdef list _assistant_parts(dict message, Py_ssize_t i, dict call_names):
+    cdef list parts = _text_parts(message.get("content"), i, "assistant")
+    cdef object call, extra, google, signature, legacy
+    cdef str name
+    cdef dict part, args
+    for call, name, args in tool_calls(message.get("tool_calls"), i):
+        part = {"functionCall": {"name": name, "args": args}}
+        # Gemini 3 refuses a function call of its own sent back without the
+        # signature it came with (carried in OpenAI's extra_content).
+        extra = call.get("extra_content")
+        if isinstance(extra, dict):
+            google = extra.get(_GOOGLE)
+            if isinstance(google, dict):
+                signature = google.get(_THOUGHT_SIGNATURE)
+                if isinstance(signature, str) and signature:
+                    part["thoughtSignature"] = signature
+        parts.append(part)
+        if isinstance(call.get("id"), str):
+            call_names[call["id"]] = name
     legacy = message.get("function_call")
     if isinstance(legacy, dict) and isinstance(legacy.get("name"), str):
         parts.append({"functionCall": {
@@ -244,18 +186,10 @@ cdef list _assistant_parts(dict message, int i, dict call_names):
     return parts
 
 
-cdef dict _function_response(str name, object content, int i):
+cdef dict _function_response(str name, object content, Py_ssize_t i):
     """A tool result: the JSON object it holds, else ``{"content": text}``."""
-    cdef str text
+    cdef str text = "".join(texts(content, where(i, ".content"), "tool"))
     cdef object parsed
-    if isinstance(content, str):
-        text = content
-    elif isinstance(content, list):
-        text = "".join([p["text"] for p in _text_only(content, i, "tool")])
-    elif content is None:
-        text = ""
-    else:
-        raise _invalid(where(i, ".content"), "must be a string or an array of text parts")
     if text.lstrip()[:1] == "{":
         try:
             parsed = _loads(text)
@@ -264,19 +198,6 @@ cdef dict _function_response(str name, object content, int i):
         if isinstance(parsed, dict):
             return {"functionResponse": {"name": name, "response": parsed}}
     return {"functionResponse": {"name": name, "response": {"content": text}}}
-
-
-cdef inline void _add_turn(list contents, str role, list parts):
-    # Gemini wants user and model turns to alternate: same-role neighbours merge.
-    cdef dict last
-    if not parts:
-        return
-    if contents:
-        last = contents[-1]
-        if last["role"] == role:
-            last["parts"].extend(parts)
-            return
-    contents.append({"role": role, "parts": parts})
 
 
 cdef object _resolve_ref(object ref, dict root, tuple seen):
@@ -378,19 +299,13 @@ cpdef dict gemini_schema(object schema):
     return _schema(schema, schema, ())
 
 
-cdef dict _declaration(object fn, str param):
-    cdef dict decl
-    cdef object name, params, props
-    if not isinstance(fn, dict):
-        raise InvalidInput(f"'{param}' must be an object", param)
-    name = fn.get("name")
-    if not isinstance(name, str) or not name:
-        raise InvalidInput(f"'{param}.name' is required", param + ".name")
-    decl = {"name": name}
-    if isinstance(fn.get("description"), str):
+cdef dict _declaration(dict fn):
+    cdef dict decl = {"name": fn["name"]}
+    cdef object params, props
+    if "description" in fn:
         decl["description"] = fn["description"]
     params = fn.get("parameters")
-    if isinstance(params, dict):
+    if params is not None:
         params = gemini_schema(params)
         props = params.get("properties")
         # Gemini rejects an OBJECT schema without properties ("should be
@@ -400,89 +315,26 @@ cdef dict _declaration(object fn, str param):
     return decl
 
 
-cdef list _declarations(dict body):
-    cdef list decls = []
-    cdef object tools = body.get("tools")
-    cdef object tool, legacy
-    cdef Py_ssize_t j
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise InvalidInput("'tools' must be an array", "tools")
-        for j, tool in enumerate(tools):
-            if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-                raise InvalidInput(f"'tools[{j}]': only function tools are supported for Gemini", f"tools[{j}]")
-            decls.append(_declaration(tool.get("function"), f"tools[{j}].function"))
-    legacy = body.get("functions")
-    if isinstance(legacy, list):
-        for j, tool in enumerate(legacy):
-            decls.append(_declaration(tool, f"functions[{j}]"))
-    return decls
-
-
-cdef dict _calling_config(object choice, str param):
-    cdef object fn, name, mode
-    if isinstance(choice, str):
-        mode = _TOOL_MODES.get(choice)
-        if mode is None:
-            raise InvalidInput(f"'{param}' must be 'auto', 'none', 'required' or a function", param)
-        return {"mode": mode}
-    if isinstance(choice, dict):
-        fn = choice.get("function") if "function" in choice else choice
-        name = fn.get("name") if isinstance(fn, dict) else None
-        if isinstance(name, str) and name:
-            return {"mode": "ANY", "allowedFunctionNames": [name]}
-    raise InvalidInput(f"'{param}' must be 'auto', 'none', 'required' or a function", param)
+# OpenAI's sampling fields as Gemini names them (rules.options).
+_OPTIONS = ("temperature", "topP", "topK", "maxOutputTokens", "stopSequences", "seed",
+            "presencePenalty", "frequencyPenalty")
 
 
 cdef void _generation_config(dict body, dict out):
     cdef dict config = {}
-    cdef object value, fmt, kind, spec, effort
-    value = body.get("temperature")
-    if value is not None:
-        config["temperature"] = value
-    value = body.get("top_p")
-    if value is not None:
-        config["topP"] = value
-    value = body.get("top_k")
-    if value is not None:
-        config["topK"] = value
-    value = max_tokens(body, None)
-    if value is not None:
-        config["maxOutputTokens"] = value
-    value = stop_list(body.get("stop"), "stop")
-    if value is not None:
-        config["stopSequences"] = value
+    cdef object value, kind, schema
+    options(body, config, _OPTIONS)
     value = body.get("n")
     if value is not None:
         config["candidateCount"] = value
-    value = body.get("seed")
+    kind, schema = response_format(body)
+    if kind == "json_object" or kind == "json_schema":
+        config["responseMimeType"] = "application/json"
+        if schema is not None:
+            config["responseSchema"] = gemini_schema(schema)
+    value = effort(body, _THINKING_BUDGET)
     if value is not None:
-        config["seed"] = value
-    value = body.get("presence_penalty")
-    if value is not None:
-        config["presencePenalty"] = value
-    value = body.get("frequency_penalty")
-    if value is not None:
-        config["frequencyPenalty"] = value
-    fmt = body.get("response_format")
-    if fmt is not None:
-        kind = fmt.get("type") if isinstance(fmt, dict) else None
-        if kind == "json_object":
-            config["responseMimeType"] = "application/json"
-        elif kind == "json_schema":
-            config["responseMimeType"] = "application/json"
-            spec = fmt.get("json_schema")
-            if isinstance(spec, dict) and isinstance(spec.get("schema"), dict):
-                config["responseSchema"] = gemini_schema(spec["schema"])
-        elif kind != "text":
-            raise InvalidInput("'response_format.type' must be 'text', 'json_object' or 'json_schema'",
-                               "response_format")
-    effort = body.get("reasoning_effort")
-    if effort is not None:
-        if effort not in _THINKING_BUDGET:
-            raise InvalidInput("'reasoning_effort' must be 'none', 'minimal', 'low', 'medium' or 'high'",
-                               "reasoning_effort")
-        config["thinkingConfig"] = {"thinkingBudget": _THINKING_BUDGET[effort]}
+        config["thinkingConfig"] = {"thinkingBudget": value}
     if config:
         out["generationConfig"] = config
 
@@ -497,42 +349,37 @@ cpdef dict chat_request(dict body):
     cdef dict call_names = {}   # tool_call_id -> function name, for the tool results
     cdef dict out = {}
     cdef dict message
-    cdef object role, call_id, name, choice
+    cdef object role, choice, name
     cdef list decls
-    cdef int i = 0
+    cdef Py_ssize_t i = 0
     for message in body["messages"]:
         role = message["role"]
         if role == "user":
-            _add_turn(contents, "user", _user_parts(message.get("content"), i))
+            add_turn(contents, "user", "parts", _user_parts(message.get("content"), i))
         elif role == "assistant":
-            _add_turn(contents, "model", _assistant_parts(message, i, call_names))
+            add_turn(contents, "model", "parts", _assistant_parts(message, i, call_names))
         elif role == "tool":
-            call_id = message.get("tool_call_id")
-            name = call_names.get(call_id) if isinstance(call_id, str) else None
-            if name is None:
-                raise _invalid(where(i, ".tool_call_id"), "must be the id of a tool call in an earlier assistant message")
-            _add_turn(contents, "user", [_function_response(name, message.get("content"), i)])
+            add_turn(contents, "user", "parts", [_function_response(
+                tool_name(call_names, message.get("tool_call_id"), i), message.get("content"), i)])
         elif role == "system" or role == "developer":
-            system.extend(_text_only(message.get("content"), i, role))
+            system.extend(_text_parts(message.get("content"), i, role))
         elif role == "function":
-            name = message.get("name")
-            if not isinstance(name, str) or not name:
-                raise _invalid(where(i, ".name"), "is required")
-            _add_turn(contents, "user", [_function_response(name, message.get("content"), i)])
+            add_turn(contents, "user", "parts", [_function_response(
+                function_name(message, i), message.get("content"), i)])
         else:
-            raise _invalid(where(i, ".role"), f"{role!r} is not supported")
+            raise invalid(where(i, ".role"), f"{role!r} is not supported")
         i += 1
     out["contents"] = contents
     if system:
         out["systemInstruction"] = {"parts": system}
-    decls = _declarations(body)
+    decls = [_declaration(fn) for fn in functions(body, "Gemini", True)]
     if decls:
         out["tools"] = [{"functionDeclarations": decls}]
-        choice = body.get("tool_choice")
-        if choice is not None:
-            out["toolConfig"] = {"functionCallingConfig": _calling_config(choice, "tool_choice")}
-        elif body.get("function_call") is not None:
-            out["toolConfig"] = {"functionCallingConfig": _calling_config(body["function_call"], "function_call")}
+        choice, name, _ = tool_choice(body)
+        if name is not None:
+            out["toolConfig"] = {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
+        elif choice is not None:
+            out["toolConfig"] = {"functionCallingConfig": {"mode": _TOOL_MODES[choice]}}
     _generation_config(body, out)
     return out
 
@@ -721,7 +568,7 @@ cpdef read_answer(dict answer, Sink sink, object id=None):
 
 # ------------------------------------------------------------------ stream
 
-cdef class GeminiDecoder:
+cdef class GeminiDecoder(Decoder):
     """``streamGenerateContent?alt=sse`` bytes in, events on ``sink`` out.
 
         decoder = GeminiDecoder(sink)        # or GeminiDecoder(sink, "chatcmpl-1")
@@ -739,43 +586,26 @@ cdef class GeminiDecoder:
     """
 
     def __init__(self, Sink sink, object id=None):
+        Decoder.__init__(self, sink)
         self._sse = SSEDecoder()
-        self._sink = sink
         self._id = id
-        self._started = False
         self._choices = {}
-        self.error = None
-        self.invalid = None
-        self.blocked = None
-        self.done = False
 
     cpdef feed(self, bytes chunk):
         """Decodes the whole events in ``chunk`` (and before it), calling the sink."""
-        cdef list events
+        cdef list events = self._events(chunk)
         cdef Event event
-        if self.error is not None or self.invalid is not None or self.done:
-            return None
-        try:
-            events = self._sse.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
-            return None
-        for event in events:
-            if self._event(event.data):
-                break
-        return None
+        if events is not None:
+            for event in events:
+                if self._event(event.data):
+                    break
 
     cdef bint _event(self, bytes data) except -1:
         """One event; True when it stops the decoding."""
         cdef object obj, candidates, candidate, meta, reason
         cdef Py_ssize_t pos
-        try:
-            obj = _loads(data)
-        except _JSONDecodeError:
-            self.invalid = "an event is not valid JSON"
-            return True
-        if not isinstance(obj, dict):
-            self.invalid = "an event is not a JSON object"
+        obj = self._object(data, "an event")
+        if obj is None:
             return True
         if (<dict>obj).get("error") is not None:
             self.error = (<dict>obj)["error"]
@@ -824,13 +654,7 @@ cdef class GeminiDecoder:
         """At EOF: notes a stream cut inside an event (``invalid``); calls end()
         and sets ``done`` when every choice finished."""
         cdef _Choice choice
-        try:
-            self._sse.close()
-        except SSEError as exc:
-            if self.invalid is None:
-                self.invalid = str(exc)
-            return None
-        if self.error is not None or self.invalid is not None or self.done:
+        if not self._close_sse() or self._stopped():
             return None
         choice = self._choices.get(0)
         if choice is None or not choice.finished:
@@ -860,21 +684,13 @@ cdef class GeminiStream(Converter):
     """
 
     def __init__(self, str id, long long created, str model, bint include_usage):
-        self.encoder = ChatChunks(created, model, include_usage)
-        self.decoder = GeminiDecoder(self.encoder, id)
+        encoder = ChatChunks(created, model, include_usage)
+        Converter.__init__(self, GeminiDecoder(encoder, id), encoder)
 
     @property
     def blocked(self):
         """promptFeedback.blockReason when Gemini answered with no candidate, else None."""
         return (<GeminiDecoder>self.decoder).blocked
-
-    cpdef bytes feed(self, bytes chunk):
-        (<GeminiDecoder>self.decoder).feed(chunk)
-        return self.encoder.take()
-
-    cpdef bytes close(self):
-        (<GeminiDecoder>self.decoder).close()
-        return self.encoder.take()
 
 
 # ------------------------------------------------------------------ embeddings

@@ -15,6 +15,8 @@
 
 from typing import Any
 
+from typing_extensions import disjoint_base
+
 from .events import Converter, Encoder
 from .openai import InvalidAnswer as InvalidAnswer
 
@@ -59,7 +61,16 @@ def to_openai(body: dict[str, Any]) -> dict[str, Any]:
     containers, PDF or file documents, file images, other block types.
     """
 
-class MessageAnswer(Encoder):
+@disjoint_base
+class AnthropicEncoder(Encoder):
+    """What both Messages encoders share: only choice 0 is written (the others
+    are not Anthropic's); runs of text and of reasoning are blocks; the finish
+    gives the stop reason."""
+
+    def __init__(self, id: str, model: str, stop_sequences: list[str] | None = None) -> None: ...
+
+@disjoint_base
+class MessageAnswer(AnthropicEncoder):
     """Events in, an Anthropic ``message`` out (choice 0).
 
         encoder = MessageAnswer("msg_1", "claude-x", stop_sequences=None)
@@ -93,14 +104,16 @@ def chat_to_message(
                          "usage": {"prompt_tokens": 5, "completion_tokens": 1}}, "msg_1", "claude-x")
         # {"id":"msg_1","type":"message","role":"assistant","model":"claude-x",
         #  "content":[{"type":"text","text":"Hi"}],"stop_reason":"max_tokens","stop_sequence":null,
-        #  "usage":{"input_tokens":5,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}
+        #  "usage":{"input_tokens":5,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,
+        #           "output_tokens":1}}
 
     ``reasoning_content`` (or ``reasoning``) becomes a ``thinking`` block
     before the text; tool calls become ``tool_use`` blocks after it (a new
     ``call_`` id when the backend gave none). Raises ``InvalidAnswer``.
     """
 
-class MessagesEvents(Encoder):
+@disjoint_base
+class MessagesEvents(AnthropicEncoder):
     """Events in, the Anthropic Messages SSE events out (choice 0).
 
         encoder = MessagesEvents("msg_1", "claude-x", stop_sequences=None)
@@ -160,13 +173,3 @@ class MessageStream(Converter):
 
     def __init__(self, id: str, model: str, stop_sequences: list[str] | None = None) -> None: ...
 
-__all__ = [
-    "InvalidAnswer",
-    "MessageAnswer",
-    "MessageStream",
-    "MessagesEvents",
-    "chat_to_message",
-    "error_event",
-    "message_id",
-    "to_openai",
-]

@@ -192,10 +192,7 @@ cdef dict _tool_message(dict block, str param, list images):
             elif kind == "document":
                 texts.append(_document_text(part, f"{param}.content[{j}]"))
             else:
-                raise InvalidInput(
-                    f"'{param}.content[{j}]': block type {kind!r} cannot be sent to this model's backend",
-                    f"{param}.content[{j}].type",
-                )
+                raise _unsupported(kind, f"{param}.content[{j}]")
         text = "\n".join(texts)
     else:
         raise InvalidInput(f"'{param}.content' must be a string or an array of blocks", f"{param}.content")
@@ -212,39 +209,54 @@ cdef object _content_of(list parts):
     return parts
 
 
-cdef int _user(object content, str param, list out) except -1:
-    cdef list parts, tools, images
+cdef list _content_blocks(object content, str param):
+    """A message's content blocks as (block, type, its param), a text block as
+    its OpenAI text part; thinking blocks are left out (signed by Anthropic,
+    meaningless to another model)."""
+    cdef list out = []
     cdef dict block
     cdef object kind
+    cdef str at
     cdef Py_ssize_t j
-    if isinstance(content, str):
-        out.append({"role": "user", "content": content})
-        return 0
     if not isinstance(content, list):
         raise InvalidInput(f"'{param}.content' must be a string or an array of blocks", f"{param}.content")
-    if not content:
-        raise InvalidInput(f"'{param}.content' must not be empty", f"{param}.content")
-    parts = []
-    tools = []
-    images = []
     for j in range(len(<list>content)):
-        block = _block((<list>content)[j], f"{param}.content[{j}]")
+        at = f"{param}.content[{j}]"
+        block = _block((<list>content)[j], at)
         kind = block.get("type")
         if kind == "text":
-            parts.append({"type": "text", "text": _string(block.get("text"), f"{param}.content[{j}].text")})
-        elif kind == "tool_result":
-            tools.append(_tool_message(block, f"{param}.content[{j}]", images))
+            out.append((_text_part(_string(block.get("text"), at + ".text")), kind, at))
+        elif kind != "thinking" and kind != "redacted_thinking":
+            out.append((block, kind, at))
+    return out
+
+
+cdef object _unsupported(object kind, str at):
+    return InvalidInput(f"'{at}': block type {kind!r} cannot be sent to this model's backend", f"{at}.type")
+
+
+cdef dict _text_part(str text):
+    return {"type": "text", "text": text}
+
+
+cdef int _user(object content, str param, list out) except -1:
+    cdef list parts = [], tools = [], images = []
+    cdef dict block
+    cdef object kind
+    cdef str at
+    for block, kind, at in _content_blocks(content, param):
+        if kind == "tool_result":
+            tools.append(_tool_message(block, at, images))
         elif kind == "image":
-            parts.append(_image_part(block, f"{param}.content[{j}]"))
+            parts.append(_image_part(block, at))
         elif kind == "document":
-            parts.append({"type": "text", "text": _document_text(block, f"{param}.content[{j}]")})
-        elif kind == "thinking" or kind == "redacted_thinking":
-            continue
+            parts.append(_text_part(_document_text(block, at)))
+        elif kind == "text":
+            parts.append(block)
         else:
-            raise InvalidInput(
-                f"'{param}.content[{j}]': block type {kind!r} cannot be sent to this model's backend",
-                f"{param}.content[{j}].type",
-            )
+            raise _unsupported(kind, at)
+    if not content:
+        raise InvalidInput(f"'{param}.content' must not be empty", f"{param}.content")
     # Tool results answer the previous assistant turn: OpenAI wants them right after it.
     out.extend(tools)
     if images:
@@ -255,44 +267,30 @@ cdef int _user(object content, str param, list out) except -1:
 
 
 cdef int _assistant(object content, str param, list out) except -1:
-    cdef list texts, calls
+    cdef list texts = [], calls = []
     cdef dict block, message
     cdef object kind, arguments
-    cdef Py_ssize_t j
-    if isinstance(content, str):
-        out.append({"role": "assistant", "content": content})
-        return 0
-    if not isinstance(content, list):
-        raise InvalidInput(f"'{param}.content' must be a string or an array of blocks", f"{param}.content")
-    texts = []
-    calls = []
-    for j in range(len(<list>content)):
-        block = _block((<list>content)[j], f"{param}.content[{j}]")
-        kind = block.get("type")
+    cdef str at
+    for block, kind, at in _content_blocks(content, param):
         if kind == "text":
-            texts.append({"type": "text", "text": _string(block.get("text"), f"{param}.content[{j}].text")})
+            texts.append(block)
         elif kind == "tool_use":
             arguments = block.get("input")
             if not isinstance(arguments, dict):
                 if arguments is not None and not isinstance(arguments, str):
-                    raise InvalidInput(f"'{param}.content[{j}].input' must be an object", f"{param}.content[{j}].input")
+                    raise InvalidInput(f"'{at}.input' must be an object", f"{at}.input")
                 # Some clients send the input as JSON text: the tool-argument rule reads it.
-                arguments = tool_arguments(arguments, f"{param}.content[{j}].input")
+                arguments = tool_arguments(arguments, f"{at}.input")
             calls.append({
-                "id": _string(block.get("id"), f"{param}.content[{j}].id"),
+                "id": _string(block.get("id"), f"{at}.id"),
                 "type": "function",
                 "function": {
-                    "name": _string(block.get("name"), f"{param}.content[{j}].name"),
+                    "name": _string(block.get("name"), f"{at}.name"),
                     "arguments": _dumps(arguments).decode() if arguments else "{}",
                 },
             })
-        elif kind == "thinking" or kind == "redacted_thinking":
-            continue  # signed by Anthropic, meaningless to another model
         else:
-            raise InvalidInput(
-                f"'{param}.content[{j}]': block type {kind!r} cannot be sent to this model's backend",
-                f"{param}.content[{j}].type",
-            )
+            raise _unsupported(kind, at)
     if not texts and not calls:
         return 0  # only thinking: nothing left to say
     message = {"role": "assistant", "content": _content_of(texts) if texts else None}
@@ -392,10 +390,13 @@ cpdef dict to_openai(dict body):
         param = f"messages[{i}]"
         message = _block((<list>raw)[i], param)
         role = (<dict>message).get("role")
-        if role == "user":
-            _user((<dict>message).get("content"), param, messages)
+        value = (<dict>message).get("content")
+        if (role == "user" or role == "assistant") and isinstance(value, str):
+            messages.append({"role": role, "content": value})
+        elif role == "user":
+            _user(value, param, messages)
         elif role == "assistant":
-            _assistant((<dict>message).get("content"), param, messages)
+            _assistant(value, param, messages)
         elif role == "system":
             text = _system_text((<dict>message).get("content"), f"{param}.content")
             if text:
@@ -446,21 +447,6 @@ cdef enum:
     _TOOL = 3
 
 
-cdef tuple _stop_reason(object finish, bint tool_use, object matched, object stops):
-    """(stop_reason, stop_sequence) for gw's finish reason.
-
-    ``matched`` is the stop string that ended the answer when the backend says
-    (vLLM's ``stop_reason``): the only way to tell a stop sequence from a
-    natural end. It counts only when it is one of the request's ``stop_sequences``.
-    """
-    cdef object reason = _STOP_REASONS.get(finish, "end_turn")
-    if tool_use and reason == "end_turn":
-        reason = "tool_use"  # some servers finish tool calls with "stop"
-    if reason == "end_turn" and isinstance(matched, str) and stops is not None and matched in stops:
-        return "stop_sequence", matched
-    return reason, None
-
-
 cdef dict _usage(Encoder encoder):
     """Anthropic usage: ``input_tokens`` excludes the cache reads and writes."""
     return {
@@ -471,7 +457,72 @@ cdef dict _usage(Encoder encoder):
     }
 
 
-cdef class MessageAnswer(Encoder):
+cdef class AnthropicEncoder(Encoder):
+    """What both Messages encoders share: choice 0 only (the others are not
+    Anthropic's), runs of text and reasoning as blocks, the finish and its
+    stop reason."""
+
+    def __init__(self, str id, str model, object stop_sequences=None):
+        self._id = id
+        self._model = model
+        self._stops = stop_sequences
+        self._tools = {}
+
+    cpdef text(self, int choice, str text):
+        if choice == 0:
+            self._run(_TEXT, text)
+
+    cpdef reasoning(self, int choice, str text):
+        if choice == 0:
+            self._run(_THINKING, text)
+
+    cpdef tool_start(self, int choice, int index, str call_id, str name, object extra):
+        if choice == 0:
+            self._tool(index, call_id, name)
+
+    cpdef tool_args(self, int choice, int index, str fragment):
+        cdef object tool = self._tools.get(index) if choice == 0 else None
+        if tool is not None:
+            self._fragment(tool, fragment)
+
+    cpdef finish(self, int choice, str reason, object matched):
+        if choice != 0:
+            return
+        Encoder.finish(self, choice, reason, matched)
+        self._reason = reason
+        self._matched = matched
+        self._finish()
+
+    cdef int _run(self, int kind, str text) except -1:
+        return 0
+
+    cdef int _tool(self, int index, str call_id, str name) except -1:
+        return 0
+
+    cdef int _fragment(self, object tool, str fragment) except -1:
+        return 0
+
+    cdef int _finish(self) except -1:
+        return 0
+
+    cdef tuple _stop(self, bint tool_use):
+        """(stop_reason, stop_sequence) for the finish.
+
+        ``matched`` is the stop string that ended the answer when the backend
+        says (vLLM's ``stop_reason``): the only way to tell a stop sequence
+        from a natural end. It counts only when it is one of the request's
+        ``stop_sequences``.
+        """
+        cdef object reason = _STOP_REASONS.get(self._reason, "end_turn")
+        if tool_use and reason == "end_turn":
+            reason = "tool_use"  # some servers finish tool calls with "stop"
+        if (reason == "end_turn" and isinstance(self._matched, str) and self._stops is not None
+                and self._matched in self._stops):
+            return "stop_sequence", self._matched
+        return reason, None
+
+
+cdef class MessageAnswer(AnthropicEncoder):
     """Events in, an Anthropic ``message`` out (choice 0; the others are not Anthropic's).
 
         encoder = MessageAnswer("msg_1", "claude-x", None)
@@ -483,58 +534,29 @@ cdef class MessageAnswer(Encoder):
     ``tool_use`` block, in the order they came.
     """
 
-    def __init__(self, str id, str model, object stop_sequences=None):
-        self._id = id
-        self._model = model
-        self._stops = stop_sequences
+    def __cinit__(self, *args, **kwargs):
         self._blocks = []
-        self._run = None
-        self._open = _NONE
-        self._tools = {}
-        self._reason = None
-        self._matched = None
 
-    cdef int _append(self, int kind, str text) except -1:
+    cdef int _run(self, int kind, str text) except -1:
         if self._open != kind:
             self._open = kind
-            self._run = [text]
-            self._blocks.append([kind, self._run])
+            self._parts = [text]
+            self._blocks.append([kind, self._parts])
         else:
-            self._run.append(text)
+            self._parts.append(text)
         return 0
 
-    cpdef text(self, int choice, str text):
-        if choice == 0:
-            self._append(_TEXT, text)
-
-    cpdef reasoning(self, int choice, str text):
-        if choice == 0:
-            self._append(_THINKING, text)
-
-    cpdef tool_start(self, int choice, int index, str call_id, str name, object extra):
-        cdef list fragments
-        if choice != 0:
-            return
-        fragments = []
+    cdef int _tool(self, int index, str call_id, str name) except -1:
+        cdef list fragments = []
         self._open = _TOOL
-        self._run = None
+        self._parts = None
         self._blocks.append([_TOOL, call_id, name, fragments])
         self._tools[index] = fragments
+        return 0
 
-    cpdef tool_args(self, int choice, int index, str fragment):
-        cdef object fragments
-        if choice != 0:
-            return
-        fragments = self._tools.get(index)
-        if fragments is not None:
-            (<list>fragments).append(fragment)
-
-    cpdef finish(self, int choice, str reason, object matched):
-        if choice != 0:
-            return
-        Encoder.finish(self, choice, reason, matched)
-        self._reason = reason
-        self._matched = matched
+    cdef int _fragment(self, object tool, str fragment) except -1:
+        (<list>tool).append(fragment)
+        return 0
 
     cpdef dict answer(self):
         """The ``message``. Raises ``InvalidAnswer`` for a tool call whose
@@ -556,7 +578,7 @@ cdef class MessageAnswer(Encoder):
                     raise InvalidAnswer(exc.message) from None
                 content.append({"type": "tool_use", "id": block[1], "name": block[2], "input": value})
                 n += 1
-        reason, sequence = _stop_reason(self._reason, n > 0, self._matched, self._stops)
+        reason, sequence = self._stop(n > 0)
         return {
             "id": self._id,
             "type": "message",
@@ -588,7 +610,7 @@ cdef class _Tool:
     cdef list arguments         # the argument fragments, checked at the end
 
 
-cdef class MessagesEvents(Encoder):
+cdef class MessagesEvents(AnthropicEncoder):
     """Events in, Anthropic Messages SSE events out (choice 0).
 
         encoder = MessagesEvents("msg_1", "claude-x", ["###"])
@@ -605,18 +627,8 @@ cdef class MessagesEvents(Encoder):
     is written.
     """
 
-    def __init__(self, str id, str model, object stop_sequences=None):
-        self._id = id
-        self._model = model
-        self._stops = stop_sequences
-        self._opened = False
-        self._open = _NONE
+    def __cinit__(self, *args, **kwargs):
         self._index = -1
-        self._next = 0
-        self._tools = {}
-        self._reason = None
-        self._matched = None
-        self.invalid = None
 
     cdef int _message_start(self) except -1:
         self._opened = True
@@ -643,50 +655,34 @@ cdef class MessagesEvents(Encoder):
             self._open = _NONE
         return 0
 
-    cpdef text(self, int choice, str text):
-        if choice != 0:
-            return
-        if self._open != _TEXT:
-            self._start_block(_TEXT_BLOCK, _TEXT)
-        self._out.append(b"".join((_DELTA, _index_bytes(self._index), _TEXT_DELTA_MID, _dumps(text), _DELTA_END)))
+    cdef int _run(self, int kind, str text) except -1:
+        if self._open != kind:
+            self._start_block(_TEXT_BLOCK if kind == _TEXT else _THINKING_BLOCK, kind)
+        self._out.append(b"".join((_DELTA, _index_bytes(self._index),
+                                   _TEXT_DELTA_MID if kind == _TEXT else _THINKING_DELTA_MID,
+                                   _dumps(text), _DELTA_END)))
+        return 0
 
-    cpdef reasoning(self, int choice, str text):
-        if choice != 0:
-            return
-        if self._open != _THINKING:
-            self._start_block(_THINKING_BLOCK, _THINKING)
-        self._out.append(b"".join((_DELTA, _index_bytes(self._index), _THINKING_DELTA_MID, _dumps(text), _DELTA_END)))
-
-    cpdef tool_start(self, int choice, int index, str call_id, str name, object extra):
-        cdef _Tool tool
-        if choice != 0:
-            return
+    cdef int _tool(self, int index, str call_id, str name) except -1:
+        cdef _Tool tool = _Tool()
         self._start_block(b"".join((_TOOL_BLOCK, _dumps(call_id), _TOOL_BLOCK_NAME, _dumps(name), _TOOL_BLOCK_END)), _TOOL)
-        tool = _Tool()
         tool.index = self._index
         tool.arguments = []
         self._tools[index] = tool
+        return 0
 
-    cpdef tool_args(self, int choice, int index, str fragment):
-        cdef _Tool tool
-        if choice != 0:
-            return
-        tool = self._tools.get(index)
-        if tool is None:
-            return
-        tool.arguments.append(fragment)
+    cdef int _fragment(self, object tool, str fragment) except -1:
+        (<_Tool>tool).arguments.append(fragment)
         # A fragment of a call whose block was closed keeps that block's index.
-        self._out.append(b"".join((_DELTA, _index_bytes(tool.index), _JSON_DELTA_MID, _dumps(fragment), _DELTA_END)))
+        self._out.append(b"".join((_DELTA, _index_bytes((<_Tool>tool).index), _JSON_DELTA_MID, _dumps(fragment),
+                                   _DELTA_END)))
+        return 0
 
-    cpdef finish(self, int choice, str reason, object matched):
-        if choice != 0:
-            return
-        Encoder.finish(self, choice, reason, matched)
+    cdef int _finish(self) except -1:
         if not self._opened:
             self._message_start()
         self._close_block()
-        self._reason = reason
-        self._matched = matched
+        return 0
 
     cpdef end(self):
         cdef _Tool tool
@@ -706,10 +702,8 @@ cdef class MessagesEvents(Encoder):
                 if not isinstance(value, dict):
                     self.invalid = "tool call arguments are not a JSON object"
                     return
-        if not self._opened:
-            self._message_start()
-        self._close_block()
-        reason, sequence = _stop_reason(self._reason, bool(self._tools), self._matched, self._stops)
+        self._finish()
+        reason, sequence = self._stop(bool(self._tools))
         usage = _usage(self) if self.has_usage else {"output_tokens": 0}
         self._out.append(_MESSAGE_DELTA + _dumps({
             "type": "message_delta",
@@ -730,5 +724,4 @@ cdef class MessageStream(Converter):
 
     def __init__(self, str id, str model, object stop_sequences=None):
         cdef MessagesEvents encoder = MessagesEvents(id, model, stop_sequences)
-        self.encoder = encoder
-        self.decoder = ChatDecoder(encoder)
+        Converter.__init__(self, ChatDecoder(encoder), encoder)

@@ -17,7 +17,9 @@ What maps to what, and what is dropped, is the README's conversion table ("Ollam
 
 from typing import Any
 
-from .events import Converter, Sink
+from typing_extensions import disjoint_base
+
+from .events import Converter, Decoder, Sink
 
 def chat_request(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
     """An OpenAI Chat Completions body as an Ollama ``/api/chat`` body.
@@ -43,7 +45,8 @@ def chat_request(body: dict[str, Any], model: str, stream: bool) -> dict[str, An
 def usage_from(answer: dict[str, Any]) -> dict[str, Any]:
     """``make_usage(prompt_eval_count, eval_count)``; a missing count is 0."""
 
-class OllamaDecoder:
+@disjoint_base
+class OllamaDecoder(Decoder):
     """Ollama's ``/api/chat`` NDJSON stream in, ``events.Sink`` events out.
 
         rec = Recorder(); dec = OllamaDecoder(rec)

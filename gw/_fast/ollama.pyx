@@ -17,15 +17,14 @@ import orjson
 
 from .rules import InvalidInput
 from .chat cimport ChatAnswer, ChatChunks
-from .events cimport Converter, Sink
-from .rules cimport (count as token_count, data_url, embedding_inputs as _embedding_inputs, finish_reason,
-                     make_usage, max_tokens, new_id, stop_list, tool_arguments, where)
+from .events cimport Converter, Decoder, Sink
+from .rules cimport (content_parts, count as token_count, effort, embedding_inputs as _embedding_inputs,
+                     finish_reason, function_name, functions, image_url, invalid, make_usage, new_id, options,
+                     part_text, part_type, response_format, texts, tool_calls, tool_choice, tool_name, where)
 from .sse cimport NDJSONDecoder
 from .sse import SSEError
 
 _dumps = orjson.dumps
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 _b64encode = base64.b64encode
 _pack = struct.pack
 
@@ -45,35 +44,10 @@ _JOIN = "\n"  # between the text parts of one message: Ollama takes one string
 
 # ------------------------------------------------------------------ request
 
-cdef object _invalid(str param, str what):
-    """InvalidInput("'<param>' <what>", param), for ``raise``."""
-    return InvalidInput(f"'{param}' {what}", param)
-
-
-cdef str _text_of(object content, str param, str role):
-    """The text of a system/developer/assistant/tool content: a string, or text
-    (and refusal) parts joined with a newline. Other parts are InvalidInput."""
-    cdef list texts
-    cdef object part, kind, text
-    cdef Py_ssize_t j
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise _invalid(param, "must be a string or an array of parts")
-    texts = []
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" or kind == "refusal":
-            text = part.get(kind)
-            if not isinstance(text, str):
-                raise _invalid(f"{param}[{j}].{kind}", "must be a string")
-            if text:
-                texts.append(text)
-        else:
-            raise _invalid(f"{param}[{j}]", f"must be a text part: {role} messages take only text")
-    return _JOIN.join(texts)
+cdef str _text_of(object content, Py_ssize_t i, str role):
+    """The text of a system/developer/assistant/tool content (``rules.texts``),
+    its parts joined with a newline."""
+    return _JOIN.join(texts(content, where(i, ".content"), role))
 
 
 cdef str _image_data(object image, str param):
@@ -81,185 +55,64 @@ cdef str _image_data(object image, str param):
 
     Ollama takes images only inline (base64 in ``images``): it does not fetch URLs.
     """
-    cdef object url = image.get("url") if isinstance(image, dict) else image
-    cdef tuple inline
-    if isinstance(image, dict):
-        param = param + ".url"
-    if not isinstance(url, str) or not url:
-        raise _invalid(param, "must be a string")
-    inline = data_url(url, param)
-    if inline is None:
+    cdef object parsed
+    _, parsed = image_url(image, param)
+    param += ".url"
+    if parsed is None:
         raise InvalidInput(
             f"'{param}': Ollama takes images only inline; send a base64 data URL "
             "(data:image/png;base64,...), not a link", param)
-    if not inline[1]:
-        raise _invalid(param, "must be a base64 data URL (data:<media type>;base64,...)")
-    return inline[1]
+    if not parsed[1]:
+        raise invalid(param, "must be a base64 data URL (data:<media type>;base64,...)")
+    return parsed[1]
 
 
-cdef dict _user_message(object content, str param):
+cdef dict _user_message(object content, Py_ssize_t i):
     """A user message: its text parts joined into ``content``, its images in ``images``."""
-    cdef list texts, images
-    cdef object part, kind, text
-    cdef Py_ssize_t j
+    cdef list parts = [], images = []
+    cdef object part, kind
+    cdef str text
+    cdef Py_ssize_t j = 0
     cdef dict out
-    if content is None or isinstance(content, str):
-        return {"role": "user", "content": content or ""}
-    if not isinstance(content, list):
-        raise _invalid(param, "must be a string or an array of parts")
-    texts = []
-    images = []
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
+    for part in content_parts(content, where(i, ".content")):
+        kind = part_type(part)
         if kind == "text":
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise _invalid(f"{param}[{j}].text", "must be a string")
+            text = part_text(part, "text", where(i, f".content[{j}]"))
             if text:
-                texts.append(text)
+                parts.append(text)
         elif kind == "image_url":
-            images.append(_image_data(part.get("image_url"), f"{param}[{j}].image_url"))
+            images.append(_image_data(part.get("image_url"), where(i, f".content[{j}].image_url")))
         else:
-            raise _invalid(f"{param}[{j}].type", f"{kind!r} is not supported by Ollama (text and image_url only)")
-    out = {"role": "user", "content": _JOIN.join(texts)}
+            raise invalid(where(i, f".content[{j}].type"), f"{kind!r} is not supported by Ollama (text and image_url only)")
+        j += 1
+    out = {"role": "user", "content": _JOIN.join(parts)}
     if images:
         out["images"] = images
     return out
-
-
-cdef list _tool_calls(object calls, str param, dict names):
-    """Assistant tool calls as Ollama's ``[{"function": {"name", "arguments"}}]``
-    (``rules.tool_arguments``); each call's id is remembered with its name, for
-    the tool results."""
-    cdef list out = []
-    cdef object call, fn, name, call_id
-    cdef Py_ssize_t j
-    cdef str at
-    if not isinstance(calls, list):
-        raise _invalid(param, "must be an array")
-    for j, call in enumerate(calls):
-        at = f"{param}[{j}]"
-        if not isinstance(call, dict) or call.get("type", "function") != "function":
-            raise _invalid(at, "must be a function call")
-        fn = call.get("function")
-        name = fn.get("name") if isinstance(fn, dict) else None
-        if not isinstance(name, str) or not name:
-            raise _invalid(at + ".function.name", "is required")
-        call_id = call.get("id")
-        if isinstance(call_id, str) and call_id:
-            names[call_id] = name
-        out.append({"function": {"name": name,
-                                 "arguments": tool_arguments(fn.get("arguments"), at + ".function.arguments")}})
-    return out
-
-
-cdef dict _tool(object fn, str param):
-    cdef object name
-    cdef dict out
-    if not isinstance(fn, dict):
-        raise _invalid(param, "must be an object")
-    name = fn.get("name")
-    if not isinstance(name, str) or not name:
-        raise _invalid(param + ".name", "is required")
-    out = {"name": name}
-    if isinstance(fn.get("description"), str):
-        out["description"] = fn["description"]
-    if isinstance(fn.get("parameters"), dict):
-        out["parameters"] = fn["parameters"]
-    return {"type": "function", "function": out}
 
 
 cdef list _tools(dict body):
     """``tools`` (and legacy ``functions``) as Ollama tools, after ``tool_choice``:
     "none" sends none, a named function sends only that one; "required" cannot
     be forced on Ollama and acts as "auto"."""
-    cdef list out = []
-    cdef object tools = body.get("tools")
-    cdef object legacy = body.get("functions")
-    cdef object tool, choice, fn, name
-    cdef str choice_param
-    cdef Py_ssize_t j
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise InvalidInput("'tools' must be an array", "tools")
-        for j, tool in enumerate(tools):
-            if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-                raise InvalidInput(f"'tools[{j}]': only function tools are supported by Ollama", f"tools[{j}]")
-            out.append(_tool(tool.get("function"), f"tools[{j}].function"))
-    if isinstance(legacy, list):
-        for j, tool in enumerate(legacy):
-            out.append(_tool(tool, f"functions[{j}]"))
+    cdef list out = [{"type": "function", "function": fn} for fn in functions(body, "Ollama", True)]
+    cdef object choice, name, param
+    cdef dict tool
     if not out:
         return out
-    choice_param = "tool_choice"
-    choice = body.get("tool_choice")
-    if choice is None:
-        choice_param = "function_call"
-        choice = body.get("function_call")
-    if choice is None or choice == "auto" or choice == "required":
-        return out
+    choice, name, param = tool_choice(body)
     if choice == "none":
         return []
-    if isinstance(choice, dict):
-        fn = choice.get("function") if "function" in choice else choice
-        name = fn.get("name") if isinstance(fn, dict) else None
-        if isinstance(name, str) and name:
-            for tool in out:
-                if tool["function"]["name"] == name:
-                    return [tool]
-            raise InvalidInput(f"'{choice_param}' names {name!r}, which is not in 'tools'", choice_param)
-    raise InvalidInput(f"'{choice_param}' must be 'auto', 'none', 'required' or a function", choice_param)
+    if choice != "function":
+        return out
+    for tool in out:
+        if tool["function"]["name"] == name:
+            return [tool]
+    raise InvalidInput(f"'{param}' names {name!r}, which is not in 'tools'", param)
 
 
-cdef dict _options(dict body):
-    cdef dict options = {}
-    cdef object value, native
-    native = body.get("options")
-    if isinstance(native, dict):
-        options.update(native)  # Ollama's own options (num_ctx, top_k, ...), as an extension
-    value = body.get("temperature")
-    if value is not None:
-        options["temperature"] = value
-    value = body.get("top_p")
-    if value is not None:
-        options["top_p"] = value
-    value = body.get("top_k")
-    if value is not None:
-        options["top_k"] = value
-    value = max_tokens(body, None)
-    if value is not None:
-        options["num_predict"] = value
-    value = stop_list(body.get("stop"), "stop")
-    if value is not None:
-        options["stop"] = value
-    value = body.get("seed")
-    if value is not None:
-        options["seed"] = value
-    value = body.get("presence_penalty")
-    if value is not None:
-        options["presence_penalty"] = value
-    value = body.get("frequency_penalty")
-    if value is not None:
-        options["frequency_penalty"] = value
-    return options
-
-
-cdef object _format(object fmt):
-    """``response_format`` as Ollama's ``format`` ("json" or a JSON schema), or None."""
-    cdef object kind, spec
-    if fmt is None:
-        return None
-    kind = fmt.get("type") if isinstance(fmt, dict) else None
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        return "json"
-    if kind == "json_schema":
-        spec = fmt.get("json_schema")
-        if isinstance(spec, dict) and isinstance(spec.get("schema"), dict):
-            return spec["schema"]
-        return "json"
-    raise InvalidInput("'response_format.type' must be 'text', 'json_object' or 'json_schema'", "response_format")
+# OpenAI's sampling fields as Ollama's options name them (rules.options).
+_OPTIONS = ("temperature", "top_p", "top_k", "num_predict", "stop", "seed", "presence_penalty", "frequency_penalty")
 
 
 cpdef dict chat_request(dict body, str model, bint stream):
@@ -270,61 +123,56 @@ cpdef dict chat_request(dict body, str model, bint stream):
     """
     cdef list messages = []
     cdef dict names = {}    # tool_call_id -> function name, for the tool results
-    cdef dict out, message, converted, options
-    cdef object role, content, calls, call_id, name, fmt, n, effort
-    cdef list tools
-    cdef str param
+    cdef dict out, message, converted, options_
+    cdef object role, content, n, kind, schema, think
+    cdef list tools, calls
     cdef Py_ssize_t i = 0
     n = body.get("n")
     if n is not None and n != 1:
         raise InvalidInput("Ollama gives one choice: 'n' must be 1", "n")
     for message in body["messages"]:
         role = message["role"]
-        param = where(i, ".content")
         content = message.get("content")
         if role == "user":
-            converted = _user_message(content, param)
+            converted = _user_message(content, i)
         elif role == "assistant":
-            converted = {"role": "assistant", "content": _text_of(content, param, "assistant")}
-            calls = message.get("tool_calls")
-            if calls is not None:
-                calls = _tool_calls(calls, where(i, ".tool_calls"), names)
-                if calls:
-                    converted["tool_calls"] = calls
+            converted = {"role": "assistant", "content": _text_of(content, i, "assistant")}
+            calls = []
+            for call, name, args in tool_calls(message.get("tool_calls"), i):
+                if isinstance(call.get("id"), str) and call["id"]:
+                    names[call["id"]] = name
+                calls.append({"function": {"name": name, "arguments": args}})
+            if calls:
+                converted["tool_calls"] = calls
         elif role == "tool":
-            call_id = message.get("tool_call_id")
-            name = names.get(call_id) if isinstance(call_id, str) else None
-            if name is None:
-                raise _invalid(where(i, ".tool_call_id"),
-                               "must be the id of a tool call in an earlier assistant message")
-            converted = {"role": "tool", "content": _text_of(content, param, "tool"), "tool_name": name}
+            converted = {"role": "tool", "content": _text_of(content, i, "tool"),
+                         "tool_name": tool_name(names, message.get("tool_call_id"), i)}
         elif role == "system" or role == "developer":
-            converted = {"role": "system", "content": _text_of(content, param, role)}
+            converted = {"role": "system", "content": _text_of(content, i, role)}
         elif role == "function":
-            name = message.get("name")
-            if not isinstance(name, str) or not name:
-                raise _invalid(where(i, ".name"), "is required")
-            converted = {"role": "tool", "content": _text_of(content, param, "function"), "tool_name": name}
+            converted = {"role": "tool", "content": _text_of(content, i, "function"),
+                         "tool_name": function_name(message, i)}
         else:
-            raise _invalid(where(i, ".role"), f"{role!r} is not supported")
+            raise invalid(where(i, ".role"), f"{role!r} is not supported")
         messages.append(converted)
         i += 1
     out = {"model": model, "messages": messages, "stream": stream}
     tools = _tools(body)
     if tools:
         out["tools"] = tools
-    fmt = _format(body.get("response_format"))
-    if fmt is not None:
-        out["format"] = fmt
-    effort = body.get("reasoning_effort")
-    if effort is not None:
-        if not isinstance(effort, str) or effort not in _THINK:
-            raise InvalidInput("'reasoning_effort' must be 'none', 'minimal', 'low', 'medium' or 'high'",
-                               "reasoning_effort")
-        out["think"] = _THINK[effort]
-    options = _options(body)
-    if options:
-        out["options"] = options
+    kind, schema = response_format(body)
+    if kind == "json_object" or kind == "json_schema":
+        # Ollama's format: a JSON schema, or "json" for any object
+        out["format"] = schema if schema is not None else "json"
+    think = effort(body, _THINK)
+    if think is not None:
+        out["think"] = think
+    options_ = {}
+    if isinstance(body.get("options"), dict):
+        options_.update(body["options"])  # Ollama's own options (num_ctx, top_k, ...), as an extension
+    options(body, options_, _OPTIONS)
+    if options_:
+        out["options"] = options_
     return out
 
 
@@ -377,7 +225,7 @@ cdef int _done(Sink sink, dict obj, int calls) except -1:
     return 0
 
 
-cdef class OllamaDecoder:
+cdef class OllamaDecoder(Decoder):
     """Ollama ``/api/chat`` NDJSON lines in, ``events.Sink`` events out.
 
     The first line gives start(id); ``message.thinking`` is reasoning,
@@ -389,55 +237,38 @@ cdef class OllamaDecoder:
     """
 
     def __init__(self, Sink sink not None, object id=None):
-        self._sink = sink
+        Decoder.__init__(self, sink)
         self._lines = NDJSONDecoder()
         self._id = id
-        self._started = False
-        self._calls = 0
-        self.done = False
-        self.error = None
-        self.invalid = None
 
     cpdef feed(self, bytes chunk):
         """Decode the lines ``chunk`` completes."""
-        cdef list lines
-        cdef bytes line
-        if self.done or self.error is not None or self.invalid is not None:
-            return
-        try:
-            lines = self._lines.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
-            return
-        for line in lines:
-            if self._line(line):
-                return
+        self._read(chunk, False)
 
     cpdef close(self):
         """At EOF: decode a last line that had no newline (a cut one is invalid)."""
+        self._read(None, True)
+
+    cdef int _read(self, bytes chunk, bint eof) except -1:
         cdef list lines
         cdef bytes line
-        if self.done or self.error is not None or self.invalid is not None:
-            return
+        if self._stopped():
+            return 0
         try:
-            lines = self._lines.close()
+            lines = self._lines.close() if eof else self._lines.feed(chunk)
         except SSEError as exc:
             self.invalid = str(exc)
-            return
+            return 0
         for line in lines:
             if self._line(line):
-                return
+                break
+        return 0
 
     cdef bint _line(self, bytes line) except -1:
         """Decode one line; True when the stream ended (done, error, invalid)."""
         cdef object obj, err
-        try:
-            obj = _loads(line)
-        except _JSONDecodeError:
-            self.invalid = "a line is not valid JSON"
-            return True
-        if not isinstance(obj, dict):
-            self.invalid = "a line is not a JSON object"
+        obj = self._object(line, "a line")
+        if obj is None:
             return True
         err = (<dict>obj).get("error")
         if err is not None:
@@ -486,16 +317,8 @@ cdef class OllamaStream(Converter):
     an ``OllamaDecoder`` driving a ``chat.ChatChunks``, for ``pump``."""
 
     def __init__(self, str id, long long created, str model, bint include_usage):
-        self.encoder = ChatChunks(created, model, include_usage)
-        self.decoder = OllamaDecoder(self.encoder, id)
-
-    cpdef bytes feed(self, bytes chunk):
-        (<OllamaDecoder>self.decoder).feed(chunk)
-        return self.encoder.take()
-
-    cpdef bytes close(self):
-        (<OllamaDecoder>self.decoder).close()
-        return self.encoder.take()
+        encoder = ChatChunks(created, model, include_usage)
+        Converter.__init__(self, OllamaDecoder(encoder, id), encoder)
 
 
 # ------------------------------------------------------------------ embeddings

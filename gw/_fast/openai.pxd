@@ -1,8 +1,7 @@
 # C interface of gw/_fast/openai.pyx: OpenAI Chat Completions answers (OpenAI,
 # Azure, vLLM and every compatible server) decoded into gw's events.
 
-from .events cimport Sink
-from .sse cimport SSEDecoder
+from .events cimport Decoder, Sink
 
 
 cdef class _Choice:
@@ -13,18 +12,11 @@ cdef class _Choice:
     cdef int calls                  # tool calls started
 
 
-cdef class ChatDecoder:
-    cdef Sink _sink
-    cdef SSEDecoder _decoder
+cdef class ChatDecoder(Decoder):
     cdef bint _started
     cdef _Choice _first             # choice 0, the one that decides the end
     cdef dict _others               # other choices: index -> _Choice
-    cdef readonly bint done         # [DONE] (or EOF after the finish) came: sink.end() called
-    cdef readonly object error      # the stream's {"error": ...} object
-    cdef readonly object invalid    # why the bytes are not a chat.completion.chunk stream
 
-    cpdef feed(self, bytes chunk)
-    cpdef close(self)
     cdef int _chunk(self, dict obj) except -1
     cdef int _choice(self, _Choice state, dict choice) except -1
     cdef int _tool(self, _Choice state, dict call) except -1

@@ -12,18 +12,22 @@ What OpenAI, Azure, vLLM and every compatible server send, for any client encode
 
 from typing import Any
 
-from .events import Sink
+from typing_extensions import disjoint_base
+
+from .events import Decoder, Sink
 
 class InvalidAnswer(ValueError):
     """A ``chat.completion`` gw cannot read as an answer: no first choice with a
     message, or a tool call that is not an object with a function name (or whose
     arguments an encoder finds are not a JSON object). gw answers 502 (retryable)."""
 
-class ChatDecoder:
+@disjoint_base
+class ChatDecoder(Decoder):
     """``chat.completion.chunk`` SSE bytes in, events on ``sink`` out.
 
         decoder = ChatDecoder(Recorder())
-        decoder.feed(b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}\\n\\n'
+        decoder.feed(b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"Hi"},'
+                     b'"finish_reason":"stop"}]}\\n\\n'
                      b"data: [DONE]\\n\\n")
         # start("c1"), text(0, "Hi"), finish(0, "stop", None), end()
 
@@ -64,4 +68,3 @@ def read_answer(answer: dict[str, Any], sink: Sink) -> None:
     tool call is not an object with a function name and JSON-text arguments.
     """
 
-__all__ = ["ChatDecoder", "InvalidAnswer", "read_answer"]

@@ -11,14 +11,11 @@ What OpenAI, Azure, vLLM and every compatible server send: a stream of
 
 import orjson
 
-from .events cimport Sink
+from .events cimport Decoder, Sink
 from .rules cimport count, finish_reason, new_id
 from .sse cimport Event, SSEDecoder
-from .sse import SSEError
 
 _dumps = orjson.dumps
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 
 
 class InvalidAnswer(ValueError):
@@ -85,7 +82,7 @@ cdef class _Choice:
     pass
 
 
-cdef class ChatDecoder:
+cdef class ChatDecoder(Decoder):
     """``chat.completion.chunk`` SSE bytes in, events out (see the contract in events.pxd).
 
         decoder = ChatDecoder(sink)
@@ -101,28 +98,19 @@ cdef class ChatDecoder:
     """
 
     def __init__(self, Sink sink):
-        self._sink = sink
-        self._decoder = SSEDecoder()
-        self._started = False
+        Decoder.__init__(self, sink)
+        self._sse = SSEDecoder()
         self._first = _Choice()
         self._first.index = 0
         self._first.tools = {}
         self._others = {}
-        self.done = False
-        self.error = None
-        self.invalid = None
 
     cpdef feed(self, bytes chunk):
-        cdef list events
+        cdef list events = self._events(chunk)
         cdef Event event
         cdef bytes data
         cdef object obj
-        if self.done or self.error is not None or self.invalid is not None:
-            return
-        try:
-            events = self._decoder.feed(chunk)
-        except SSEError as exc:
-            self.invalid = str(exc)
+        if events is None:
             return
         for event in events:
             data = event.data
@@ -130,13 +118,8 @@ cdef class ChatDecoder:
             if not data.startswith(b"{") and data.strip() == b"[DONE]":
                 self._end()
                 return
-            try:
-                obj = _loads(data)
-            except _JSONDecodeError:
-                self.invalid = "an event is not valid JSON"
-                return
-            if not isinstance(obj, dict):
-                self.invalid = "an event is not a JSON object"
+            obj = self._object(data, "an event")
+            if obj is None:
                 return
             self._chunk(<dict>obj)
             if self.error is not None or self.invalid is not None:
@@ -145,13 +128,7 @@ cdef class ChatDecoder:
     cpdef close(self):
         """At the upstream's EOF: a cut event is invalid; a finished stream that
         lacked ``[DONE]`` ends here."""
-        try:
-            self._decoder.close()
-        except SSEError as exc:
-            if self.invalid is None:
-                self.invalid = str(exc)
-            return
-        if self._first.finished and not self.done and self.error is None and self.invalid is None:
+        if self._close_sse() and self._first.finished and not self._stopped():
             self._end()
 
     cdef int _chunk(self, dict obj) except -1:

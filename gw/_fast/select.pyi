@@ -8,6 +8,9 @@
 
 from collections.abc import Sequence
 
+from typing_extensions import disjoint_base
+
+@disjoint_base
 class SmoothWeighted:
     """Picks among 1 to 64 targets with positive int weights (each < 2**32).
 

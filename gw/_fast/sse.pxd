@@ -37,3 +37,34 @@ cdef class NDJSONDecoder:
 
     cpdef list feed(self, bytes chunk)
     cpdef list close(self)
+
+
+cdef class Framed:
+    cdef SSEDecoder _sse
+    cdef readonly bint done         # the answer's end came
+    cdef readonly object error      # the backend's error, sent after HTTP 200
+    cdef readonly object invalid    # why the bytes are not the protocol
+
+    cdef bint _stopped(self)
+    cdef list _events(self, bytes chunk)
+    cdef bint _close_sse(self)
+    cdef dict _object(self, bytes data, str what)
+
+
+cdef inline bytes joined(list out):
+    # The bytes of one read's events, as one object: most reads hold one event.
+    if not out:
+        return b""
+    if len(out) == 1:
+        return <bytes>out[0]
+    return b"".join(out)
+
+
+cdef inline int forward_last(list out, Event event) except -1:
+    # The stream's last event, forwarded as it came. A CR that ended the read
+    # ended the event; its LF, if any, is still upstream, and nothing is read
+    # after the last event.
+    out.append(event.raw)
+    if event.raw.endswith(b"\r"):
+        out.append(b"\n")
+    return 0

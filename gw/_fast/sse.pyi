@@ -8,6 +8,9 @@
     decoder.close()  # raises SSEError if the stream was cut inside an event
 """
 
+from typing import Any
+
+from typing_extensions import disjoint_base
 
 class SSEError(ValueError):
     """A stream cut inside an event (at close()), or an event over the size cap.
@@ -15,6 +18,7 @@ class SSEError(ValueError):
     After it is raised the decoder is not to be used again.
     """
 
+@disjoint_base
 class Event:
     """One dispatched Server-Sent Event.
 
@@ -42,6 +46,7 @@ class Event:
     @property
     def raw(self) -> bytes: ...
 
+@disjoint_base
 class SSEDecoder:
     """WHATWG event-stream decoder, split-anywhere safe.
 
@@ -66,6 +71,7 @@ class SSEDecoder:
         Trailing comments, blank lines and whitespace are fine.
         """
 
+@disjoint_base
 class NDJSONDecoder:
     """Newline-delimited JSON lines (Ollama), split-anywhere safe.
 
@@ -84,4 +90,17 @@ class NDJSONDecoder:
     def close(self) -> list[bytes]:
         """End of stream: the last line if it had no newline, as [line], else []."""
 
-__all__ = ["Event", "NDJSONDecoder", "SSEDecoder", "SSEError"]
+@disjoint_base
+class Framed:
+    """What reads a backend's event stream shares (the decoders, the pass-through
+    watchers): it ends at the answer's end, at the backend's error, or at bytes
+    that are not the protocol."""
+
+    @property
+    def done(self) -> bool: ...
+    @property
+    def error(self) -> Any:
+        """The backend's error (its object or text), sent after HTTP 200; None if none."""
+    @property
+    def invalid(self) -> str | None:
+        """Why the bytes are not the protocol, or None."""

@@ -17,6 +17,11 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memchr, memcmp, memcpy
 
+import orjson
+
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
 
 class SSEError(ValueError):
     """A cut stream at close(), or an event (or NDJSON line) over the size cap."""
@@ -31,6 +36,16 @@ cdef inline int _append(bytearray buf, const char* p, Py_ssize_t n) except -1:
     return 0
 
 
+cdef inline bint _take(bytearray buf, bytes chunk) except -1:
+    # A read appended to the buffer; False when it was empty.
+    cdef Py_ssize_t n
+    if chunk is None:
+        raise TypeError("feed() takes bytes, not None")
+    n = PyBytes_GET_SIZE(chunk)
+    _append(buf, PyBytes_AS_STRING(chunk), n)
+    return n != 0
+
+
 cdef inline bint _is_space(char c) noexcept nogil:
     return c == b' ' or c == b'\t' or c == b'\r' or c == b'\n' or c == b'\f' or c == b'\v'
 
@@ -41,6 +56,12 @@ cdef inline bint _all_space(const char* p, Py_ssize_t n) noexcept nogil:
         if not _is_space(p[i]):
             return False
     return True
+
+
+cdef Py_ssize_t _limit(Py_ssize_t value, str name) except -1:
+    if value <= 0:
+        raise ValueError(f"{name} must be positive")
+    return value
 
 
 cdef class Event:
@@ -64,10 +85,8 @@ cdef class SSEDecoder:
     """for event in decoder.feed(chunk): ...; decoder.close()"""
 
     def __init__(self, Py_ssize_t max_event_bytes=1 << 20):
-        if max_event_bytes <= 0:
-            raise ValueError("max_event_bytes must be positive")
+        self._max = _limit(max_event_bytes, "max_event_bytes")
         self._buf = bytearray()
-        self._max = max_event_bytes
         self._start = 0
         self._pos = 0
         self._scan = 0
@@ -83,15 +102,11 @@ cdef class SSEDecoder:
 
     cpdef list feed(self, bytes chunk):
         cdef list out = []
-        cdef Py_ssize_t n, size, le, nxt, nl
+        cdef Py_ssize_t size, le, nxt, nl
         cdef char* base
         cdef const char* r
-        if chunk is None:
-            raise TypeError("feed() takes bytes, not None")
-        n = PyBytes_GET_SIZE(chunk)
-        if n == 0:
+        if not _take(self._buf, chunk):
             return out
-        _append(self._buf, PyBytes_AS_STRING(chunk), n)
         # The buffer is not resized again until the compaction below, so
         # `base` stays valid for the whole parse.
         base = PyByteArray_AS_STRING(self._buf)
@@ -236,23 +251,17 @@ cdef class NDJSONDecoder:
     """for line in decoder.feed(chunk): ...; lines = decoder.close()"""
 
     def __init__(self, Py_ssize_t max_line_bytes=1 << 20):
-        if max_line_bytes <= 0:
-            raise ValueError("max_line_bytes must be positive")
+        self._max = _limit(max_line_bytes, "max_line_bytes")
         self._buf = bytearray()
-        self._max = max_line_bytes
         self._scan = 0
 
     cpdef list feed(self, bytes chunk):
         cdef list out = []
-        cdef Py_ssize_t n, size, pos = 0, le, end
+        cdef Py_ssize_t size, pos = 0, le, end
         cdef char* base
         cdef const char* r
-        if chunk is None:
-            raise TypeError("feed() takes bytes, not None")
-        n = PyBytes_GET_SIZE(chunk)
-        if n == 0:
+        if not _take(self._buf, chunk):
             return out
-        _append(self._buf, PyBytes_AS_STRING(chunk), n)
         base = PyByteArray_AS_STRING(self._buf)  # valid until the `del` below
         size = PyByteArray_GET_SIZE(self._buf)
         while True:
@@ -289,3 +298,45 @@ cdef class NDJSONDecoder:
         self._buf = bytearray()
         self._scan = 0
         return [] if line is None else [line]
+
+
+cdef class Framed:
+    """What reads a backend's stream of events shares: the SSE decoder, the
+    JSON of an event, and the three ways reading ends: the answer's end
+    (``done``), the backend's error event (``error``), bytes that are not the
+    protocol (``invalid``, why)."""
+
+    cdef bint _stopped(self):
+        return self.done or self.error is not None or self.invalid is not None
+
+    cdef list _events(self, bytes chunk):
+        """The SSE events ``chunk`` completes; None when the bytes are not SSE."""
+        try:
+            return self._sse.feed(chunk)
+        except SSEError as exc:
+            self.invalid = str(exc)
+            return None
+
+    cdef bint _close_sse(self):
+        """At EOF: False, ``invalid`` set, when the stream was cut inside an event."""
+        try:
+            self._sse.close()
+        except SSEError as exc:
+            if self.invalid is None:
+                self.invalid = str(exc)
+            return False
+        return True
+
+    cdef dict _object(self, bytes data, str what):
+        """The JSON object ``data`` holds; None, ``invalid`` set, when it holds
+        none (``what``: "an event", "a line")."""
+        cdef object obj
+        try:
+            obj = _loads(data)
+        except _JSONDecodeError:
+            self.invalid = f"{what} is not valid JSON"
+            return None
+        if not isinstance(obj, dict):
+            self.invalid = f"{what} is not a JSON object"
+            return None
+        return obj
