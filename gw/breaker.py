@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from enum import StrEnum
+from typing import Any
 
 from . import logs, metrics
 
@@ -253,7 +254,9 @@ class Breaker:
         if retry_after:
             self.blocked_until = max(self.blocked_until, now + retry_after)
             self.ready = False
-        if self.state is Circuit.HALF_OPEN or (self.state is Circuit.CLOSED and self.failures >= self.threshold):
+        if self.state is Circuit.HALF_OPEN or (
+            self.state is Circuit.CLOSED and self.failures >= self.threshold
+        ):
             self.open_until = now + self.cooldown_s
             self._set(Circuit.OPEN, error)
 
@@ -273,7 +276,7 @@ class Breaker:
     def _set(self, state: Circuit, error: str | None = None) -> None:
         previous, self.state = self.state, state
         self.ready = state is Circuit.CLOSED and self.blocked_until == 0.0 and not self.health.down
-        fields: dict[str, object] = {"provider": self.provider, "model": self.model}
+        fields: dict[str, Any] = {"provider": self.provider, "model": self.model}
         if state is Circuit.OPEN:
             fields.update(failures=self.failures, cooldown_s=self.cooldown_s, error=error)
             logs.event("circuit reopened" if previous is Circuit.HALF_OPEN else "circuit opened", **fields)
@@ -309,7 +312,7 @@ class Health:
                 owner.breakers.append(breaker)
         return breaker
 
-    def carried_over(self, kept: set[str]) -> "Health":
+    def carried_over(self, kept: set[str]) -> Health:
         """A new registry holding the state of the providers in ``kept`` (unchanged by a reload)."""
         fresh = Health()
         for name, health in self.providers.items():

@@ -1,12 +1,46 @@
-"""What gw knows about one request while it runs: who, which model, where it went."""
+"""What a request carries down (``RequestInfo``, frozen) and what it reports up (``Outcome``).
+
+    info = RequestInfo(request_id, Endpoint.CHAT, Protocol.OPENAI, "POST", "/v1/chat/completions", received)
+    info = info.known(key_name="app", model="gpt-4o", stream=True)   # once auth and parsing are done
+    outcome = Outcome()          # routing, adapters and relay fill it in; the log line and metrics read it
+
+``Exchange`` ties them to one ASGI request from its arrival (``GatewayApp``) to
+the end of its answer, streams included.
+"""
 
 from __future__ import annotations
 
 import os
-import time
-from typing import Any
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+from typing import Protocol as _Protocol
+
+if TYPE_CHECKING:
+    from .relay import ClientWatch
+    from .routing import Bound
+    from .runtime import Runtime
 
 _MAX_REQUEST_ID = 128
+
+
+class Protocol(StrEnum):
+    """The client API a request speaks: it picks the error envelope and the stream's error event."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+
+
+class Endpoint(StrEnum):
+    """The metric and log label of a request (``other``: no route, 404/405)."""
+
+    CHAT = "chat"
+    COMPLETIONS = "completions"
+    EMBEDDINGS = "embeddings"
+    MESSAGES = "messages"
+    MODELS = "models"
+    ADMIN = "admin"
+    OTHER = "other"
 
 
 def new_request_id() -> str:
@@ -25,51 +59,77 @@ def client_request_id(raw: bytes | None) -> str:
     return new_request_id()
 
 
-class RequestContext:
-    """Filled in as the request goes; read by the log line and the metrics at its end."""
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """Who asks what: known before routing, never changed by it."""
+
+    id: str
+    endpoint: Endpoint
+    protocol: Protocol
+    method: str
+    path: str
+    received: float  # the clock's reading when the request arrived
+    key_name: str | None = None
+    model: str | None = None  # only a configured name: it becomes a metric label
+    stream: bool = False
+    body: Any = None  # the client's body, kept only with `logging.bodies: true`
+
+    def known(self, **fields: Any) -> RequestInfo:
+        """A copy with what auth and parsing learnt."""
+        return replace(self, **fields)
+
+
+class Outcome:
+    """What happened to a request, reported up to its log line and metrics."""
 
     __slots__ = (
-        "request_id",
-        "endpoint",
-        "started",
-        "key_name",
-        "model",
-        "provider",
         "status",
-        "stream",
-        "ttft_s",
-        "usage",
-        "retries",
-        "cache_hit",
-        "error",
-        "upstream_s",
+        "provider",
         "bound",
-        "runtime",
-        "request_body",
+        "retries",
+        "usage",
+        "ttft_s",
+        "upstream_s",
+        "error",
+        "cache_hit",
         "response_body",
+        "failures",
     )
 
-    def __init__(self, request_id: str, endpoint: str) -> None:
-        self.request_id = request_id
-        self.endpoint = endpoint
-        self.started = time.perf_counter()
-        self.key_name: str | None = None
-        self.model: str | None = None
-        self.provider: str | None = None
+    def __init__(self) -> None:
         self.status = 0
-        self.stream = False
-        self.ttft_s: float | None = None
-        self.usage: dict[str, Any] | None = None
+        self.provider: str | None = None
+        self.bound: Bound | None = None  # the target of the last attempt: its breaker, its price
         self.retries = 0
-        self.cache_hit = False
-        self.error: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.ttft_s: float | None = None
         # Time spent waiting on the backend until its answer (or first event) arrived.
         self.upstream_s = 0.0
-        self.bound: Any = None  # routing.Bound of the last attempt: its breaker, its price
-        self.runtime: Any = None  # the runtime.Runtime the request started on
-        # Only with `logging.bodies: true`: what the client sent and got.
-        self.request_body: Any = None
-        self.response_body: bytes | None = None
+        self.error: str | None = None
+        self.cache_hit = False
+        self.response_body: bytes | None = None  # only with `logging.bodies: true`
+        self.failures: list[tuple[str, str]] | None = None  # (provider, reason) of each failed attempt
 
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
+    def failed(self, provider: str, reason: str) -> None:
+        """An upstream attempt failed (``gw_upstream_errors_total``)."""
+        if self.failures is None:
+            self.failures = []
+        self.failures.append((provider, reason))
+
+
+class Closer(_Protocol):
+    async def aclose(self) -> None: ...
+
+
+class Exchange:
+    """One request from its arrival to the end of its answer (``GatewayApp`` owns it)."""
+
+    __slots__ = ("info", "outcome", "runtime", "stream", "watch", "logged")
+
+    def __init__(self, info: RequestInfo, logged: bool) -> None:
+        self.info = info
+        self.outcome = Outcome()
+        self.runtime: Runtime | None = None  # the runtime the request was routed on (its count)
+        self.stream: Closer | None = None  # a committed stream: closed when the answer ends
+        self.watch: ClientWatch | None = None  # notices the client leaving, once the body is read
+        self.logged = logged  # probes (/health, /ready, /metrics) are neither logged nor counted

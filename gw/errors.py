@@ -1,26 +1,28 @@
 """gw's exceptions and the one function that turns them into responses.
 
-    GatewayError              status  type
-    + BadRequest              400     invalid_request_error
-    + Unauthorized            401     authentication_error
-    + Forbidden               403     permission_error
-    + ModelNotFound           404     not_found_error
-    + NotFound                404     not_found_error (no such route)
-    + MethodNotAllowed        405     invalid_request_error
-    + UnsupportedEndpoint     400     invalid_request_error (e.g. embeddings of a chat-only backend)
-    + BodyTooLarge            413     invalid_request_error
-    + RateLimited             429     rate_limit_error (retry_after)
-    + NoHealthyTarget         503     service_unavailable
-    + UpstreamError           (provider, retryable)
-      - UpstreamStatus        400/404/413/422 kept; 401/403 -> 502; 429; 5xx -> 502
-      - UpstreamUnavailable   502 connect, reset, garbage
-      - UpstreamTimeout       504
-    ConfigError               start-up and reload only; `gw check` exits 1
+GatewayError              status  type
++ BadRequest              400     invalid_request_error
++ Unauthorized            401     authentication_error
++ Forbidden               403     permission_error
++ ModelNotFound           404     not_found_error
++ NotFound                404     not_found_error (no such route)
++ MethodNotAllowed        405     invalid_request_error
++ UnsupportedEndpoint     400     invalid_request_error (e.g. embeddings of a chat-only backend)
++ BodyTooLarge            413     invalid_request_error
++ RateLimited             429     rate_limit_error (retry_after)
++ Unavailable             503     service_unavailable (starting)
++ NoHealthyTarget         503     service_unavailable
++ UpstreamError           (provider, retryable)
+  - UpstreamStatus        400/404/413/422 kept; 401/403 -> 502; 429; 5xx -> 502
+  - UpstreamUnavailable   502 connect, reset, garbage
+  - UpstreamTimeout       504
+ConfigError               start-up and reload only; `gw check` exits 1
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import orjson
 
@@ -30,12 +32,20 @@ class GatewayError(Exception):
     type: str = "api_error"
     code: str | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         if code is not None:
             self.code = code
+        self.extra = extra  # more top-level fields of the error body (admin: the config's problems)
 
 
 class BadRequest(GatewayError):
@@ -72,6 +82,10 @@ class MethodNotAllowed(GatewayError):
     type = "invalid_request_error"
     code = "method_not_allowed"
 
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow  # the method the path takes (the `allow` header)
+
 
 class UnsupportedEndpoint(BadRequest):
     code = "unsupported_endpoint"
@@ -88,9 +102,15 @@ class RateLimited(GatewayError):
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: float = 1.0, **kw: str | None) -> None:
+    def __init__(self, message: str, *, retry_after: float = 1.0, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+
+
+class Unavailable(GatewayError):
+    status = 503
+    type = "service_unavailable"
+    code = "starting"
 
 
 class NoHealthyTarget(GatewayError):
@@ -110,7 +130,7 @@ class UpstreamError(GatewayError):
     # Seconds the backend asked not to be called again (its Retry-After), if it said.
     retry_after: float | None = None
 
-    def __init__(self, message: str, *, provider: str, retryable: bool, **kw: str | None) -> None:
+    def __init__(self, message: str, *, provider: str, retryable: bool, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.provider = provider
         self.retryable = retryable
@@ -180,9 +200,12 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 
 def openai_error_body(exc: GatewayError) -> bytes:
-    return orjson.dumps(
-        {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
-    )
+    body: dict[str, Any] = {
+        "error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}
+    }
+    if exc.extra:
+        body.update(exc.extra)
+    return orjson.dumps(body)
 
 
 # gw's error types as Anthropic names them (its API's documented set).

@@ -1,8 +1,12 @@
 """Structured logs: one line per request, plus gw's own events, to stdout.
 
 JSON by default (``logging.format: json``), ``key=value`` text for humans.
-Request lines are written by ``request_line`` straight to a buffered stdout and
-flushed every 0.2 s: the ``logging`` module costs ~20 us a line, this ~3 us.
+Request lines are written by ``Output.request`` straight to a buffered stdout
+and flushed every 0.2 s: the ``logging`` module costs ~20 us a line, this ~3 us.
+
+    output = setup("info", "json")         # the process's Output (a worker keeps it: Worker.output)
+    output.request(info, outcome, duration_s)
+    event("config reloaded", pid=...)      # gw's own events, through the logging module, to the same Output
 Never a key; never prompt or completion text unless ``logging.bodies: true``.
 """
 
@@ -18,25 +22,24 @@ from typing import Any
 import orjson
 
 from .config.tables import LogFormat
-from .context import RequestContext
+from .context import Outcome, RequestInfo
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-class _Output:
-    """The process's log sink; the format is set from the config at start-up.
+class Output:
+    """A process's log sink; the format is set from the config at start-up.
 
     Lines are collected and written with one call every 0.2 s (or at once
     when no event loop runs: start-up, shutdown).
     """
 
-    format: LogFormat = LogFormat.JSON
-    level: int = logging.INFO
-    # Set by setup() in the worker itself: Granian's main process imports this
-    # module too (ServerFormatter) and forks the workers from it.
-    pid: int = 0
-
     def __init__(self) -> None:
+        self.format = LogFormat.JSON
+        self.level = logging.INFO
+        # Set by setup() in the worker itself: Granian's main process imports this
+        # module too (ServerFormatter) and forks the workers from it.
+        self.pid = 0
         self._lines: list[bytes] = []
         self._flusher: asyncio.TimerHandle | None = None
 
@@ -63,20 +66,56 @@ class _Output:
         except (OSError, ValueError):
             pass
 
+    def request(self, info: RequestInfo, outcome: Outcome, duration_s: float) -> None:
+        """The one line of a finished request."""
+        if self.level > logging.INFO:
+            return
+        usage = outcome.usage or {}
+        status = outcome.status
+        ttft_s = outcome.ttft_s
+        line: dict[str, Any] = {
+            "ts": round(time.time(), 3),
+            "level": "info" if status < 500 else "error",
+            "event": "request",
+            "worker": self.pid,
+            "request_id": info.id,
+            "method": info.method,
+            "path": info.path,
+            "endpoint": info.endpoint,
+            "key": info.key_name,
+            "model": info.model,
+            "provider": outcome.provider,
+            "status": status,
+            "stream": info.stream,
+            "duration_ms": round(duration_s * 1000, 3),
+            "ttft_ms": None if ttft_s is None else round(ttft_s * 1000, 3),
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "retries": outcome.retries,
+            "cache_hit": outcome.cache_hit,
+            "error": outcome.error,
+        }
+        if info.body is not None:  # logging.bodies: true
+            line["request_body"] = info.body
+            body = outcome.response_body
+            line["response_body"] = body.decode("utf-8", "replace") if body is not None else None
+        self.write(line)
+
 
 def _text(value: object) -> str:
     text = value if isinstance(value, str) else orjson.dumps(value).decode()
     return text if " " not in text else orjson.dumps(text).decode()
 
 
-OUTPUT = _Output()
-
-
 class _Handler(logging.Handler):
     """Routes the `logging` module (gw's events, warnings of libraries) to the same sink."""
 
+    def __init__(self, output: Output) -> None:
+        super().__init__()
+        self.output = output
+
     def formatException(self, exc_info: object) -> str:
-        return logging.Formatter().formatException(exc_info)  # type: ignore[arg-type]
+        return logging.Formatter().formatException(exc_info)  # type: ignore[arg-type]  # typed object by our caller
 
     def emit(self, record: logging.LogRecord) -> None:
         entry: dict[str, Any] = {
@@ -90,7 +129,7 @@ class _Handler(logging.Handler):
             entry.update(extra)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        OUTPUT.write(entry)
+        self.output.write(entry)
 
 
 class ServerFormatter(logging.Formatter):
@@ -120,48 +159,25 @@ def server_log_config(fmt: LogFormat) -> dict[str, Any]:
     }
 
 
-def setup(level: str = "info", fmt: LogFormat | str = LogFormat.JSON) -> None:
-    OUTPUT.format = LogFormat(fmt)
-    OUTPUT.pid = os.getpid()
-    OUTPUT.level = _LEVELS.get(level, logging.INFO)
+def setup(level: str = "info", fmt: LogFormat | str = LogFormat.JSON, output: Output | None = None) -> Output:
+    """Set ``output`` (a new one when None) to the config's format and level, and send
+    gw's logger there; return it."""
+    output = output if output is not None else Output()
+    output.format = LogFormat(fmt)
+    output.pid = os.getpid()
+    output.level = _LEVELS.get(level, logging.INFO)
     root = logging.getLogger("gw")
-    root.setLevel(OUTPUT.level)
+    root.setLevel(output.level)
     root.propagate = False
-    if not any(isinstance(h, _Handler) for h in root.handlers):
-        root.addHandler(_Handler())
+    for handler in root.handlers:
+        if isinstance(handler, _Handler):
+            handler.output = output
+            break
+    else:
+        root.addHandler(_Handler(output))
+    return output
 
 
 def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one of gw's own events (start-up, reload, shutdown) with fields."""
     logging.getLogger("gw").log(level, name, extra={"gw": fields})
-
-
-def request_line(ctx: RequestContext, duration_s: float) -> None:
-    if OUTPUT.level > logging.INFO:
-        return
-    usage = ctx.usage or {}
-    line: dict[str, Any] = {
-        "ts": round(time.time(), 3),
-        "level": "info" if ctx.status < 500 else "error",
-        "event": "request",
-        "worker": OUTPUT.pid,
-        "request_id": ctx.request_id,
-        "endpoint": ctx.endpoint,
-        "key": ctx.key_name,
-        "model": ctx.model,
-        "provider": ctx.provider,
-        "status": ctx.status,
-        "stream": ctx.stream,
-        "duration_ms": round(duration_s * 1000, 3),
-        "ttft_ms": None if ctx.ttft_s is None else round(ctx.ttft_s * 1000, 3),
-        "prompt_tokens": usage.get("prompt_tokens"),
-        "completion_tokens": usage.get("completion_tokens"),
-        "retries": ctx.retries,
-        "cache_hit": ctx.cache_hit,
-        "error": ctx.error,
-    }
-    if ctx.request_body is not None:  # logging.bodies: true
-        line["request_body"] = ctx.request_body
-        body = ctx.response_body
-        line["response_body"] = body.decode("utf-8", "replace") if body is not None else None
-    OUTPUT.write(line)

@@ -17,10 +17,10 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
-from prometheus_client import multiprocess
 
-from .context import RequestContext
+from .context import Outcome, RequestInfo
 
 # LLM latencies: 10 ms to 5 min.
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -67,8 +67,13 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
-class _Batch:
-    """Per-request updates, added up in plain dicts and written every 0.25 s.
+class Batch:
+    """A worker's per-request updates, added up in plain dicts and written every 0.25 s.
+
+        batch = Batch()            # one per worker (``Worker.batch``)
+        batch.started()            # a request came in
+        batch.record(info, outcome, duration_s)
+        batch.start(0.25)          # in the event loop: flush periodically
 
     prometheus-client costs ~14 us a request for these series (~23 us in
     multiprocess mode, where each update writes a memory-mapped file); adding
@@ -97,6 +102,46 @@ class _Batch:
         acc[bisect_left(bounds, value)] += 1  # the first bucket whose bound >= value
         acc[-1] += value
 
+    def started(self) -> None:
+        self.active += 1
+
+    def record(self, info: RequestInfo, outcome: Outcome, duration_s: float) -> None:
+        """Count a finished request (and its failed attempts, tokens, latency, overhead)."""
+        self.active -= 1
+        add = self.add
+        for failed_provider, reason in outcome.failures or ():
+            add(UPSTREAM_ERRORS, (failed_provider, reason))
+        model = info.model or ""
+        provider = outcome.provider or ""
+        key = info.key_name or ""
+        endpoint = info.endpoint
+        add(REQUESTS, (key, model, provider, endpoint, status_class(outcome.status)))
+        if not provider:
+            return  # refused before routing: no latency or token series for it
+        self.observe(DURATION, (model, provider, endpoint), duration_s)
+        ttft_s = outcome.ttft_s
+        if ttft_s is not None:
+            self.observe(TTFT, (model, provider), ttft_s)
+        self.observe(OVERHEAD, (endpoint,), max(0.0, (ttft_s or duration_s) - outcome.upstream_s))
+        if outcome.retries:
+            add(RETRIES, (model,), outcome.retries)
+        usage = outcome.usage
+        if usage:
+            prompt = usage.get("prompt_tokens")
+            completion = usage.get("completion_tokens")
+            prompt = prompt if isinstance(prompt, int) and prompt > 0 else 0
+            completion = completion if isinstance(completion, int) and completion > 0 else 0
+            if prompt:
+                add(TOKENS, (key, model, provider, "prompt"), prompt)
+            if completion:
+                add(TOKENS, (key, model, provider, "completion"), completion)
+            # The price of the model that answered: a fallback's, when one did.
+            price = outcome.bound.price if outcome.bound is not None else None
+            if price is not None and (prompt or completion):
+                cost = (prompt * price.input_per_mtok + completion * price.output_per_mtok) / 1e6
+                if cost:
+                    add(COST, (key, model, provider), cost)
+
     def flush(self) -> None:
         counts, self.counts = self.counts, {}
         observed, self.observed = self.observed, {}
@@ -105,7 +150,7 @@ class _Batch:
         for (histogram, labels), acc in observed.items():
             child = histogram.labels(*labels)
             # prometheus-client keeps per-bucket (not cumulative) values in _buckets.
-            for bucket, n in zip(child._buckets, acc):
+            for bucket, n in zip(child._buckets, acc[:-1], strict=True):
                 if n:
                     bucket.inc(n)
             child._sum.inc(acc[-1])
@@ -133,49 +178,6 @@ _BOUNDS: dict[Histogram, tuple[float, ...]] = {
     TTFT: (*_LATENCY_BUCKETS, float("inf")),
     OVERHEAD: (*_OVERHEAD_BUCKETS, float("inf")),
 }
-BATCH = _Batch()
-
-
-def request_started() -> None:
-    BATCH.active += 1
-
-
-def record(ctx: RequestContext, duration_s: float) -> None:
-    """Count a finished request (and its tokens, latency, overhead)."""
-    batch = BATCH
-    batch.active -= 1
-    model = ctx.model or ""
-    provider = ctx.provider or ""
-    key = ctx.key_name or ""
-    batch.add(REQUESTS, (key, model, provider, ctx.endpoint, status_class(ctx.status)))
-    if not provider:
-        return  # refused before routing: no latency or token series for it
-    batch.observe(DURATION, (model, provider, ctx.endpoint), duration_s)
-    if ctx.ttft_s is not None:
-        batch.observe(TTFT, (model, provider), ctx.ttft_s)
-    batch.observe(OVERHEAD, (ctx.endpoint,), max(0.0, (ctx.ttft_s or duration_s) - ctx.upstream_s))
-    if ctx.retries:
-        batch.add(RETRIES, (model,), ctx.retries)
-    usage = ctx.usage
-    if usage:
-        prompt = usage.get("prompt_tokens")
-        completion = usage.get("completion_tokens")
-        prompt = prompt if isinstance(prompt, int) and prompt > 0 else 0
-        completion = completion if isinstance(completion, int) and completion > 0 else 0
-        if prompt:
-            batch.add(TOKENS, (key, model, provider, "prompt"), prompt)
-        if completion:
-            batch.add(TOKENS, (key, model, provider, "completion"), completion)
-        # The price of the model that answered: a fallback's, when one did.
-        price = ctx.bound.price if ctx.bound is not None else None
-        if price is not None and (prompt or completion):
-            cost = (prompt * price.input_per_mtok + completion * price.output_per_mtok) / 1e6
-            if cost:
-                batch.add(COST, (key, model, provider), cost)
-
-
-def upstream_failed(provider: str, reason: str) -> None:
-    BATCH.add(UPSTREAM_ERRORS, (provider, reason))
 
 
 def provider_up(provider: str, up: bool) -> None:
@@ -191,15 +193,15 @@ def forget_provider(provider: str) -> None:
         pass
 
 
-def exposition() -> tuple[bytes, str]:
+def exposition(batch: Batch) -> tuple[bytes, str]:
     """The text format of every worker's metrics (one process's when not under `gw serve`).
 
     Other workers' numbers are at most one flush interval (0.25 s) old.
     """
-    BATCH.flush()
+    batch.flush()
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated upstream
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
 
@@ -207,7 +209,7 @@ def exposition() -> tuple[bytes, str]:
 def active_requests(multiproc_dir: str) -> float:
     """Sum of in-flight requests over all workers (the supervisor's drain check)."""
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
+    multiprocess.MultiProcessCollector(registry, path=multiproc_dir)  # type: ignore[no-untyped-call]  # idem
     for family in registry.collect():
         if family.name == "gw_active_requests":
             return sum(sample.value for sample in family.samples)
@@ -218,4 +220,4 @@ def worker_exited(pid: int, multiproc_dir: str | None = None) -> None:
     """Forget a gone worker's live gauges (the files of its other series stay: counters add up)."""
     path = multiproc_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
-        multiprocess.mark_process_dead(pid, path)
+        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]  # unannotated upstream

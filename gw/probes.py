@@ -32,7 +32,9 @@ class HealthChecker:
         # Before any request runs on this runtime: whether probes decide ``up`` (a reload
         # that turns them off brings back a provider they had taken down).
         for health in runtime.health.providers.values():
-            health.watch(self.interval_s, routing.health_check_unhealthy_after, routing.health_check_healthy_after)
+            health.watch(
+                self.interval_s, routing.health_check_unhealthy_after, routing.health_check_healthy_after
+            )
 
     def start(self) -> None:
         if self.interval_s > 0 and self._task is None:

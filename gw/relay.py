@@ -1,64 +1,39 @@
-"""Streams: the commit point, the error event, ``[DONE]``, client disconnects.
+"""Committed streams: move the bytes to the client, end the stream, notice the client leaving.
 
-Before the first byte goes to the client a failure is raised (so routing can
-retry or fall back); after it, the client gets one error event and ``[DONE]``
-and the stream closes: never a made-up ``finish_reason``, never another backend.
+``routing.open_stream`` decides where a stream comes from and commits it at its
+first bytes; from then on a failure cannot be retried: the client gets the
+protocol's error event (OpenAI: an ``error`` data event and ``[DONE]``;
+Anthropic: an ``error`` event) and the stream closes. Never a made-up
+``finish_reason``, never another backend.
 
-    watch = ClientWatch(receive)
-    start = lambda bound: bound.adapter.chat_stream(body, bound.target, ctx)
-    first, events = await open_stream(runtime, route, ctx, start)   # may raise
-    return wire.stream_response(ctx, relay(first, events, ctx, watch, done))
+    watch = ClientWatch(receive)                 # before waiting on the upstream
+    first, rest = await routing.open_stream(route, call, outcome)
+    relay = Relay(first, rest, Protocol.OPENAI, outcome, watch, keep=False)
+    return stream_response(..., relay.body)      # relay.aclose() runs when the request ends
+
+Each upstream read's events arrive as one chunk (the adapter's ``pump``) and go
+out as one ASGI send; nothing is held back waiting for more.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import Any, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any
 
-from . import metrics
-from ._fast.convert import DONE_EVENT, error_event
-from .context import RequestContext
-from .errors import GatewayError, UpstreamError, UpstreamUnavailable
-from .routing import Bound, Route, attempt
-from .runtime import Runtime
+from .context import Outcome, Protocol
+from .errors import GatewayError, UpstreamError, anthropic_error_body, openai_error_body
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 _KEEP_LIMIT = 64 * 1024
+DONE_EVENT = b"data: [DONE]\n\n"
 
 
-async def open_stream(
-    runtime: Runtime,
-    route: Route,
-    ctx: RequestContext,
-    start: Callable[[Bound], AsyncIterator[bytes]],
-) -> tuple[bytes, AsyncIterator[bytes]]:
-    """The first bytes of a stream and the generator of the rest, with retries.
-
-    ``start(bound)`` opens the stream on one target (an adapter's generator,
-    maybe wrapped in a converter to the client's protocol).
-    """
-
-    async def first_of(bound: Bound) -> tuple[bytes, AsyncIterator[bytes]]:
-        events = start(bound)
-        started = time.perf_counter()
-        try:
-            first = await anext(events)
-        except StopAsyncIteration:
-            raise UpstreamUnavailable(
-                f"provider '{bound.provider.name}' sent an empty stream",
-                provider=bound.provider.name,
-                retryable=True,
-            ) from None
-        except BaseException:
-            await events.aclose()
-            raise
-        finally:
-            ctx.upstream_s += time.perf_counter() - started
-        ctx.ttft_s = ctx.elapsed()
-        return first, events
-
-    return await attempt(route, runtime.retries, runtime.retry_on, ctx, first_of)
+def stream_error(exc: GatewayError, protocol: Protocol) -> bytes:
+    """The event that ends a committed stream on a failure, in the client's protocol."""
+    if protocol is Protocol.ANTHROPIC:
+        return b"event: error\ndata: " + anthropic_error_body(exc) + b"\n\n"
+    return b"data: " + openai_error_body(exc) + b"\n\n" + DONE_EVENT
 
 
 class ClientWatch:
@@ -66,7 +41,8 @@ class ClientWatch:
 
     Started once the request body has been read (from then on the ASGI
     ``receive`` only ever answers ``http.disconnect``), before gw waits on the
-    upstream, so a client leaving before the first byte is noticed too.
+    upstream, so a client leaving before the answer is noticed too: the
+    upstream request is cancelled with the task.
     """
 
     __slots__ = ("left", "_task", "_watcher")
@@ -76,7 +52,7 @@ class ClientWatch:
         task = asyncio.current_task()
         assert task is not None
         self._task = task
-        self._watcher = asyncio.ensure_future(self._watch(receive))
+        self._watcher: asyncio.Future[None] | None = asyncio.ensure_future(self._watch(receive))
 
     async def _watch(self, receive: Receive) -> None:
         while True:
@@ -86,67 +62,83 @@ class ClientWatch:
                 self._task.cancel()
                 return
 
-    def absorb(self, ctx: RequestContext) -> None:
+    def absorb(self, outcome: Outcome) -> None:
         """Turn our own cancellation (``left`` is true) into a quiet end:
         nobody is there to read an error, and the server should not log one."""
         self._task.uncancel()
-        ctx.error = "client disconnected"
-        ctx.status = 499
+        outcome.error = "client disconnected"
+        outcome.status = 499
 
     def stop(self) -> None:
-        self._watcher.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
 
 
-def relay(
-    first: bytes,
-    events: AsyncIterator[bytes],
-    ctx: RequestContext,
-    watch: ClientWatch | None,
-    done: Callable[[RequestContext], None],
-    error_body: Callable[[GatewayError], bytes] | None = None,
-    keep: bool = False,
-) -> Callable[[], AsyncIterator[bytes]]:
-    """The body generator of a committed stream (BlackSheep wants the function).
+class Relay:
+    """A committed stream's body (``body``, the generator BlackSheep iterates) and its end.
 
     ``keep`` (``logging.bodies``) keeps what was sent, up to 64 KiB, for the log line.
     """
 
-    async def body() -> AsyncIterator[bytes]:
-        kept = bytearray(first) if keep else None
+    __slots__ = ("_first", "_rest", "_protocol", "_outcome", "_watch", "_keep", "_closed")
+
+    def __init__(
+        self,
+        first: bytes,
+        rest: AsyncGenerator[bytes, None],
+        protocol: Protocol,
+        outcome: Outcome,
+        watch: ClientWatch | None,
+        keep: bool = False,
+    ) -> None:
+        self._first = first
+        self._rest = rest
+        self._protocol = protocol
+        self._outcome = outcome
+        self._watch = watch
+        self._keep = keep
+        self._closed = False
+
+    async def body(self) -> AsyncIterator[bytes]:
+        outcome = self._outcome
+        kept = bytearray(self._first) if self._keep else None
         try:
-            yield first
-            async for chunk in events:
+            yield self._first
+            async for chunk in self._rest:
                 if kept is not None and len(kept) < _KEEP_LIMIT:
                     kept += chunk
                 yield chunk
         except GatewayError as exc:
-            ctx.error = exc.message
+            outcome.error = exc.message
             if isinstance(exc, UpstreamError):
-                metrics.upstream_failed(exc.provider, exc.reason)
-                ctx.status = exc.status  # for logs and metrics; the client already has 200
-                if ctx.bound is not None and exc.retryable:
-                    ctx.bound.breaker.failed(exc.message, exc.retry_after)
-            yield error_body(exc) if error_body else openai_stream_error(exc)
+                outcome.failed(exc.provider, exc.reason)
+                outcome.status = exc.status  # for logs and metrics; the client already has 200
+                bound = outcome.bound
+                if bound is not None and exc.retryable:
+                    bound.breaker.failed(exc.message, exc.retry_after)
+            yield stream_error(exc, self._protocol)
         except asyncio.CancelledError:
+            watch = self._watch
             if watch is None or not watch.left:
                 raise
-            watch.absorb(ctx)
+            watch.absorb(outcome)
         finally:
-            if watch is not None:
-                watch.stop()
-            await events.aclose()
             if kept is not None:
-                ctx.response_body = bytes(kept[:_KEEP_LIMIT])
-            done(ctx)
+                outcome.response_body = bytes(kept[:_KEEP_LIMIT])
+            await self.aclose()
 
-    return body
+    async def aclose(self) -> None:
+        """End the stream (once): stop watching the client, close the upstream.
+
+        Also runs when the body never started (the client left before it).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._watch is not None:
+            self._watch.stop()
+        await self._rest.aclose()
 
 
-def openai_stream_error(exc: GatewayError) -> bytes:
-    return (
-        error_event({"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code})
-        + DONE_EVENT
-    )
-
-
-__all__ = ["open_stream", "relay", "openai_stream_error"]
+__all__ = ["ClientWatch", "Relay", "stream_error"]

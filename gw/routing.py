@@ -1,30 +1,37 @@
 """A request's plan: pick a target, retry another on a retryable failure, fall back.
 
-    route = runtime.routes["gpt-4o"]
-    answer = await attempt(route, retries, retry_on, ctx, lambda bound: bound.adapter.chat(body, bound.target, ctx))
+    data = await answer(route, call, outcome)                  # a whole answer's bytes
+    first, rest = await open_stream(route, call, outcome)      # a stream, committed at its first bytes
 
 Targets are picked by smooth weighted round-robin (``gw._fast.select``), per
 worker, among those whose circuit lets a request through (``gw.breaker``). A
 retry never picks the target that just failed when another one may be tried.
 After ``routing.retries`` extra attempts, each fallback model gets one.
-Nothing here runs once the first byte went to the client: ``relay`` decides that.
+
+A stream is committed when its adapter yields its first bytes: until then a
+failure (a refused connection, an error status, an error event or garbage
+before any content) is retried like a whole answer's. After it, ``relay``
+owns the stream and nothing here runs again.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterator, TypeVar
+from typing import TypeVar
 
-from . import metrics
+from ._fast.rules import InvalidInput
 from ._fast.select import SmoothWeighted
 from .breaker import Breaker
+from .call import Call
 from .config.tables import Model, Price, Provider, Target
-from .context import RequestContext
-from .errors import NoHealthyTarget, UpstreamError
+from .context import Outcome
+from .errors import BadRequest, NoHealthyTarget, UnsupportedEndpoint, UpstreamError, UpstreamUnavailable
 from .providers.base import Adapter
 
 T = TypeVar("T")
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,16 +45,32 @@ class Bound:
     price: Price | None = None  # the price of the public model this target serves
 
 
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """``routing`` of the config: extra attempts, what is retried, and the clock breakers read."""
+
+    retries: int = 0
+    retry_on: frozenset[int | str] = frozenset()
+    clock: Clock = time.monotonic
+
+
 class Route:
     """A public model's targets and its (per-worker) weighted selector."""
 
-    __slots__ = ("model", "bound", "selector", "fallbacks", "_all")
+    __slots__ = ("model", "bound", "selector", "fallbacks", "policy", "_all")
 
-    def __init__(self, model: Model, bound: tuple[Bound, ...], fallbacks: tuple["Route", ...] = ()) -> None:
+    def __init__(
+        self,
+        model: Model,
+        bound: tuple[Bound, ...],
+        fallbacks: tuple[Route, ...] = (),
+        policy: Policy = Policy(),
+    ) -> None:
         self.model = model
         self.bound = bound
         self.selector = SmoothWeighted([b.target.weight for b in bound])
         self.fallbacks = fallbacks
+        self.policy = policy
         self._all = (1 << len(bound)) - 1
 
     def pick(self, avoid: int = -1) -> int:
@@ -58,7 +81,7 @@ class Route:
         for i, bound in enumerate(self.bound):
             breaker = bound.breaker
             if not breaker.ready:
-                now = now or time.monotonic()
+                now = now or self.policy.clock()
                 if not breaker.available(now):
                     excluded |= 1 << i
         if avoid >= 0 and (excluded | (1 << avoid)) != self._all:
@@ -68,7 +91,7 @@ class Route:
         return self.selector.pick(excluded)
 
     def unavailable(self) -> NoHealthyTarget:
-        now = time.monotonic()
+        now = self.policy.clock()
         wait = min(b.breaker.retry_in(now) for b in self.bound)
         others = " or its fallbacks" if self.fallbacks else ""
         return NoHealthyTarget(
@@ -78,10 +101,10 @@ class Route:
         )
 
 
-def plan(route: Route, retries: int) -> Iterator[Bound]:
+def plan(route: Route) -> Iterator[Bound]:
     """The targets to try, in order, picked lazily: most requests need only the first."""
     last = -1
-    for _ in range(1 + retries):
+    for _ in range(1 + route.policy.retries):
         last = route.pick(last)
         if last < 0:
             break
@@ -92,46 +115,87 @@ def plan(route: Route, retries: int) -> Iterator[Bound]:
             yield fallback.bound[index]
 
 
-async def attempt(
-    route: Route,
-    retries: int,
-    retry_on: frozenset[int | str],
-    ctx: RequestContext,
-    call: Callable[[Bound], Awaitable[T]],
-) -> T:
-    """Run ``call`` on planned targets until one succeeds or a failure is final.
+async def attempt(route: Route, call: Call, outcome: Outcome, once: Callable[[Bound], Awaitable[T]]) -> T:
+    """Run ``once`` on planned targets until one succeeds or a failure is final.
 
     Every attempt's outcome goes to its target's breaker: a retryable failure
     counts against it, any answer (the client's 4xx too) clears it.
     """
+    policy = route.policy
     failure: UpstreamError | None = None
     tried = False
-    for bound in plan(route, retries):
+    for bound in plan(route):
+        adapter = bound.adapter
+        if call.operation not in adapter.operations:
+            provider = bound.provider
+            raise UnsupportedEndpoint(
+                f"provider '{provider.name}' (type {provider.type}) does not support {call.operation}"
+            )
         if tried:
-            ctx.retries += 1
+            outcome.retries += 1
         tried = True
-        ctx.provider = bound.provider.name
-        ctx.bound = bound
+        outcome.provider = bound.provider.name
+        outcome.bound = bound
         breaker = bound.breaker
         breaker.enter()
         started = time.perf_counter()
         try:
-            result = await call(bound)
+            result = await once(bound)
         except UpstreamError as exc:
-            metrics.upstream_failed(exc.provider, exc.reason)
+            outcome.failed(exc.provider, exc.reason)
             if not exc.retryable:
                 breaker.answered()
                 raise
-            breaker.failed(exc.message, exc.retry_after)
-            if exc.retry_key not in retry_on:
+            breaker.failed(exc.message, exc.retry_after, policy.clock())
+            if exc.retry_key not in policy.retry_on:
                 raise
             failure = exc
+        except InvalidInput as exc:  # the request, converted for this backend: the client's 400
+            breaker.released()
+            raise BadRequest(exc.message, param=exc.param) from None
         except BaseException:
             breaker.released()
             raise
         else:
             breaker.succeeded(time.perf_counter() - started)
             return result
+        finally:
+            outcome.upstream_s += time.perf_counter() - started
     if failure is not None:
         raise failure
     raise route.unavailable()
+
+
+async def answer(route: Route, call: Call, outcome: Outcome) -> bytes:
+    """The whole answer's bytes, in the client's protocol."""
+    return await attempt(
+        route, call, outcome, lambda bound: bound.adapter.answer(call, bound.target, outcome)
+    )
+
+
+async def open_stream(
+    route: Route, call: Call, outcome: Outcome
+) -> tuple[bytes, AsyncGenerator[bytes, None]]:
+    """The first bytes of a stream and the generator of the rest: the commit point.
+
+    A failure before the first bytes is retried like a whole answer's.
+    """
+
+    async def first_of(bound: Bound) -> tuple[bytes, AsyncGenerator[bytes, None]]:
+        events = bound.adapter.stream(call, bound.target, outcome)
+        try:
+            first = await anext(events)
+        except StopAsyncIteration:
+            raise UpstreamUnavailable(
+                f"provider '{bound.provider.name}' sent an empty stream",
+                provider=bound.provider.name,
+                retryable=True,
+            ) from None
+        except BaseException:
+            await events.aclose()
+            raise
+        return first, events
+
+    first, rest = await attempt(route, call, outcome, first_of)
+    outcome.ttft_s = time.perf_counter() - call.info.received
+    return first, rest

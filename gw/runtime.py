@@ -1,30 +1,33 @@
 """What a worker serves with: the compiled tables bound to live adapters and breakers.
 
-Built once at start-up and again on each reload from ``Tables``; handlers read
-``current.runtime`` once per request, so a swap never changes a request midway::
+Built once at start-up and again on each reload from ``Tables``; a request
+reads ``worker.runtime`` once, so a swap never changes a request midway::
 
-    runtime = Runtime(new_tables, previous=current.runtime)   # keeps unchanged providers
-    current.runtime, old = runtime, current.runtime
-    old.retire()          # its own upstream clients close once its last request ends
+    runtime = Runtime(new_tables, previous=worker.runtime)   # keeps unchanged providers
+    worker.runtime, old = runtime, worker.runtime
+    old.retire(runtime)   # its own upstream clients close once its last request ends
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from . import logs, metrics
 from .breaker import Health
 from .config.tables import ApiKey, Tables
 from .errors import Forbidden, ModelNotFound
 from .providers import Adapter, build_adapter
-from .routing import Bound, Route
+from .routing import Bound, Clock, Policy, Route
 
 
 class Runtime:
-    def __init__(self, tables: Tables, previous: "Runtime | None" = None) -> None:
+    def __init__(
+        self, tables: Tables, previous: Runtime | None = None, clock: Clock = time.monotonic
+    ) -> None:
         self.tables = tables
         # Providers whose record is unchanged keep their adapter (connection
         # pools) and breakers; the rest are built anew.
@@ -36,15 +39,18 @@ class Runtime:
                 if provider.enabled and previous.tables.providers.get(name) == provider
             }
         self.kept_providers = frozenset(kept)
-        self.health = previous.health.carried_over(kept) if previous is not None else Health()
+        self.health: Health = previous.health.carried_over(kept) if previous is not None else Health()
         self.adapters: dict[str, Adapter] = {}
         for name, provider in tables.providers.items():
             self.health.provider(name, provider.enabled)
             if not provider.enabled:
                 continue
-            self.adapters[name] = previous.adapters[name] if name in kept else build_adapter(provider)  # type: ignore[union-attr]
+            self.adapters[name] = (
+                previous.adapters[name] if previous is not None and name in kept else build_adapter(provider)
+            )
 
         routing = tables.routing
+        policy = Policy(routing.retries, routing.retry_on, clock)
         routes = {
             name: Route(
                 model,
@@ -53,11 +59,14 @@ class Runtime:
                         t,
                         tables.providers[t.provider],
                         self.adapters[t.provider],
-                        self.health.breaker(t.provider, t.model, routing.breaker_failures, routing.breaker_cooldown_s),
+                        self.health.breaker(
+                            t.provider, t.model, routing.breaker_failures, routing.breaker_cooldown_s
+                        ),
                         model.price,
                     )
                     for t in model.targets
                 ),
+                policy=policy,
             )
             for name, model in tables.models.items()
         }
@@ -67,8 +76,6 @@ class Runtime:
             health.refresh()
         self.routes: Mapping[str, Route] = MappingProxyType(routes)
         self.model_names: tuple[str, ...] = tuple(routes)
-        self.retries = routing.retries
-        self.retry_on = routing.retry_on
         # Requests started on this runtime and not finished yet.
         self.active = 0
         self._retired: list[Adapter] | None = None
@@ -100,7 +107,7 @@ class Runtime:
         if self._retired is not None and self.active == 0:
             self._close_retired()
 
-    def retire(self, successor: "Runtime") -> None:
+    def retire(self, successor: Runtime) -> None:
         """Replaced by ``successor``: close the adapters it does not keep, once idle."""
         self._retired = [a for name, a in self.adapters.items() if name not in successor.kept_providers]
         for name in self.tables.providers:
@@ -130,12 +137,3 @@ async def _close(adapters: list[Adapter]) -> None:
             await adapter.aclose()
         except Exception:  # a pool that fails to close must not stop the others
             logs.event("closing an upstream client failed", level=logging.WARNING)
-
-
-class _Holder:
-    """The worker's current runtime; replaced whole on reload."""
-
-    runtime: Runtime | None = None
-
-
-current = _Holder()

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import AsyncIterator, Sequence
 
 import aiohttp
 from pyreqwest import exceptions as rx
@@ -66,7 +66,9 @@ def retry_after(status: int, value: str | None) -> float | None:
 CLIENT_ERRORS = (TimeoutError, rx.RequestError, aiohttp.ClientError)
 
 
-def translate(exc: BaseException, provider: Provider, on_timeout: str) -> UpstreamTimeout | UpstreamUnavailable:
+def translate(
+    exc: BaseException, provider: Provider, on_timeout: str
+) -> UpstreamTimeout | UpstreamUnavailable:
     """gw's error for a client exception, without secrets::
 
         except CLIENT_ERRORS as exc:
@@ -81,7 +83,9 @@ def translate(exc: BaseException, provider: Provider, on_timeout: str) -> Upstre
     if isinstance(exc, TimeoutError):  # asyncio's, aiohttp's and pyreqwest's alike
         if _in_connect(exc):
             on_timeout = f"could not connect within {provider.connect_timeout_s:g}s (connect_timeout_s)"
-        return UpstreamTimeout(f"provider '{provider.name}' timed out: {on_timeout}", provider=provider.name, retryable=True)
+        return UpstreamTimeout(
+            f"provider '{provider.name}' timed out: {on_timeout}", provider=provider.name, retryable=True
+        )
     detail = _describe(exc, provider)
     return UpstreamUnavailable(
         f"provider '{provider.name}' is unreachable: {detail}", provider=provider.name, retryable=True
@@ -137,7 +141,7 @@ class StreamResponse:
             raise translate(exc, self._provider, self._idle_message) from None
         return chunk or None
 
-    def __aiter__(self) -> "StreamResponse":
+    def __aiter__(self) -> StreamResponse:
         return self
 
     async def __anext__(self) -> bytes:
@@ -231,7 +235,7 @@ class Upstream:
         except CLIENT_ERRORS as exc:
             raise translate(exc, provider, self._whole_deadline(started, self._first_byte_message)) from None
         try:
-            data = await resp.body_reader.bytes()
+            data = bytes(await resp.body_reader.bytes())
         except CLIENT_ERRORS as exc:
             raise translate(exc, provider, self._whole_deadline(started, self._idle_message)) from None
         finally:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
 from blacksheep import Content, Request, Response
 from blacksheep.contents import StreamedContent
 
-from .context import RequestContext
-from .errors import BadRequest, BodyTooLarge, GatewayError, RateLimited, anthropic_error_body, openai_error_body
+from .context import Outcome, Protocol, RequestInfo
+from .errors import (
+    BadRequest,
+    BodyTooLarge,
+    GatewayError,
+    MethodNotAllowed,
+    RateLimited,
+    anthropic_error_body,
+    openai_error_body,
+)
 
 JSON = b"application/json"
 EVENT_STREAM = b"text/event-stream"
@@ -28,7 +38,8 @@ async def read_body(request: Request, limit: int) -> bytes:
         return await request.read() or b""
     parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    # BlackSheep's stub types stream() as a coroutine; it is an async generator.
+    async for chunk in request.stream():  # type: ignore[attr-defined]
         if chunk:
             size += len(chunk)
             if size > limit:
@@ -64,33 +75,71 @@ def require(body: dict[str, Any], name: str, kind: type, what: str) -> Any:
     return value
 
 
-def headers_for(ctx: RequestContext) -> list[tuple[bytes, bytes]]:
-    headers = [(b"x-request-id", ctx.request_id.encode())]
-    if ctx.provider:
-        overhead_ms = max(0.0, ctx.elapsed() - ctx.upstream_s) * 1000
-        headers.append((b"x-gw-provider", ctx.provider.encode()))
+def require_texts(body: dict[str, Any], name: str, what: str, empty_token_arrays: bool = True) -> None:
+    """``body[name]`` is a string, or a non-empty array of strings, of tokens or of token arrays
+    (each non-empty unless ``empty_token_arrays``); else 400 saying it must be ``what``."""
+    value = body.get(name)
+    if isinstance(value, str):
+        return
+    if isinstance(value, list) and value:
+        if all(isinstance(v, str) for v in value) or all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            return
+        if all(
+            isinstance(v, list) and (empty_token_arrays or v) and all(isinstance(t, int) for t in v)
+            for v in value
+        ):
+            return
+    if value is None:
+        raise BadRequest(f"'{name}' is required", param=name)
+    raise BadRequest(f"'{name}' must be {what}", param=name)
+
+
+def stream_flag(body: dict[str, Any]) -> bool:
+    stream = body.get("stream", False)
+    if stream is None:
+        return False
+    if not isinstance(stream, bool):
+        raise BadRequest("'stream' must be a boolean", param="stream")
+    return stream
+
+
+def headers_for(info: RequestInfo, outcome: Outcome) -> list[tuple[bytes, bytes]]:
+    headers = [(b"x-request-id", info.id.encode())]
+    if outcome.provider:
+        overhead_ms = max(0.0, time.perf_counter() - info.received - outcome.upstream_s) * 1000
+        headers.append((b"x-gw-provider", outcome.provider.encode()))
         headers.append((b"x-gw-overhead-ms", b"%.3f" % overhead_ms))
     return headers
 
 
-def json_response(data: bytes, ctx: RequestContext, status: int = 200) -> Response:
-    ctx.status = status
-    return Response(status, headers_for(ctx), Content(JSON, data))
+def json_response(data: bytes, info: RequestInfo, outcome: Outcome, status: int = 200) -> Response:
+    return Response(status, headers_for(info, outcome), Content(JSON, data))
 
 
-def stream_response(ctx: RequestContext, body: Any) -> Response:
-    ctx.status = 200
-    headers = headers_for(ctx)
+def stream_response(
+    info: RequestInfo, outcome: Outcome, body: Callable[[], AsyncIterator[bytes]]
+) -> Response:
+    headers = headers_for(info, outcome)
     headers.append((b"cache-control", b"no-cache"))
     return Response(200, headers, StreamedContent(EVENT_STREAM, body))
 
 
-def error_response(exc: GatewayError, ctx: RequestContext, anthropic: bool = False) -> Response:
-    ctx.status = exc.status
-    ctx.error = exc.message
-    headers = headers_for(ctx)
+def error_response(exc: GatewayError, info: RequestInfo, outcome: Outcome) -> Response:
+    """The one rendering of gw's errors: the envelope of the client's protocol, x-request-id,
+    retry-after on a 429, ``allow`` on a 405."""
+    outcome.error = exc.message
+    headers = headers_for(info, outcome)
     if isinstance(exc, RateLimited) or exc.status == 429:
         retry_after = max(1, int((getattr(exc, "retry_after", None) or 1) + 0.999))
         headers.append((b"retry-after", str(retry_after).encode()))
-    body = anthropic_error_body(exc) if anthropic else openai_error_body(exc)
+    if isinstance(exc, MethodNotAllowed):
+        headers.append((b"allow", exc.allow.encode()))
+    body = anthropic_error_body(exc) if info.protocol is Protocol.ANTHROPIC else openai_error_body(exc)
     return Response(exc.status, headers, Content(JSON, body))
+
+
+def plain_json(status: int, data: object) -> Response:
+    """An answer of gw's own (health, admin): no request id."""
+    return Response(status, None, Content(JSON, orjson.dumps(data)))

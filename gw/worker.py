@@ -1,8 +1,10 @@
 """A worker's runtime over its life: start-up, hot reload, shutdown.
 
-    WORKER.start(tables, config_path)      # the app's on_start
-    summary = WORKER.reload()              # POST /admin/reload; raises ConfigError
-    await WORKER.stop()                    # the app's on_stop
+    worker = Worker(config_path)           # create_app makes one: app.worker
+    worker.start(tables)                   # the app's on_start
+    worker.runtime                         # what new requests are served with
+    summary = worker.reload()              # POST /admin/reload; raises ConfigError
+    await worker.stop()                    # the app's on_stop
 
 A reload compiles the config file again and, if it is valid, swaps the new
 runtime in atomically: requests already running finish on the runtime they
@@ -21,40 +23,54 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
+from typing import Any
 
-from . import logs
+from . import logs, metrics
 from .config import load_tables
 from .config.tables import Tables
 from .errors import ConfigError
 from .probes import HealthChecker
-from .runtime import Runtime, current
+from .routing import Clock
+from .runtime import Runtime
 
 _POLL_S = 0.5
 
 
 class Worker:
-    def __init__(self) -> None:
-        self.config_path = "config.yaml"
+    """One worker process's state: its runtime, metrics batch and log output, its health
+    checks, the reload signal. ``create_app`` makes one (``app.worker``)."""
+
+    def __init__(
+        self,
+        config_path: str = "config.yaml",
+        clock: Clock = time.monotonic,
+        output: logs.Output | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.clock = clock
+        self.runtime: Runtime | None = None  # None while starting and after stopping
+        self.batch = metrics.Batch()
+        self.output = output if output is not None else logs.Output()
         self.checker: HealthChecker | None = None
         self._signal_file = os.environ.get("GW_RELOAD_FILE") or None
         self._seen = 0
         self._poller: asyncio.TimerHandle | None = None
 
-    def start(self, tables: Tables, config_path: str) -> Runtime:
-        self.config_path = config_path
+    def start(self, tables: Tables) -> Runtime:
         self._seen = self._signal_size()
-        runtime = Runtime(tables)
+        runtime = Runtime(tables, clock=self.clock)
         self._swap(runtime)
         if self._signal_file is not None:
             self._poller = asyncio.get_running_loop().call_later(_POLL_S, self._poll)
         return runtime
 
-    def reload(self, announce: bool = True) -> dict[str, object]:
+    def reload(self, announce: bool = True) -> dict[str, Any]:
         """Compile the config again and swap it in; tell the other workers when ``announce``.
 
         Raises ``ConfigError`` (after logging it) when the config is invalid.
         """
-        old = current.runtime
+        old = self.runtime
         assert old is not None
         try:
             tables = load_tables(self.config_path)
@@ -65,10 +81,10 @@ class Worker:
                 problems=list(exc.problems),
             )
             raise
-        runtime = Runtime(tables, previous=old)
+        runtime = Runtime(tables, previous=old, clock=self.clock)
         summary = changes(old.tables, tables)
         self._swap(runtime)
-        logs.setup(tables.logging.level, tables.logging.format)
+        logs.setup(tables.logging.level, tables.logging.format, self.output)
         logs.event("config reloaded", pid=os.getpid(), config=tables.source, **summary)
         if announce:
             self._announce()
@@ -81,13 +97,13 @@ class Worker:
         if self.checker is not None:
             self.checker.stop()
             self.checker = None
-        runtime, current.runtime = current.runtime, None
+        runtime, self.runtime = self.runtime, None
         if runtime is not None:
             await runtime.aclose()
 
     def _swap(self, runtime: Runtime) -> None:
-        old = current.runtime
-        current.runtime = runtime  # the one assignment new requests see
+        old = self.runtime
+        self.runtime = runtime  # the one assignment new requests see
         if self.checker is not None:
             self.checker.stop()
         self.checker = HealthChecker(runtime)
@@ -132,10 +148,10 @@ class Worker:
         self._poller = asyncio.get_running_loop().call_later(_POLL_S, self._poll)
 
 
-def changes(old: Tables, new: Tables) -> dict[str, object]:
+def changes(old: Tables, new: Tables) -> dict[str, Any]:
     """What a reload changed, by name (never a key)."""
     before, after = old.providers, new.providers
-    summary: dict[str, object] = {
+    summary: dict[str, Any] = {
         "models": sorted(new.models),
         "providers": {
             "added": sorted(set(after) - set(before)),
@@ -147,6 +163,3 @@ def changes(old: Tables, new: Tables) -> dict[str, object]:
     if new.server != old.server or new.metrics != old.metrics:
         summary["restart_needed"] = "server and metrics settings take effect after a restart"
     return summary
-
-
-WORKER = Worker()

@@ -5,11 +5,13 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from gw import metrics
-from gw.context import RequestContext
+from gw.context import Endpoint, Outcome, Protocol, RequestInfo
+
+BATCH = metrics.Batch()
 
 
 def _samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = metrics.exposition()[0].decode()
+    text = metrics.exposition(BATCH)[0].decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -17,23 +19,22 @@ def _samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def _ctx(model: str, duration_usage: dict[str, int] | None, status: int = 200) -> RequestContext:
-    ctx = RequestContext("r", "chat")
-    ctx.key_name = "app"
-    ctx.model = model
-    ctx.provider = "up"
-    ctx.status = status
-    ctx.usage = duration_usage
-    return ctx
+def _ctx(model: str, duration_usage: dict[str, int] | None, status: int = 200) -> tuple[RequestInfo, Outcome]:
+    info = RequestInfo("r", Endpoint.CHAT, Protocol.OPENAI, "POST", "/v1/chat/completions", 0.0, "app", model)
+    outcome = Outcome()
+    outcome.provider = "up"
+    outcome.status = status
+    outcome.usage = duration_usage
+    return info, outcome
 
 
 def test_batched_counts_tokens_and_histogram_buckets_match_the_requests() -> None:
     before = _samples()
     for duration in (0.005, 0.02, 0.02, 7.0):
-        metrics.request_started()
-        metrics.record(_ctx("m-batch", {"prompt_tokens": 3, "completion_tokens": 2}), duration)
-    metrics.request_started()
-    metrics.record(_ctx("m-batch", None, status=502), 0.5)
+        BATCH.started()
+        BATCH.record(*_ctx("m-batch", {"prompt_tokens": 3, "completion_tokens": 2}), duration)
+    BATCH.started()
+    BATCH.record(*_ctx("m-batch", None, status=502), 0.5)
     after = _samples()
 
     def delta(name: str, **labels: str) -> float:

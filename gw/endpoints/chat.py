@@ -1,13 +1,14 @@
 """POST /v1/chat/completions: OpenAI Chat Completions, streaming and not."""
 
+from __future__ import annotations
 
 from typing import Any
 
-from blacksheep import Request, Response
-
+from .._fast.chat import ChatAnswer, ChatChunks
+from ..call import Operation, openai_encoders, wants_usage
 from ..errors import BadRequest
-from ..wire import require
-from .common import Call, proxy, stream_flag
+from ..pipeline import Parsed
+from ..wire import require, stream_flag
 
 
 def validate_chat(body: dict[str, Any]) -> tuple[str, bool]:
@@ -18,22 +19,20 @@ def validate_chat(body: dict[str, Any]) -> tuple[str, bool]:
         raise BadRequest("'messages' must not be empty", param="messages")
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise BadRequest(f"'messages[{i}]' must be an object with a string 'role'", param=f"messages[{i}]")
+            raise BadRequest(
+                f"'messages[{i}]' must be an object with a string 'role'", param=f"messages[{i}]"
+            )
     return model, stream_flag(body)
 
 
-def plan_chat(body: dict[str, Any]) -> Call:
+# The chat encoders, without and with the usage chunk.
+ENCODERS = openai_encoders(ChatAnswer, ChatChunks)
+
+
+def read_chat(body: dict[str, Any]) -> Parsed:
     model, stream = validate_chat(body)
-    return Call(
-        model,
-        stream,
-        lambda bound, ctx: bound.adapter.chat(body, bound.target, ctx),
-        lambda bound, ctx: bound.adapter.chat_stream(body, bound.target, ctx),
-    )
+    include_usage = wants_usage(body)
+    return Parsed(Operation.CHAT, model, stream, ENCODERS[include_usage], None, include_usage)
 
 
-async def chat_completions(request: Request) -> Response:
-    return await proxy(request, "chat", plan_chat)
-
-
-__all__ = ["chat_completions", "plan_chat", "validate_chat"]
+__all__ = ["ENCODERS", "read_chat", "validate_chat"]

@@ -1,55 +1,29 @@
 """POST /v1/embeddings: OpenAI embeddings, from openai, azure, gemini, ollama and echo backends."""
 
+from __future__ import annotations
 
 from typing import Any
 
-from blacksheep import Request, Response
-
-from ..context import RequestContext
+from ..call import Operation
 from ..errors import BadRequest
-from ..routing import Bound
-from ..wire import require
-from .common import Call, proxy
+from ..pipeline import Parsed
+from ..wire import require, require_texts
 
 
-def _check_input(value: Any) -> None:
-    if isinstance(value, str):
-        return
-    if isinstance(value, list) and value:
-        if all(isinstance(v, str) for v in value) or all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        ):
-            return
-        if all(isinstance(v, list) and v and all(isinstance(t, int) for t in v) for v in value):
-            return
-    if value is None:
-        raise BadRequest("'input' is required", param="input")
-    raise BadRequest(
-        "'input' must be a string, a non-empty array of strings, or token arrays", param="input"
-    )
-
-
-def plan_embeddings(body: dict[str, Any]) -> Call:
+def read_embeddings(body: dict[str, Any]) -> Parsed:
     model = require(body, "model", str, "a string")
-    _check_input(body.get("input"))
+    require_texts(
+        body, "input", "a string, a non-empty array of strings, or token arrays", empty_token_arrays=False
+    )
     encoding = body.get("encoding_format")
     if encoding not in (None, "float", "base64"):
         raise BadRequest("'encoding_format' must be 'float' or 'base64'", param="encoding_format")
     dimensions = body.get("dimensions")
-    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
+    if dimensions is not None and (
+        not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1
+    ):
         raise BadRequest("'dimensions' must be a positive integer", param="dimensions")
-
-    async def whole(bound: Bound, ctx: RequestContext) -> bytes:
-        return await bound.adapter.embeddings(body, bound.target, ctx)
-
-    def no_stream(bound: Bound, ctx: RequestContext) -> Any:
-        raise AssertionError("embeddings never stream")
-
-    return Call(model, False, whole, no_stream)
+    return Parsed(Operation.EMBEDDINGS, model)
 
 
-async def embeddings(request: Request) -> Response:
-    return await proxy(request, "embeddings", plan_embeddings)
-
-
-__all__ = ["embeddings", "plan_embeddings"]
+__all__ = ["read_embeddings"]

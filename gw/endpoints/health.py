@@ -1,20 +1,15 @@
 """GET /health (liveness), /ready (readiness, 503 while starting or draining), /health/detailed."""
 
+from __future__ import annotations
 
 import os
-import time
 
-import orjson
-from blacksheep import Content, Request, Response
+from blacksheep import Request, Response
 
 from ..auth import is_admin
-from ..runtime import current
-
-_JSON = b"application/json"
-
-
-def _json(status: int, data: object) -> Response:
-    return Response(status, None, Content(_JSON, orjson.dumps(data)))
+from ..errors import Unauthorized
+from ..wire import plain_json as _json
+from ..worker import Worker
 
 
 async def health(request: Request) -> Response:
@@ -24,26 +19,25 @@ async def health(request: Request) -> Response:
 def draining() -> bool:
     """`gw serve` marks a drain by creating the file named in GW_DRAIN_FILE."""
     path = os.environ.get("GW_DRAIN_FILE")
-    return bool(path) and os.path.exists(path)  # type: ignore[arg-type]
+    if not path:
+        return False
+    return os.path.exists(path)
 
 
-async def ready(request: Request) -> Response:
-    if current.runtime is None:
+async def ready(request: Request, worker: Worker) -> Response:
+    if worker.runtime is None:
         return _json(503, {"status": "starting"})
     if draining():
         return _json(503, {"status": "draining"})
     return _json(200, {"status": "ready"})
 
 
-async def detailed(request: Request) -> Response:
-    runtime = current.runtime
+async def detailed(request: Request, worker: Worker) -> Response:
+    runtime = worker.runtime
     if runtime is None:
         return _json(503, {"status": "starting"})
     if not is_admin(runtime.tables.auth, request):
-        return _json(
-            401,
-            {"error": {"message": "admin key required", "type": "authentication_error", "param": None, "code": None}},
-        )
+        raise Unauthorized("admin key required", code="admin_key_required")
     health = runtime.health
     providers = {}
     for name, p in runtime.tables.providers.items():
@@ -59,7 +53,7 @@ async def detailed(request: Request) -> Response:
             "latency_ms": None if seen.latency_ms is None else round(seen.latency_ms, 3),
             "last_error": seen.last_error if p.enabled else p.disabled_reason,
         }
-    now = time.monotonic()
+    now = worker.clock()
     models = {
         name: {
             "targets": [
@@ -79,5 +73,10 @@ async def detailed(request: Request) -> Response:
     }
     return _json(
         200,
-        {"status": "draining" if draining() else "ok", "pid": os.getpid(), "providers": providers, "models": models},
+        {
+            "status": "draining" if draining() else "ok",
+            "pid": os.getpid(),
+            "providers": providers,
+            "models": models,
+        },
     )

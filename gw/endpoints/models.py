@@ -1,31 +1,22 @@
 """GET /v1/models: the OpenAI list of the models the caller's key may use."""
 
+from __future__ import annotations
 
 import orjson
 from blacksheep import Request, Response
 
 from ..auth import authenticate
-from ..errors import GatewayError
-from ..runtime import current
-from ..wire import error_response, json_response
-from .common import begin, finish
+from ..context import Exchange
+from ..runtime import Runtime
+from ..wire import json_response
 
 
-async def list_models(request: Request) -> Response:
-    ctx = begin(request, "models")
-    runtime = current.runtime
-    assert runtime is not None
-    try:
-        caller = authenticate(runtime.tables.auth, request)
-        if caller is not None:
-            ctx.key_name = caller.name
-        data = [
-            {"id": name, "object": "model", "created": 0, "owned_by": "gw"}
-            for name in runtime.visible_models(caller)
-        ]
-        response = json_response(orjson.dumps({"object": "list", "data": data}), ctx)
-    except GatewayError as exc:
-        response = error_response(exc, ctx)
-    finally:
-        finish(ctx)
-    return response
+async def list_models(request: Request, exchange: Exchange, runtime: Runtime) -> Response:
+    caller = authenticate(runtime.tables.auth, request)
+    if caller is not None:
+        exchange.info = exchange.info.known(key_name=caller.name)
+    data = [
+        {"id": name, "object": "model", "created": 0, "owned_by": "gw"}
+        for name in runtime.visible_models(caller)
+    ]
+    return json_response(orjson.dumps({"object": "list", "data": data}), exchange.info, exchange.outcome)

@@ -1,123 +1,77 @@
 """Anthropic's Messages API (``POST {base_url}/messages``, ``api.anthropic.com/v1``).
 
-OpenAI Chat Completions in, Anthropic Messages out, OpenAI answers back; and,
-for ``/v1/messages``, Anthropic requests passed through as they are
-(``messages``, ``messages_stream``). The translation itself is
-``gw/_fast/anthropic.pyx``; here are Anthropic's URL, its ``x-api-key`` and
-``anthropic-version`` headers and its error bodies.
+Anthropic clients (``/v1/messages``) pass through: the request with only
+``model`` rewritten (and ``max_tokens`` defaulted), the answer's bytes
+unchanged. Every other client's request goes as its OpenAI chat form
+converted to Anthropic's (``gw/_fast/anthropic.pyx``), and the answer is
+decoded into the client's encoder. Here are Anthropic's URL, its
+``x-api-key`` and ``anthropic-version`` headers and its error bodies.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 import orjson
 
-from .._fast.anthropic import (
-    AnthropicStream,
-    MessagesWatch,
-    chat_answer,
-    chat_request,
-    usage_from,
-)
+from .._fast.anthropic import AnthropicDecoder, MessagesWatch, chat_request, read_answer, usage_from
+from .._fast.events import Converter
+from ..call import Call, Operation
 from ..config.describe import ANTHROPIC_DEFAULT_MAX_TOKENS
 from ..config.tables import Provider, Target
-from ..context import RequestContext
+from ..context import Outcome
 from ..errors import UpstreamStatus
-from ..upstream import Upstream
-from .base import invalid_answer, probe, pump, status_error, unsupported
+from .base import HTTPAdapter, StreamConverter, invalid_answer, status_error, write_answer
 
 DEFAULT_API_VERSION = "2023-06-01"
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(HTTPAdapter):
+    operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES})
+
     def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-        # Sent with every request, set once on the clients.
-        headers = [
-            ("content-type", "application/json"),
-            ("anthropic-version", provider.api_version or DEFAULT_API_VERSION),
-        ]
-        if provider.api_key:
-            headers.append(("x-api-key", provider.api_key))
-        self.upstream = Upstream(provider, (*headers, *provider.headers))
+        super().__init__(provider)
         self.url = f"{provider.base_url}/messages"
-        self.probe_url = f"{provider.base_url}/models"
 
-    # -- OpenAI Chat Completions in
+    def auth_headers(self) -> list[tuple[str, str]]:
+        headers = [("anthropic-version", self.provider.api_version or DEFAULT_API_VERSION)]
+        if self.provider.api_key:
+            headers.append(("x-api-key", self.provider.api_key))
+        return headers
 
-    async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
-        payload = orjson.dumps(chat_request(body, target.model, max_tokens_of(target)))
-        answer, _ = await self._post(payload, ctx)
-        result = chat_answer(answer, int(time.time()), target.model)
-        ctx.usage = result["usage"]
-        return orjson.dumps(result)
+    def error(self, status: int, body: bytes, retry_after: float | None = None) -> UpstreamStatus:
+        return anthropic_error(self.provider, status, body, retry_after)
 
-    async def chat_stream(
-        self, body: dict[str, Any], target: Target, ctx: RequestContext
-    ) -> AsyncIterator[bytes]:
-        # InvalidInput is raised here, before any connection.
-        payload = orjson.dumps(chat_request(body, target.model, max_tokens_of(target), True))
-        options = body.get("stream_options")
-        wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-        converter = AnthropicStream(int(time.time()), target.model, wants_usage)
-        async for out in self._stream(payload, converter, ctx):
-            yield out
+    async def answer(self, call: Call, target: Target, outcome: Outcome) -> bytes:
+        if call.operation is Operation.MESSAGES:  # the client's protocol: its bytes, unchanged
+            answer, data = await self._post(orjson.dumps(native_request(call.body, target)), call)
+            outcome.usage = usage_from(answer.get("usage"))
+            return data
+        # InvalidInput (400) is raised here, before any connection.
+        payload = orjson.dumps(chat_request(call.chat(), target.model, max_tokens_of(target)))
+        answer, _ = await self._post(payload, call)
+        return write_answer(self.provider, call, target, outcome, lambda sink: read_answer(answer, sink))
 
-    # -- Anthropic Messages in, passed through (POST /v1/messages)
+    def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
+        converter: StreamConverter
+        if call.operation is Operation.MESSAGES:
+            payload = orjson.dumps({**native_request(call.body, target), "stream": True})
+            converter = MessagesWatch()
+        else:
+            payload = orjson.dumps(chat_request(call.chat(), target.model, max_tokens_of(target), True))
+            encoder = call.stream_encoder(target.model)
+            converter = Converter(AnthropicDecoder(encoder), encoder)
+        return self.stream_through(self.url, call, payload, converter, outcome)
 
-    async def messages(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
-        """The Anthropic answer's bytes, unchanged, for an Anthropic request."""
-        _, data = await self._post(orjson.dumps(native_request(body, target)), ctx)
-        return data
-
-    async def messages_stream(
-        self, body: dict[str, Any], target: Target, ctx: RequestContext
-    ) -> AsyncIterator[bytes]:
-        """The upstream's Anthropic events, each as its own bytes, unchanged."""
-        payload = orjson.dumps({**native_request(body, target), "stream": True})
-        async for out in self._stream(payload, MessagesWatch(), ctx):
-            yield out
-
-    async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
-        raise unsupported(self.provider, "embeddings")
-
-    async def probe(self) -> None:
-        await probe(self.upstream, self.probe_url)
-
-    async def aclose(self) -> None:
-        await self.upstream.aclose()
-
-    # -- the wire
-
-    async def _post(self, payload: bytes, ctx: RequestContext) -> tuple[dict[str, Any], bytes]:
+    async def _post(self, payload: bytes, call: Call) -> tuple[dict[str, Any], bytes]:
         """POST one request: the answer, checked to be an Anthropic message, and its bytes."""
-        status, data, retry_after = await self.upstream.post(self.url, (("x-request-id", ctx.request_id),), payload)
-        if status != 200:
-            raise anthropic_error(self.provider, status, data, retry_after)
-        try:
-            answer = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise invalid_answer(self.provider, "not JSON") from None
-        if not isinstance(answer, dict):
-            raise invalid_answer(self.provider, "not a JSON object")
+        answer, data = await self.post_json(self.url, call, payload)
         if answer.get("type") == "error":
             raise anthropic_error(self.provider, 500, data)
         if not isinstance(answer.get("content"), list):
             raise invalid_answer(self.provider, "no 'content' array")
-        ctx.usage = usage_from(answer.get("usage"))
         return answer, data
-
-    async def _stream(
-        self, payload: bytes, converter: AnthropicStream | MessagesWatch, ctx: RequestContext
-    ) -> AsyncIterator[bytes]:
-        headers = (("accept", "text/event-stream"), ("x-request-id", ctx.request_id))
-        async with self.upstream.stream(self.url, headers, payload) as resp:
-            if resp.status != 200:
-                raise anthropic_error(self.provider, resp.status, await resp.read_all(), resp.retry_after)
-            async for out in pump(resp, converter, self.provider, ctx):
-                yield out
 
 
 def max_tokens_of(target: Target) -> int:

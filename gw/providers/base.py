@@ -1,42 +1,45 @@
-"""What every provider adapter offers the endpoints, and what they share:
+"""What every provider adapter offers routing, and what they share:
 error reading, the stream pump and the errors of a failed stream."""
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Protocol
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any, Protocol
 
 import orjson
 
+from .._fast.events import Sink
+from .._fast.openai import InvalidAnswer
+from ..call import Call, Operation
 from ..config.tables import Provider, Target
-from ..context import RequestContext
-from ..errors import UnsupportedEndpoint, UpstreamStatus, UpstreamUnavailable, redact
+from ..context import Outcome
+from ..errors import UpstreamStatus, UpstreamUnavailable, redact
 from ..upstream import StreamResponse, Upstream
 
 
 class Adapter(Protocol):
-    """Speaks one provider type. Requests and answers are OpenAI-shaped at this edge.
+    """Speaks one provider type; serves the ``operations`` it lists.
 
-    ``chat`` returns the bytes of an OpenAI ``chat.completion`` object.
-    ``chat_stream`` is an async generator of OpenAI SSE bytes (``data: ...\\n\\n``),
-    the last being ``data: [DONE]\\n\\n``; it raises ``UpstreamError`` when the
-    backend fails, before or after its first yield, and closes the upstream
-    response when it is closed itself. It honours ``stream_options.include_usage``.
-    ``embeddings`` returns the bytes of an OpenAI embeddings ``list`` object, or
-    raises ``UnsupportedEndpoint`` (``unsupported``).
-    All of them set ``ctx.usage`` (OpenAI-shaped) when the backend reports it;
-    none keeps state between requests. A request the backend's protocol cannot
-    express raises ``InvalidInput`` (400).
+    ``answer`` returns the bytes of the whole answer in the client's protocol;
+    ``stream`` is an async generator of the client protocol's SSE bytes, one
+    yield per upstream read (the events it completed). A pass-through
+    operation (the backend speaks the client's protocol) sends ``call.body``
+    with its model rewritten and forwards the backend's bytes; a converting
+    one sends ``call.chat()`` in the backend's protocol and writes its
+    decoder's events into the call's encoder. ``stream`` raises
+    ``UpstreamError`` when the backend fails, before or after its first yield,
+    and closes the upstream response when it is closed itself.
+    Both set ``outcome.usage`` (OpenAI-shaped) when the backend reports it;
+    none keeps state between requests. A request the backend's protocol
+    cannot express raises ``BadRequest`` / ``InvalidInput`` (400).
     """
 
     provider: Provider
+    operations: frozenset[Operation]
 
-    async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes: ...
+    async def answer(self, call: Call, target: Target, outcome: Outcome) -> bytes: ...
 
-    def chat_stream(
-        self, body: dict[str, Any], target: Target, ctx: RequestContext
-    ) -> AsyncIterator[bytes]: ...
-
-    async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes: ...
+    def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]: ...
 
     async def probe(self) -> None:
         """A cheap request that raises ``UpstreamError`` when the backend is down (health checks)."""
@@ -45,7 +48,8 @@ class Adapter(Protocol):
 
 
 class StreamConverter(Protocol):
-    """Turns a backend's stream bytes into the client's, chunk by chunk (``gw._fast``).
+    """Turns a backend's stream bytes into the client's, read by read (``gw._fast``):
+    ``events.Converter`` (decoder -> encoder) or a pass-through watcher.
 
     ``feed`` returns what is ready to send (maybe b""); ``close`` is called at
     the upstream's EOF and returns the last bytes. ``done``: the stream ended
@@ -54,10 +58,14 @@ class StreamConverter(Protocol):
     ``usage``: the OpenAI-shaped usage once known.
     """
 
-    done: bool
-    error: Any
-    invalid: str | None
-    usage: dict[str, Any] | None
+    @property
+    def done(self) -> bool: ...
+    @property
+    def error(self) -> Any: ...
+    @property
+    def invalid(self) -> str | None: ...
+    @property
+    def usage(self) -> dict[str, Any] | None: ...
 
     def feed(self, chunk: bytes) -> bytes: ...
 
@@ -65,13 +73,9 @@ class StreamConverter(Protocol):
 
 
 async def pump(
-    source: StreamResponse | AsyncIterator[bytes],
-    converter: StreamConverter,
-    provider: Provider,
-    ctx: RequestContext,
+    source: StreamResponse, converter: StreamConverter, provider: Provider, outcome: Outcome
 ) -> AsyncIterator[bytes]:
-    """Relay a stream through ``converter``: an upstream response, or another
-    adapter's stream when converting for the client (``/v1/messages``).
+    """Relay an upstream response through ``converter``: one yield per read that completed events.
 
     Whatever the converter produced before a failure is yielded first; then the
     failure is raised as an ``UpstreamError`` (error event after HTTP 200,
@@ -96,8 +100,27 @@ async def pump(
                 retryable=True,
             )
     finally:
-        if converter.usage is not None:
-            ctx.usage = converter.usage
+        usage = converter.usage
+        if usage is not None:
+            outcome.usage = usage
+
+
+def write_answer(
+    provider: Provider, call: Call, target: Target, outcome: Outcome, read: Callable[[Sink], object]
+) -> bytes:
+    """A whole answer's events (``read(sink)``) in the client's protocol: its bytes.
+
+    502 (retryable) when they cannot be read or written (a tool call without a
+    name, arguments that are not a JSON object).
+    """
+    encoder = call.whole_encoder(target.model)
+    try:
+        read(encoder)
+        data = orjson.dumps(encoder.answer())
+    except InvalidAnswer as exc:
+        raise invalid_answer(provider, str(exc)) from None
+    outcome.usage = encoder.openai_usage()
+    return data
 
 
 def _raise_if_failed(converter: StreamConverter, provider: Provider) -> None:
@@ -146,11 +169,9 @@ async def probe(upstream: Upstream, url: str) -> None:
         raise status_error(upstream.provider, status, b"")
 
 
-def unsupported(provider: Provider, what: str) -> UnsupportedEndpoint:
-    return UnsupportedEndpoint(f"provider '{provider.name}' (type {provider.type}) does not support {what}")
-
-
-def status_error(provider: Provider, status: int, body: bytes, retry_after: float | None = None) -> UpstreamStatus:
+def status_error(
+    provider: Provider, status: int, body: bytes, retry_after: float | None = None
+) -> UpstreamStatus:
     """An upstream error status as gw's error, keeping the upstream's message.
 
     401/403 mean gw's own credentials are wrong: the client gets 502 and not
@@ -199,3 +220,66 @@ def _read_error(body: bytes) -> tuple[str | None, str | None, str | None, str | 
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         return data["message"], None, None, None
     return None, None, None, None
+
+
+class HTTPAdapter:
+    """What every adapter with a backend shares: its upstream client (headers set once),
+    whole JSON answers read once, streams through a converter, the health probe.
+
+    A type sets ``operations``, ``probe_path`` and its key header (``auth_headers``),
+    and reads its error bodies in ``error`` (default: ``status_error``).
+    """
+
+    operations: frozenset[Operation]
+    probe_path = "/models"  # a cheap GET that tells whether the backend is up
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        # Sent with every request, set once on the clients.
+        headers = (("content-type", "application/json"), *self.auth_headers(), *provider.headers)
+        self.upstream = Upstream(provider, headers)
+        self.probe_url = provider.base_url + self.probe_path
+
+    def auth_headers(self) -> list[tuple[str, str]]:
+        key = self.provider.api_key
+        return [("authorization", f"Bearer {key}")] if key else []
+
+    def error(self, status: int, body: bytes, retry_after: float | None = None) -> UpstreamStatus:
+        """The backend's error answer as gw's error."""
+        return status_error(self.provider, status, body, retry_after)
+
+    async def post_json(self, url: str, call: Call, payload: bytes) -> tuple[dict[str, Any], bytes]:
+        """POST and read the answer: a JSON object (and its bytes), or the error it is."""
+        status, data, retry_after = await self.upstream.post(url, (("x-request-id", call.info.id),), payload)
+        if status != 200:
+            raise self.error(status, data, retry_after)
+        try:
+            answer = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise invalid_answer(self.provider, "not JSON") from None
+        if not isinstance(answer, dict):
+            raise invalid_answer(self.provider, "not a JSON object")
+        return answer, data
+
+    async def stream_through(
+        self,
+        url: str,
+        call: Call,
+        payload: bytes,
+        converter: StreamConverter,
+        outcome: Outcome,
+        accept: str = "text/event-stream",
+    ) -> AsyncGenerator[bytes, None]:
+        """POST for a stream and relay it through ``converter``, one yield per read."""
+        headers = (("accept", accept), ("x-request-id", call.info.id))
+        async with self.upstream.stream(url, headers, payload) as resp:
+            if resp.status != 200:
+                raise self.error(resp.status, await resp.read_all(), resp.retry_after)
+            async for out in pump(resp, converter, self.provider, outcome):
+                yield out
+
+    async def probe(self) -> None:
+        await probe(self.upstream, self.probe_url)
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()

@@ -14,14 +14,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
-import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 import orjson
 
-from .._fast.convert import DONE_EVENT, chunk_event, usage_event
+from .._fast.events import Sink
+from ..call import Call, Operation
 from ..config.tables import Provider, Target
-from ..context import RequestContext
+from ..context import Outcome
 
 
 def _text_of(content: object) -> str:
@@ -84,15 +85,6 @@ def _forced_tool(body: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _tool_call(body: dict[str, Any], name: str, request_id: str) -> dict[str, Any]:
-    words, _, _ = _answer(body)
-    return {
-        "id": f"call_{request_id[:24]}",
-        "type": "function",
-        "function": {"name": name, "arguments": orjson.dumps({"text": " ".join(words)}).decode()},
-    }
-
-
 ECHO_DIMENSIONS = 16
 
 
@@ -109,73 +101,46 @@ def _vector(text: str, dims: int) -> list[float]:
 
 
 class EchoAdapter:
+    operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.EMBEDDINGS})
+
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
 
-    async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
-        words, truncated, usage = _answer(body)
-        ctx.usage = usage
-        tool = _forced_tool(body)
-        if tool is not None:
-            message: dict[str, Any] = {
-                "role": "assistant",
-                "content": None,
-                "refusal": None,
-                "tool_calls": [_tool_call(body, tool, ctx.request_id)],
-            }
-            finish = "tool_calls"
-        else:
-            message = {"role": "assistant", "content": " ".join(words), "refusal": None}
-            finish = "length" if truncated else "stop"
-        return orjson.dumps(
-            {
-                "id": f"chatcmpl-{ctx.request_id}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": target.model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": message,
-                        "logprobs": None,
-                        "finish_reason": finish,
-                    }
-                ],
-                "usage": usage,
-            }
-        )
+    async def answer(self, call: Call, target: Target, outcome: Outcome) -> bytes:
+        if call.operation is Operation.EMBEDDINGS:
+            return self._embeddings(call.body, target, outcome)
+        encoder = call.whole_encoder(target.model)
+        self._events(call, encoder, outcome)
+        return orjson.dumps(encoder.answer())
 
-    async def chat_stream(
-        self, body: dict[str, Any], target: Target, ctx: RequestContext
-    ) -> AsyncIterator[bytes]:
+    async def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
+        encoder = call.stream_encoder(target.model)
+        # The whole answer is known at once: one read's worth, one send.
+        self._events(call, encoder, outcome)
+        yield encoder.take()
+
+    def _events(self, call: Call, sink: Sink, outcome: Outcome) -> None:
+        """The answer as the event core's events: the words, or the forced tool call."""
+        body = call.chat()
         words, truncated, usage = _answer(body)
-        ctx.usage = usage
-        options = body.get("stream_options")
-        wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-        chunk_id = f"chatcmpl-{ctx.request_id}"
-        created = int(time.time())
-        model = target.model
-        yield chunk_event(chunk_id, created, model, {"role": "assistant", "content": ""})
+        outcome.usage = usage
+        sink.start(f"chatcmpl-{call.info.id}")
         tool = _forced_tool(body)
         if tool is not None:
-            call = _tool_call(body, tool, ctx.request_id)
-            function = call["function"]
-            start = {**call, "index": 0, "function": {"name": function["name"], "arguments": ""}}
-            yield chunk_event(chunk_id, created, model, {"tool_calls": [start]})
-            arguments = {"index": 0, "function": {"arguments": function["arguments"]}}
-            yield chunk_event(chunk_id, created, model, {"tool_calls": [arguments]})
+            call_id = f"call_{call.info.id[:24]}"
+            sink.tool_start(0, 0, call_id, tool, None)
+            sink.tool_args(0, 0, orjson.dumps({"text": " ".join(words)}).decode())
             finish = "tool_calls"
         else:
             last = len(words) - 1
             for i, word in enumerate(words):
-                yield chunk_event(chunk_id, created, model, {"content": word if i == last else word + " "})
+                sink.text(0, word if i == last else word + " ")
             finish = "length" if truncated else "stop"
-        yield chunk_event(chunk_id, created, model, {}, finish)
-        if wants_usage:
-            yield usage_event(chunk_id, created, model, usage)
-        yield DONE_EVENT
+        sink.usage(usage["prompt_tokens"], usage["completion_tokens"], 0, 0, 0)
+        sink.finish(0, finish, None)
+        sink.end()
 
-    async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
+    def _embeddings(self, body: dict[str, Any], target: Target, outcome: Outcome) -> bytes:
         value = body["input"]
         inputs = [value] if isinstance(value, str) or isinstance(value[0], int) else value
         dims = body.get("dimensions") or ECHO_DIMENSIONS
@@ -186,9 +151,11 @@ class EchoAdapter:
             text = item if isinstance(item, str) else " ".join(map(str, item))
             tokens += len(item) if isinstance(item, list) else len(text.split())
             vector = _vector(text, dims)
-            embedding: Any = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode() if as_base64 else vector
+            embedding: Any = (
+                base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode() if as_base64 else vector
+            )
             data.append({"object": "embedding", "index": i, "embedding": embedding})
-        ctx.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
+        outcome.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
         return orjson.dumps(
             {
                 "object": "list",

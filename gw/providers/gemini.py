@@ -1,7 +1,8 @@
 """Google Gemini (the Generative Language API, ``generativelanguage.googleapis.com/v1beta``).
 
-OpenAI Chat Completions in, ``models/{m}:generateContent`` or
-``:streamGenerateContent?alt=sse`` out, OpenAI answers back; OpenAI embeddings
+Every client's request goes as its OpenAI chat form converted to
+``models/{m}:generateContent`` or ``:streamGenerateContent?alt=sse``; the
+answer is decoded into the client's encoder; OpenAI embeddings
 go to ``:batchEmbedContents``. The translation itself is ``gw/_fast/gemini.pyx``;
 here are Gemini's URLs, its ``x-goog-api-key`` header and its error bodies.
 """
@@ -9,27 +10,29 @@ here are Gemini's URLs, its ``x-goog-api-key`` header and its error bodies.
 from __future__ import annotations
 
 import re
-import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Any
 
 import orjson
 
+from .._fast.events import Converter
 from .._fast.gemini import (
-    GeminiStream,
+    GeminiDecoder,
     block_reason,
-    chat_answer,
     chat_request,
     embed_answer,
     embed_request,
     embedding_inputs,
     estimate_tokens,
     model_path,
+    read_answer,
 )
+from ..call import Call, Operation
 from ..config.tables import Provider, Target
-from ..context import RequestContext
+from ..context import Outcome
 from ..errors import UpstreamError, UpstreamStatus
-from ..upstream import Upstream
-from .base import invalid_answer, probe, pump, status_error
+from .base import HTTPAdapter, invalid_answer, status_error, write_answer
 
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
@@ -46,16 +49,19 @@ class _Urls:
         self.embed = f"{base_url}/{self.path}:batchEmbedContents"
 
 
-class GeminiAdapter:
+class GeminiAdapter(HTTPAdapter):
+    operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.EMBEDDINGS})
+
     def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-        # Sent with every request, set once on the clients.
-        headers = [("content-type", "application/json")]
-        if provider.api_key:
-            headers.append(("x-goog-api-key", provider.api_key))
-        self.upstream = Upstream(provider, (*headers, *provider.headers))
+        super().__init__(provider)
         self._urls: dict[str, _Urls] = {}
-        self.probe_url = f"{provider.base_url}/models"
+
+    def auth_headers(self) -> list[tuple[str, str]]:
+        key = self.provider.api_key
+        return [("x-goog-api-key", key)] if key else []
+
+    def error(self, status: int, body: bytes, retry_after: float | None = None) -> UpstreamStatus:
+        return gemini_error(self.provider, status, body, retry_after)
 
     def urls(self, target: Target) -> _Urls:
         urls = self._urls.get(target.model)
@@ -63,19 +69,11 @@ class GeminiAdapter:
             urls = self._urls[target.model] = _Urls(self.provider.base_url, target.model)
         return urls
 
-    async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
-        payload = orjson.dumps(chat_request(body))
-        status, data, retry_after = await self.upstream.post(
-            self.urls(target).generate, (("x-request-id", ctx.request_id),), payload
-        )
-        if status != 200:
-            raise gemini_error(self.provider, status, data, retry_after)
-        try:
-            answer = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise invalid_answer(self.provider, "not JSON") from None
-        if not isinstance(answer, dict):
-            raise invalid_answer(self.provider, "not a JSON object")
+    async def answer(self, call: Call, target: Target, outcome: Outcome) -> bytes:
+        if call.operation is Operation.EMBEDDINGS:
+            return await self._embeddings(call, target, outcome)
+        payload = orjson.dumps(chat_request(call.chat()))  # InvalidInput before any connection
+        answer, data = await self.post_json(self.urls(target).generate, call, payload)
         if isinstance(answer.get("error"), dict):
             raise gemini_error(self.provider, 502, data)
         reason = block_reason(answer)
@@ -83,60 +81,45 @@ class GeminiAdapter:
             raise blocked(self.provider, reason)
         if not isinstance(answer.get("candidates"), list):
             raise invalid_answer(self.provider, "no 'candidates' array")
-        result = chat_answer(answer, f"chatcmpl-{ctx.request_id}", int(time.time()), target.model)
-        ctx.usage = result["usage"]
-        return orjson.dumps(result)
+        answer_id = f"chatcmpl-{call.info.id}"
+        return write_answer(
+            self.provider, call, target, outcome, lambda sink: read_answer(answer, sink, answer_id)
+        )
 
-    async def chat_stream(
-        self, body: dict[str, Any], target: Target, ctx: RequestContext
-    ) -> AsyncIterator[bytes]:
-        payload = orjson.dumps(chat_request(body))  # InvalidInput before any connection
-        options = body.get("stream_options")
-        wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-        converter = GeminiStream(f"chatcmpl-{ctx.request_id}", int(time.time()), target.model, wants_usage)
-        headers = (("x-request-id", ctx.request_id),)
-        async with self.upstream.stream(self.urls(target).stream, headers, payload) as resp:
-            if resp.status != 200:
-                raise gemini_error(self.provider, resp.status, await resp.read_all(), resp.retry_after)
-            started = False
+    async def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
+        payload = orjson.dumps(chat_request(call.chat()))  # InvalidInput before any connection
+        encoder = call.stream_encoder(target.model)
+        decoder = GeminiDecoder(encoder, f"chatcmpl-{call.info.id}")
+        converter = Converter(decoder, encoder)
+        started = False
+        async with aclosing(
+            self.stream_through(self.urls(target).stream, call, payload, converter, outcome)
+        ) as events:
             try:
-                async for out in pump(resp, converter, self.provider, ctx):
+                async for out in events:
                     started = True
                     yield out
             except UpstreamError:
                 # A blocked prompt before anything went out is the client's 400,
                 # like the non-streaming answer, not a failed stream.
-                if converter.blocked is not None and not started:
-                    raise blocked(self.provider, converter.blocked) from None
+                if decoder.blocked is not None and not started:
+                    raise blocked(self.provider, decoder.blocked) from None
                 raise
 
-    async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
+    async def _embeddings(self, call: Call, target: Target, outcome: Outcome) -> bytes:
+        body = call.body
         texts = embedding_inputs(body)
         urls = self.urls(target)
         payload = orjson.dumps(embed_request(texts, urls.path, body.get("dimensions")))
-        status, data, retry_after = await self.upstream.post(urls.embed, (("x-request-id", ctx.request_id),), payload)
-        if status != 200:
-            raise gemini_error(self.provider, status, data, retry_after)
-        try:
-            answer = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise invalid_answer(self.provider, "not JSON") from None
+        answer, _ = await self.post_json(urls.embed, call, payload)
         tokens = estimate_tokens(texts)
-        result = (
-            embed_answer(answer, len(texts), target.model, body.get("encoding_format") == "base64", tokens)
-            if isinstance(answer, dict)
-            else None
+        result = embed_answer(
+            answer, len(texts), target.model, body.get("encoding_format") == "base64", tokens
         )
         if result is None:
             raise invalid_answer(self.provider, f"not {len(texts)} embeddings")
-        ctx.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
+        outcome.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
         return orjson.dumps(result)
-
-    async def probe(self) -> None:
-        await probe(self.upstream, self.probe_url)
-
-    async def aclose(self) -> None:
-        await self.upstream.aclose()
 
 
 def blocked(provider: Provider, reason: str) -> UpstreamStatus:
@@ -151,7 +134,9 @@ def blocked(provider: Provider, reason: str) -> UpstreamStatus:
     )
 
 
-def gemini_error(provider: Provider, status: int, body: bytes, retry_after: float | None = None) -> UpstreamStatus:
+def gemini_error(
+    provider: Provider, status: int, body: bytes, retry_after: float | None = None
+) -> UpstreamStatus:
     """A Gemini error answer (``{"error": {"code", "message", "status", "details"}}``) as gw's error.
 
     Gemini says a wrong API key with a 400 (reason ``API_KEY_INVALID``): that is
@@ -166,7 +151,8 @@ def gemini_error(provider: Provider, status: int, body: bytes, retry_after: floa
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict):
         return status_error(provider, status, body, retry_after)
-    details = error.get("details") if isinstance(error.get("details"), list) else []
+    raw_details = error.get("details")
+    details: list[Any] = raw_details if isinstance(raw_details, list) else []
     reasons = {d.get("reason") for d in details if isinstance(d, dict)}
     if status in (400, 403) and reasons & {"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED"}:
         return status_error(provider, 401, b"")

@@ -1,7 +1,8 @@
 """Ollama's native API (``POST /api/chat``, ``/api/embed``; base_url ``http://localhost:11434``).
 
-OpenAI Chat Completions in, ``/api/chat`` out (an NDJSON stream, or one JSON
-object with ``"stream": false``), OpenAI answers back; OpenAI embeddings go to
+Every client's request goes as its OpenAI chat form converted to ``/api/chat``
+(an NDJSON stream, or one JSON object with ``"stream": false``); the answer
+is decoded into the client's encoder; OpenAI embeddings go to
 ``/api/embed``. The translation itself is ``gw/_fast/ollama.pyx``; here are
 Ollama's URLs, its optional bearer key (Ollama behind a proxy, ollama.com) and
 its error bodies (``{"error": "model \\"x\\" not found, try pulling it first"}``).
@@ -12,93 +13,71 @@ instead are ``type: openai`` providers.
 
 from __future__ import annotations
 
-import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 import orjson
 
+from .._fast.events import Converter
 from .._fast.ollama import (
-    OllamaStream,
-    chat_answer,
+    OllamaDecoder,
     chat_request,
     embed_answer,
     embed_request,
     embedding_inputs,
+    read_answer,
 )
+from ..call import Call, Operation
 from ..config.tables import Provider, Target
-from ..context import RequestContext
+from ..context import Outcome
 from ..errors import UpstreamStatus
-from ..upstream import Upstream
-from .base import invalid_answer, probe, pump, status_error
+from .base import HTTPAdapter, invalid_answer, status_error, write_answer
 
 
-class OllamaAdapter:
+class OllamaAdapter(HTTPAdapter):
+    operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.EMBEDDINGS})
+    probe_path = "/api/tags"
+
     def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-        # Sent with every request, set once on the clients.
-        headers = [("content-type", "application/json")]
-        if provider.api_key:
-            headers.append(("authorization", f"Bearer {provider.api_key}"))
-        self.upstream = Upstream(provider, (*headers, *provider.headers))
+        super().__init__(provider)  # an optional bearer key: Ollama behind a proxy, ollama.com
         self.chat_url = f"{provider.base_url}/api/chat"
         self.embed_url = f"{provider.base_url}/api/embed"
-        self.probe_url = f"{provider.base_url}/api/tags"
 
-    async def chat(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
-        payload = orjson.dumps(chat_request(body, target.model, False))
-        status, data, retry_after = await self.upstream.post(self.chat_url, (("x-request-id", ctx.request_id),), payload)
-        answer = self._answer(status, data, retry_after)
+    async def answer(self, call: Call, target: Target, outcome: Outcome) -> bytes:
+        if call.operation is Operation.EMBEDDINGS:
+            return await self._embeddings(call, target, outcome)
+        payload = orjson.dumps(chat_request(call.chat(), target.model, False))  # InvalidInput first
+        answer = await self._post(self.chat_url, call, payload)
         if not isinstance(answer.get("message"), dict):
             raise invalid_answer(self.provider, "no 'message' object")
-        result = chat_answer(answer, f"chatcmpl-{ctx.request_id}", int(time.time()), target.model)
-        ctx.usage = result["usage"]
-        return orjson.dumps(result)
+        answer_id = f"chatcmpl-{call.info.id}"
+        return write_answer(
+            self.provider, call, target, outcome, lambda sink: read_answer(answer, sink, answer_id)
+        )
 
-    async def chat_stream(
-        self, body: dict[str, Any], target: Target, ctx: RequestContext
-    ) -> AsyncIterator[bytes]:
-        payload = orjson.dumps(chat_request(body, target.model, True))  # InvalidInput before any connection
-        options = body.get("stream_options")
-        wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-        converter = OllamaStream(f"chatcmpl-{ctx.request_id}", int(time.time()), target.model, wants_usage)
-        headers = (("accept", "application/x-ndjson"), ("x-request-id", ctx.request_id))
-        async with self.upstream.stream(self.chat_url, headers, payload) as resp:
-            if resp.status != 200:
-                raise status_error(self.provider, resp.status, await resp.read_all(), resp.retry_after)
-            async for out in pump(resp, converter, self.provider, ctx):
-                yield out
+    def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
+        payload = orjson.dumps(chat_request(call.chat(), target.model, True))  # InvalidInput first
+        encoder = call.stream_encoder(target.model)
+        converter = Converter(OllamaDecoder(encoder, f"chatcmpl-{call.info.id}"), encoder)
+        return self.stream_through(self.chat_url, call, payload, converter, outcome, "application/x-ndjson")
 
-    async def embeddings(self, body: dict[str, Any], target: Target, ctx: RequestContext) -> bytes:
+    async def _embeddings(self, call: Call, target: Target, outcome: Outcome) -> bytes:
+        body = call.body
         texts = embedding_inputs(body)
-        payload = orjson.dumps(embed_request(body, target.model))
-        status, data, retry_after = await self.upstream.post(self.embed_url, (("x-request-id", ctx.request_id),), payload)
-        answer = self._answer(status, data, retry_after)
+        answer = await self._post(self.embed_url, call, orjson.dumps(embed_request(body, target.model)))
         result = embed_answer(answer, len(texts), target.model, body.get("encoding_format") == "base64")
         if result is None:
             raise invalid_answer(self.provider, f"not {len(texts)} embeddings")
         tokens = result["usage"]["prompt_tokens"]
-        ctx.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
+        outcome.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
         return orjson.dumps(result)
 
-    def _answer(self, status: int, data: bytes, retry_after: float | None = None) -> dict[str, Any]:
+    async def _post(self, url: str, call: Call, payload: bytes) -> dict[str, Any]:
         """A whole answer's JSON object, or the error it is."""
-        if status != 200:
-            raise status_error(self.provider, status, data, retry_after)
-        try:
-            answer = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise invalid_answer(self.provider, "not JSON") from None
-        if not isinstance(answer, dict):
-            raise invalid_answer(self.provider, "not a JSON object")
+        answer, data = await self.post_json(url, call, payload)
         if answer.get("error") is not None:
             raise failed(self.provider, data)
         return answer
-
-    async def probe(self) -> None:
-        await probe(self.upstream, self.probe_url)
-
-    async def aclose(self) -> None:
-        await self.upstream.aclose()
 
 
 def failed(provider: Provider, body: bytes) -> UpstreamStatus:

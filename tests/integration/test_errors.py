@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import APP_KEY, ECHO_KEY, FAKE_KEY, Gateway
+from tests.conftest import APP_KEY, ECHO_KEY, FAKE_KEY, Gateway, eventually
 from tests.fakes.runner import FakeUpstream
 
 pytestmark = pytest.mark.integration
@@ -408,8 +408,13 @@ def test_failed_attempts_and_retries_are_counted_by_provider_and_reason(gw_std):
         json={"model": "gpt", "messages": HI, "fake": {"status": 503}},
     )
     assert resp.status_code == 502
-    time.sleep(0.6)  # workers publish metrics every 0.25 s
-    after = httpx.get(gw_std.url + "/metrics").text
     key = {"provider": "up", "reason": "status_503"}
+
+    def counted() -> str | None:  # the other workers publish their metrics every 0.25 s
+        text = httpx.get(gw_std.url + "/metrics").text
+        errors = value(text, "gw_upstream_errors_total", **key) - value(before, "gw_upstream_errors_total", **key)
+        return text if errors >= 2 else None
+
+    after = eventually(counted, 3, "both failed attempts counted")
     assert value(after, "gw_upstream_errors_total", **key) - value(before, "gw_upstream_errors_total", **key) == 2
     assert value(after, "gw_retries_total", model="gpt") - value(before, "gw_retries_total", model="gpt") == 1

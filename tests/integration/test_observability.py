@@ -26,7 +26,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import FAKE_KEY, Gateway
+from tests.conftest import FAKE_KEY, Gateway, eventually
 from tests.fakes.runner import FakeUpstream
 from tests.integration.sse import sse_data
 
@@ -476,7 +476,7 @@ def test_no_key_appears_in_the_output_of_two_workers_admin_key_included(fake, ga
         assert call("POST", CHAT, {"authorization": f"Bearer {APP_KEY}"},
                     chat_body("gpt", fake={"status": 401, "message": f"bad key {FAKE_KEY}"})).status_code == 502
         metrics = http.get("/metrics").text
-    time.sleep(0.5)  # request lines are flushed every 0.2 s
+    eventually(lambda: len(request_lines(gw)) >= 7, 3, "the request lines flushed (every 0.2 s)")
     gw.close()
     output = gw.stdout_path.read_text(errors="replace") + gw.stderr_path.read_text(errors="replace")
     assert len(request_lines(gw)) == 7, "each chat request was logged"

@@ -377,6 +377,11 @@ def test_a_stream_in_flight_survives_an_invalid_reload(gateway, fake):
 # ---------------------------------------------------------------- several workers
 
 
+def reloaded_pids(gw: Gateway) -> set[int]:
+    """The workers that logged "config reloaded" (each within ~0.5 s of the signal)."""
+    return {line["pid"] for line in log_lines(gw) if line.get("event") == "config reloaded" and "pid" in line}
+
+
 def every_worker_serves(gw: Gateway) -> None:
     """Requests over separate connections, until both workers have answered some: all the new config's."""
     pids: set[int] = set()
@@ -424,7 +429,7 @@ def test_with_two_workers_one_sighup_reloads_every_worker(gateway, fake):
     rewrite(gw, two_worker_config(fake, new=True))
     sighup(gw)
     eventually(lambda: chat(gw, "who").headers.get("x-gw-provider") == "up", 5, "the new config served")
-    time.sleep(1.0)  # each worker picks the reload up within ~0.5 s
+    eventually(lambda: len(reloaded_pids(gw)) == 2, 5, "each worker logged its reload")
     every_worker_serves(gw)
 
 
@@ -434,5 +439,5 @@ def test_with_two_workers_one_admin_reload_reloads_every_worker(gateway, fake):
     rewrite(gw, two_worker_config(fake, new=True))
     resp = reload(gw)
     assert resp.status_code == 200, resp.text
-    time.sleep(1.0)  # the other worker picks the reload up within ~0.5 s
+    eventually(lambda: len(reloaded_pids(gw)) == 2, 5, "the other worker logged its reload")
     every_worker_serves(gw)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import APP_KEY, ECHO_KEY, FAKE_KEY, standard_config
+from tests.conftest import APP_KEY, ECHO_KEY, FAKE_KEY, eventually, standard_config
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +109,8 @@ def test_no_key_ever_appears_in_an_answer_a_log_line_or_a_metric(fake, gateway):
         metrics = http.get("/metrics")
         assert metrics.status_code == 200
 
-    time.sleep(0.5)  # request lines are flushed every 0.2 s
+    # request lines are flushed every 0.2 s
+    eventually(lambda: gw.output().count('"event":"request"') >= len(answers), 3, "every request logged")
     gw.close()
     output = gw.stdout_path.read_text(errors="replace") + gw.stderr_path.read_text(errors="replace")
 

@@ -314,4 +314,9 @@ def test_echo_streams_have_a_usage_chunk_only_when_asked(http, include_usage):
     got.assert_complete("one two three four five", include_usage=include_usage is True)
     assert got.finishes == ["stop"]
     if include_usage:
-        assert got.chunks[-1]["usage"] == {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
+        assert got.chunks[-1]["usage"] == {
+            "prompt_tokens": 5,
+            "completion_tokens": 5,
+            "total_tokens": 10,
+            "prompt_tokens_details": {"cached_tokens": 0},  # the event core's usage, as every backend's
+        }

@@ -1,0 +1,112 @@
+"""One way through gw for every routed request: auth, the steps before routing, routing, the answer.
+
+    async def chat_completions(request):
+        return await pipeline.run(request, read_chat)    # read_chat: body -> Parsed
+
+The endpoint's reader parses and validates the body into a ``Parsed``
+(operation, model, stream flag, the request forms, the client's encoders);
+nothing here knows a protocol or a provider type. Errors are raised, never
+rendered here: ``GatewayApp``'s exception handler renders them in the
+client's envelope, and ends the request (log line, metrics) once its answer
+has gone out, streams included.
+
+Before routing, each of ``Pipeline.steps`` runs in order (none by default): the
+place for gw's own limits and cache. A step may raise a ``GatewayError``
+(``RateLimited``) or answer the request itself (a cache hit: the bytes of
+the answer in the client's protocol, the whole stream for a stream).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from blacksheep import Request, Response
+
+from . import routing
+from .auth import authenticate
+from .call import Call, Encoders, Operation
+from .context import Exchange, Outcome
+from .relay import ClientWatch, Receive, Relay
+from .runtime import Runtime
+from .wire import json_response, parse_object, read_body, stream_response
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What an endpoint read from a request body."""
+
+    operation: Operation
+    model: str
+    stream: bool = False
+    encoders: Encoders | None = None  # the client protocol's writers (None: embeddings)
+    to_chat: Callable[[], dict[str, Any]] | None = None  # the OpenAI chat form, for converting backends
+    include_usage: bool = False
+
+
+Reader = Callable[[dict[str, Any]], Parsed]
+# A step before routing: None to go on, or the answer's bytes (in the client's protocol).
+Step = Callable[[Call, Outcome], Awaitable[bytes | None]]
+
+
+class Pipeline:
+    """The request path of one worker: ``steps`` run before routing (empty by default)."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self, steps: tuple[Step, ...] = ()) -> None:
+        self.steps = steps
+
+    async def run(self, request: Request, exchange: Exchange, runtime: Runtime, read: Reader) -> Response:
+        """Authenticate, read the body, run the steps, route; answer or stream."""
+        runtime.active += 1  # until the request ends: a reload closes this runtime's clients only after
+        exchange.runtime = runtime
+        tables = runtime.tables
+        caller = authenticate(tables.auth, request)
+        if caller is not None:  # known from here on, for the log line and metrics of a refusal too
+            exchange.info = exchange.info.known(key_name=caller.name)
+        body = parse_object(await read_body(request, tables.server.max_body_bytes))
+        parsed = read(body)
+        route = runtime.resolve(parsed.model, caller)
+        info = exchange.info = exchange.info.known(
+            model=parsed.model, stream=parsed.stream, body=body if tables.logging.bodies else None
+        )
+        call = Call(info, parsed.operation, body, parsed.encoders, parsed.to_chat, parsed.include_usage)
+        outcome = exchange.outcome
+        for step in self.steps:
+            answer = await step(call, outcome)
+            if answer is not None:
+                return _answered(answer, exchange)
+        receive = receive_of(request)
+        watch = exchange.watch = ClientWatch(receive) if receive is not None else None
+        if not parsed.stream:
+            data = await routing.answer(route, call, outcome)
+            if watch is not None:
+                watch.stop()
+            if tables.logging.bodies:
+                outcome.response_body = data
+            return json_response(data, info, outcome)
+        first, rest = await routing.open_stream(route, call, outcome)
+        relay = exchange.stream = Relay(first, rest, info.protocol, outcome, watch, tables.logging.bodies)
+        return stream_response(info, outcome, relay.body)
+
+
+def _answered(answer: bytes, exchange: Exchange) -> Response:
+    info = exchange.info
+    if info.stream:
+
+        async def body() -> Any:
+            yield answer
+
+        return stream_response(info, exchange.outcome, body)
+    return json_response(answer, info, exchange.outcome)
+
+
+def receive_of(request: Request) -> Receive | None:
+    """The ASGI receive callable, to notice the client leaving."""
+    scope = cast(dict[str, Any] | None, request.scope)
+    return cast(Receive | None, scope.get("gw.receive")) if scope else None
+
+
+__all__ = ["Parsed", "Pipeline", "Reader", "Step", "receive_of"]
