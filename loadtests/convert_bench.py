@@ -6,11 +6,13 @@ Each backend's fake (tests/fakes) is asked once for a streamed and a whole
 answer of 20 words; the bytes it sent are then converted again and again by
 gw's own code, as a worker would:
 
-- stream: the converter gw uses (``OpenAIStream`` for the pass-through) fed
-  one upstream event per call; ns per event.
-- whole: the request conversion (OpenAI body -> backend body, ``orjson.dumps``)
-  plus the answer conversion (``orjson.loads`` of the backend's bytes -> the
-  OpenAI answer bytes); ns per request.
+- stream: the converter gw uses fed one upstream event per call; ns per event.
+  The pass-through is ``OpenAIStream``; every other row is the backend's
+  decoder driving the client's encoder (``events.Converter``).
+- whole: the request conversion (client body -> backend body, ``orjson.dumps``)
+  plus the answer conversion (``orjson.loads`` of the backend's bytes, its
+  ``read_answer`` into the client's whole-answer encoder, ``orjson.dumps``);
+  ns per request.
 
 Prints a Markdown table for the README.
 """
@@ -27,8 +29,10 @@ from typing import Any
 import httpx
 import orjson
 
-from gw._fast import anthropic, gemini, messages, ollama
+from gw._fast import anthropic, gemini, messages, ollama, openai
+from gw._fast.chat import ChatAnswer, ChatChunks
 from gw._fast.convert import OpenAIStream
+from gw._fast.events import Converter, Encoder, Sink
 from tests.fakes.runner import FakeUpstream
 
 WORDS = (
@@ -84,17 +88,38 @@ def openai_answer(data: bytes) -> bytes:
     return data
 
 
-class Chain:
-    """Two converters in a row, as gw runs them for /v1/messages on an OpenAI backend."""
+def converter(decoder: Callable[[Encoder], Any], encoder: Callable[[], Encoder]) -> Callable[[], Converter]:
+    """A new stream converter per stream: ``decoder`` driving ``encoder``, as gw runs them."""
 
-    def __init__(self, first: Any, second: Any) -> None:
-        self.first, self.second = first, second
+    def make() -> Converter:
+        enc = encoder()
+        return Converter(decoder(enc), enc)
 
-    def feed(self, chunk: bytes) -> bytes:
-        return self.second.feed(self.first.feed(chunk))
+    return make
 
-    def close(self) -> bytes:
-        return self.second.feed(self.first.close()) + self.second.close()
+
+def chat_chunks() -> Encoder:
+    return ChatChunks(1, "m", True)
+
+
+WholeEncoder = ChatAnswer | messages.MessageAnswer
+
+
+def whole(
+    read: Callable[[dict[str, Any], Sink], None], encoder: Callable[[], WholeEncoder]
+) -> Callable[[bytes], bytes]:
+    """A whole answer: the backend's bytes read into the client's encoder, its answer's bytes."""
+
+    def answer(data: bytes) -> bytes:
+        enc = encoder()
+        read(orjson.loads(data), enc)
+        return orjson.dumps(enc.answer())
+
+    return answer
+
+
+def chat_answer() -> ChatAnswer:
+    return ChatAnswer(1, "m")
 
 
 ANTHROPIC_IN = {"model": "m", "max_tokens": 64, "system": "Repeat after me.",
@@ -112,8 +137,8 @@ BACKENDS = [
         "anthropic", "tests.fakes.anthropic_server", "/v1/messages", "/v1/messages",
         lambda body: anthropic.chat_request(body, "m", 4096),
         lambda body: anthropic.chat_request(body, "m", 4096, True),
-        lambda: anthropic.AnthropicStream(1, "m", True),
-        lambda data: orjson.dumps(anthropic.chat_answer(orjson.loads(data), 1, "m")),
+        converter(anthropic.AnthropicDecoder, chat_chunks),
+        whole(anthropic.read_answer, chat_answer),
         sse_events,
     ),
     Backend(
@@ -121,24 +146,24 @@ BACKENDS = [
         "/v1/chat/completions",
         lambda body: {**messages.to_openai(ANTHROPIC_IN), "model": "m"},
         lambda body: {**messages.to_openai({**ANTHROPIC_IN, "stream": True}), "model": "m"},
-        lambda: Chain(OpenAIStream(True), messages.MessageStream("msg_1", "m")),
-        lambda data: messages.chat_to_message(orjson.loads(data), "msg_1", "m"),
+        converter(openai.ChatDecoder, lambda: messages.MessagesEvents("msg_1", "m")),
+        whole(openai.read_answer, lambda: messages.MessageAnswer("msg_1", "m")),
         sse_events,
     ),
     Backend(
         "gemini", "tests.fakes.gemini_server", "/v1beta/models/m:generateContent",
         "/v1beta/models/m:streamGenerateContent?alt=sse",
         gemini.chat_request, gemini.chat_request,
-        lambda: gemini.GeminiStream("chatcmpl-1", 1, "m", True),
-        lambda data: orjson.dumps(gemini.chat_answer(orjson.loads(data), "chatcmpl-1", 1, "m")),
+        converter(lambda enc: gemini.GeminiDecoder(enc, "chatcmpl-1"), chat_chunks),
+        whole(lambda answer, sink: gemini.read_answer(answer, sink, "chatcmpl-1"), chat_answer),
         sse_events,
     ),
     Backend(
         "ollama", "tests.fakes.ollama_server", "/api/chat", "/api/chat",
         lambda body: ollama.chat_request(body, "bench-m", False),
         lambda body: ollama.chat_request(body, "bench-m", True),
-        lambda: ollama.OllamaStream("chatcmpl-1", 1, "m", True),
-        lambda data: orjson.dumps(ollama.chat_answer(orjson.loads(data), "chatcmpl-1", 1, "m")),
+        converter(lambda enc: ollama.OllamaDecoder(enc, "chatcmpl-1"), chat_chunks),
+        whole(lambda answer, sink: ollama.read_answer(answer, sink, "chatcmpl-1"), chat_answer),
         ndjson_lines,
     ),
 ]

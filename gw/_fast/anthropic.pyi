@@ -9,8 +9,9 @@
                         "claude-sonnet-4-5", 4096)
     # {"model": "claude-sonnet-4-5", "system": "Be brief.", "max_tokens": 4096,
     #  "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]}
-    answer = chat_answer(orjson.loads(data), int(time.time()), "claude-sonnet-4-5")  # a chat.completion
-    conv = AnthropicStream(int(time.time()), "claude-sonnet-4-5", include_usage=True)
+
+    enc = ChatChunks(int(time.time()), "claude-sonnet-4-5", include_usage=True)  # any events.Encoder
+    conv = Converter(AnthropicDecoder(enc), enc)
     out = conv.feed(anthropic_sse_bytes)      # OpenAI chunk events, maybe b""
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from typing_extensions import disjoint_base
 
-from .events import Converter, Decoder, Sink
+from .events import Decoder, Sink
 from .sse import Framed
 
 def chat_request(
@@ -61,9 +62,6 @@ def usage_from(usage: Any) -> dict[str, Any]:
         #  "prompt_tokens_details": {"cached_tokens": 100}}
     """
 
-def chat_id(message_id: Any) -> str:
-    """chat_id("msg_01XFD") == "chatcmpl-msg_01XFD" (a random id when there is none)."""
-
 def read_answer(message: dict[str, Any], sink: Sink) -> None:
     """The events of a whole Anthropic ``message`` on ``sink``:
 
@@ -78,23 +76,6 @@ def read_answer(message: dict[str, Any], sink: Sink) -> None:
     redacted thinking and server-tool blocks are dropped; usage is always
     sent (zeros without one); the finish is ``rules.finish_reason`` of
     ``stop_reason`` with ``stop_sequence`` as the match.
-    """
-
-def chat_answer(message: dict[str, Any], created: int, model: str) -> dict[str, Any]:
-    """An Anthropic ``message`` as an OpenAI ``chat.completion`` (``read_answer``
-    into ``chat.ChatAnswer``).
-
-        chat_answer({"id": "msg_1", "content": [{"type": "tool_use", "id": "toolu_1",
-                     "name": "now", "input": {}}], "stop_reason": "tool_use",
-                     "usage": {"input_tokens": 5, "output_tokens": 3}}, 1700000000, "claude")
-        # {"id": "chatcmpl-msg_1", "object": "chat.completion", ..., "choices": [{"index": 0,
-        #   "message": {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
-        #     {"id": "toolu_1", "type": "function", "function": {"name": "now", "arguments": "{}"}}]},
-        #   "logprobs": None, "finish_reason": "tool_calls"}], "usage": {...}}
-
-    stop_reason end_turn/stop_sequence/pause_turn -> stop, max_tokens ->
-    length, tool_use -> tool_calls, refusal -> content_filter. Thinking is
-    ``reasoning_content``; redacted thinking and server-tool blocks are dropped.
     """
 
 @disjoint_base
@@ -134,39 +115,6 @@ class AnthropicDecoder(Decoder):
     def feed(self, chunk: bytes) -> None: ...
     def close(self) -> None:
         """At EOF: notes a stream cut inside an event in ``invalid``."""
-
-class AnthropicStream(Converter):
-    """Anthropic Messages SSE bytes in, OpenAI chunk events out (for ``pump``):
-    ``AnthropicDecoder`` driving ``chat.ChatChunks``.
-
-        conv = AnthropicStream(created=1700000000, model="claude", include_usage=False)
-        conv.feed(b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",...}}\n\n'
-                  b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,...}\n\n')
-        # b'data: {"id":"chatcmpl-msg_1",...,"delta":{"role":"assistant","content":""},...}\n\n'
-        #   b'data: {"id":"chatcmpl-msg_1",...,"delta":{"content":"Hi"},...}\n\n'
-
-    One role chunk (with the first text, reasoning, tool call or the finish:
-    an ``error`` event before any finds nothing sent, so gw can still
-    retry), ``content``, ``reasoning_content`` and tool call chunks (tool
-    call ``index`` 0, 1, 2... in order of the calls; a call whose input
-    never came gets ``"arguments": "{}"`` before the finish), exactly one
-    finish chunk (from ``message_delta``), then at ``message_stop`` the usage
-    chunk (only if ``include_usage``) and ``[DONE]``. ``error`` is
-    Anthropic's error object when it sent an ``error`` event; ``invalid``
-    says why the bytes are not the protocol; ``usage`` is always kept (gw
-    counts tokens).
-    """
-
-    id: str | None
-    usage: dict[str, Any] | None
-    error: Any
-    invalid: str | None
-    done: bool
-
-    def __init__(self, created: int, model: str, include_usage: bool) -> None: ...
-    def feed(self, chunk: bytes) -> bytes: ...
-    def close(self) -> bytes:
-        """At EOF: b"" (notes a stream cut inside an event in ``invalid``)."""
 
 @disjoint_base
 class MessagesWatch(Framed):

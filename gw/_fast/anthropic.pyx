@@ -3,9 +3,8 @@
 
 ``chat_request`` turns an OpenAI body into a ``POST /v1/messages`` body.
 ``AnthropicDecoder`` turns Anthropic's SSE events, and ``read_answer`` a whole
-Anthropic ``message``, into the events of ``events.Sink``; ``AnthropicStream``
-and ``chat_answer`` are that decoder driving the chat encoders
-(``chat.ChatChunks``, ``chat.ChatAnswer``). ``MessagesWatch`` watches an
+Anthropic ``message``, into the events of ``events.Sink``, for any client
+encoder (``chat``, ``completions``, ``messages``). ``MessagesWatch`` watches an
 Anthropic stream that is forwarded as it is (``/v1/messages`` to an Anthropic
 backend). What maps to what, and what is dropped, is the conversion table in
 the README ("Anthropic").
@@ -17,9 +16,8 @@ from libc.string cimport memcmp
 
 import orjson
 
-from .chat cimport ChatAnswer, ChatChunks
 from .rules import InvalidInput
-from .events cimport Converter, Decoder, Sink
+from .events cimport Decoder, Sink
 from .rules cimport (add_turn, content_parts, count, data_url, file_data, finish_reason, functions, image_url, invalid, is_link,
                      make_usage, max_tokens, new_id, options, part_text, part_type, tool_calls, tool_choice, where)
 from .sse cimport Event, Framed, SSEDecoder, forward_last, joined
@@ -253,13 +251,6 @@ cpdef dict usage_from(object usage):
     )
 
 
-cpdef str chat_id(object message_id):
-    """The chat.completion id of an Anthropic message: ``chatcmpl-`` + its id."""
-    if isinstance(message_id, str) and message_id:
-        return "chatcmpl-" + <str>message_id
-    return new_id("chatcmpl-")
-
-
 cdef inline object _answer_id(object message_id):
     # the id start() gets: the message's, or None
     if isinstance(message_id, str) and message_id:
@@ -329,14 +320,6 @@ cpdef read_answer(dict message, Sink sink):
     sink.usage(counts.input, counts.output, counts.cache_read, counts.cache_write, 0)
     sink.finish(0, _finish(message.get("stop_reason"), calls > 0), _matched(message.get("stop_sequence")))
     sink.end()
-
-
-cpdef dict chat_answer(dict message, long long created, str model):
-    """An Anthropic ``message`` as an OpenAI ``chat.completion``: ``read_answer``
-    into ``chat.ChatAnswer``."""
-    cdef ChatAnswer encoder = ChatAnswer(created, model)
-    read_answer(message, encoder)
-    return encoder.answer()
 
 
 # ------------------------------------------------------------------ streams
@@ -594,20 +577,6 @@ cdef class AnthropicDecoder(Decoder):
         that ends without ``message_stop`` is not ``done``."""
         if not self.done:
             self._close_sse()
-
-
-cdef class AnthropicStream(Converter):
-    """Anthropic Messages SSE bytes in, OpenAI ``chat.completion.chunk`` events
-    out: ``AnthropicDecoder`` driving ``chat.ChatChunks``."""
-
-    def __init__(self, long long created, str model, bint include_usage):
-        encoder = ChatChunks(created, model, include_usage)
-        Converter.__init__(self, AnthropicDecoder(encoder), encoder)
-
-    @property
-    def id(self):
-        """The chunks' id (``chatcmpl-`` + the message id), once message_start came."""
-        return (<ChatChunks>self.encoder).id
 
 
 cdef class MessagesWatch(Framed):

@@ -1,7 +1,6 @@
 # C interface of gw/_fast/completions.pyx: legacy completions (text_completion) on chat backends.
 
 from .chat cimport OpenAIAnswer, OpenAIChunks
-from .sse cimport SSEDecoder
 
 
 cdef class _Text:
@@ -19,11 +18,5 @@ cdef class CompletionAnswer(OpenAIAnswer):
     pass
 
 
-cdef class CompletionStream:
-    cdef SSEDecoder _decoder
-    cpdef bytes feed(self, bytes chunk)
-
-
 cpdef str completion_id(object id)
 cpdef dict completion_to_chat(dict body)
-cpdef dict chat_to_completion(dict answer)

@@ -50,20 +50,3 @@ def completion_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     Raises ``InvalidInput`` for several prompts, token prompts, ``suffix``,
     ``echo``, ``best_of`` > 1 and ``logprobs``.
     """
-
-def chat_to_completion(answer: dict[str, Any]) -> dict[str, Any]:
-    """A ``chat.completion`` as a ``text_completion`` (content -> ``text``, id ``cmpl-...``)."""
-
-@disjoint_base
-class CompletionStream:
-    """Chat chunk events in, ``text_completion`` chunk events out:
-
-        conv = CompletionStream()
-        conv.feed(b'data: {"id":"chatcmpl-1",...,"choices":[{"index":0,"delta":{"content":"Hi"},...}]}\\n\\n')
-        # b'data: {"id":"cmpl-1","object":"text_completion",...,"choices":[{"text":"Hi",...}]}\\n\\n'
-
-    Role-only and empty deltas give nothing; usage chunks and ``[DONE]`` pass.
-    """
-
-    def __init__(self) -> None: ...
-    def feed(self, chunk: bytes) -> bytes: ...

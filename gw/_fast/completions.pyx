@@ -6,24 +6,16 @@ message. The answer side: ``CompletionChunks`` writes the event core's events
 as ``text_completion`` SSE events, ``CompletionAnswer`` collects one
 ``text_completion``; both are ``events.Encoder``s. Only text and the finish
 go out: reasoning and tool calls have no place in a text completion.
-
-``chat_to_completion`` and ``CompletionStream`` convert an OpenAI chat
-answer or chat chunk events already built; they stay until every path feeds
-the encoders.
 """
 
 import orjson
 
 from .chat cimport OpenAIAnswer, OpenAIChunks, _Message, cat4
-# Not cimported: convert's C interface (OpenAIStream) changes more often than this uses it.
-from .convert import DONE_EVENT as _DONE_EVENT, IS_DONE as _IS_DONE, classify_chunk, sse_data
 from .rules import InvalidInput
 from .events cimport Encoder
 from .rules cimport make_usage, new_id
-from .sse cimport Event, SSEDecoder
 
 _dumps = orjson.dumps
-_loads = orjson.loads
 
 cdef bytes _TEXT_OPEN = b'[{"text":'
 cdef bytes _INDEX = b',"index":'
@@ -186,81 +178,3 @@ cpdef dict completion_to_chat(dict body):
             chat[name] = body[name]
     return chat
 
-
-# ------------------------------------------------------------------ from chat answers and chunks
-
-cdef dict _from_chat(object chat, list choices):
-    """A text_completion (answer or chunk) with a chat one's envelope and usage."""
-    cdef dict out = {
-        "id": _id_of(chat.get("id")),
-        "object": "text_completion",
-        "created": chat.get("created"),
-        "model": chat.get("model"),
-        "choices": choices,
-    }
-    if chat.get("usage") is not None:
-        out["usage"] = chat["usage"]
-    return out
-
-
-cdef dict _completion_choice(object choice, object text):
-    return {
-        "text": text,
-        "index": choice.get("index", 0),
-        "logprobs": None,
-        "finish_reason": choice.get("finish_reason"),
-    }
-
-
-cdef inline str _id_of(object chat_id):
-    if isinstance(chat_id, str) and chat_id.startswith("chatcmpl-"):
-        return "cmpl-" + chat_id[9:]
-    return chat_id
-
-
-cpdef dict chat_to_completion(dict answer):
-    """A chat.completion answer as a legacy ``text_completion``."""
-    cdef list choices = []
-    cdef object choice, message, text
-    for choice in answer.get("choices") or ():
-        if not isinstance(choice, dict):
-            continue
-        message = choice.get("message")
-        text = message.get("content") if isinstance(message, dict) else None
-        choices.append(_completion_choice(choice, text if isinstance(text, str) else ""))
-    return _from_chat(answer, choices)
-
-
-cdef class CompletionStream:
-    """Chat chunk events in, legacy ``text_completion`` events out.
-
-    Fed the OpenAI SSE bytes an adapter yields (so always well-formed: adapters
-    raise on upstream errors instead of yielding them). The role-only first
-    chunk and empty deltas produce nothing.
-    """
-
-    def __init__(self):
-        self._decoder = SSEDecoder()
-
-    cpdef bytes feed(self, bytes chunk):
-        cdef list out = []
-        cdef Event event
-        cdef object obj, choice, delta, text
-        cdef list choices
-        for event in self._decoder.feed(chunk):
-            if classify_chunk(event.data) & _IS_DONE:
-                out.append(_DONE_EVENT)
-                continue
-            obj = _loads(event.data)
-            choices = []
-            for choice in obj.get("choices") or ():
-                delta = choice.get("delta") or {}
-                text = delta.get("content")
-                if not isinstance(text, str):
-                    text = ""
-                if text or choice.get("finish_reason") is not None:
-                    choices.append(_completion_choice(choice, text))
-            if not choices and obj.get("usage") is None:
-                continue
-            out.append(sse_data(_dumps(_from_chat(obj, choices))))
-        return b"".join(out)

@@ -11,9 +11,6 @@ cdef enum:
     _NOT_OBJECT = 16    # neither [DONE] nor shaped like a JSON object
 
 cpdef bytes sse_data(bytes payload)
-cpdef bytes chunk_event(str id, long long created, str model, dict delta,
-                        object finish_reason=*, int index=*)
-cpdef bytes usage_event(str id, long long created, str model, dict usage)
 cpdef bytes error_event(dict error)
 cpdef int classify_chunk(bytes data) except -1
 

@@ -1,7 +1,5 @@
-"""OpenAI wire helpers: build Chat Completions stream events, watch pass-through streams.
+"""OpenAI wire helpers: watch pass-through streams (``OpenAIStream``, ``classify_chunk``).
 
-    chunk_event("chatcmpl-1", 1700000000, "gpt-4o", {"content": "Hi"})
-    # -> b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk",...}\\n\\n'
     flags = classify_chunk(event.data)
     if flags & IS_DONE: ...
     if flags & MAY_HAVE_USAGE:
@@ -12,10 +10,6 @@ from typing import Any, Final
 
 from typing_extensions import disjoint_base
 
-# Moved to ``gw._fast.completions``; importable from here until every caller imports them from there.
-from .completions import CompletionStream as CompletionStream
-from .completions import chat_to_completion as chat_to_completion
-from .completions import completion_to_chat as completion_to_chat
 from .sse import Framed
 
 DONE_EVENT: Final[bytes]  # b"data: [DONE]\n\n", the last event of every OpenAI stream
@@ -33,24 +27,6 @@ NOT_OBJECT: Final[int]
 
 def sse_data(payload: bytes) -> bytes:
     """sse_data(b'{"a":1}') -> b'data: {"a":1}\\n\\n'"""
-
-def chunk_event(
-    id: str,
-    created: int,
-    model: str,
-    delta: dict[str, Any],
-    finish_reason: str | None = None,
-    index: int = 0,
-) -> bytes:
-    """One ``chat.completion.chunk`` event with one choice.
-
-        chunk_event("c1", 1, "m", {}, "stop")
-        # data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",
-        #        "choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}
-    """
-
-def usage_event(id: str, created: int, model: str, usage: dict[str, Any]) -> bytes:
-    """The usage chunk (``"choices": []``, ``"usage": usage``) sent just before [DONE]."""
 
 def error_event(error: dict[str, Any]) -> bytes:
     """error_event({"message": "upstream reset", "type": "api_error"})

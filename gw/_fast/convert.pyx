@@ -1,14 +1,10 @@
 # cython: language_level=3
-"""OpenAI wire helpers shared by every protocol module: stream events, usage, errors.
-
-Each other protocol has a module of its own (``anthropic``, ``gemini``,
-``ollama``) that builds on these.
+"""OpenAI wire helpers: the pass-through watcher (``OpenAIStream``), its byte
+scan (``classify_chunk``), ``sse_data`` and ``error_event``.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.string cimport memchr, memcmp, memcpy
-
-from importlib import import_module as _import_module
 
 import orjson
 
@@ -41,35 +37,6 @@ cpdef bytes sse_data(bytes payload):
     p[n + 6] = b'\n'
     p[n + 7] = b'\n'
     return out
-
-
-cpdef bytes chunk_event(str id, long long created, str model, dict delta,
-                        object finish_reason=None, int index=0):
-    """The `data: {...}\\n\\n` event of one chat.completion.chunk with one choice."""
-    return sse_data(_dumps({
-        "id": id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [{
-            "index": index,
-            "delta": delta,
-            "logprobs": None,
-            "finish_reason": finish_reason,
-        }],
-    }))
-
-
-cpdef bytes usage_event(str id, long long created, str model, dict usage):
-    """The event of the usage chunk (`choices: []`) sent just before [DONE]."""
-    return sse_data(_dumps({
-        "id": id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [],
-        "usage": usage,
-    }))
 
 
 cpdef bytes error_event(dict error):
@@ -301,21 +268,3 @@ cdef class OpenAIStream(Framed):
                     choice[field] = empty
         return sse_data(_dumps(obj))
 
-
-# ------------------------------------------------ moved elsewhere
-
-# Names that moved to another module, still importable from here until every
-# caller imports them from there. Looked up on first use: those modules import
-# this one, so importing them at load time would be a cycle.
-_MOVED = {
-    "completion_to_chat": "completions",
-    "chat_to_completion": "completions",
-    "CompletionStream": "completions",
-}
-
-
-def __getattr__(name):
-    cdef object where = _MOVED.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(_import_module(__name__.rpartition(".")[0] + "." + where), name)

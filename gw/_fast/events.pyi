@@ -67,16 +67,22 @@ class Converter:
     def __init__(self, decoder: Any, encoder: Encoder) -> None:
         """``decoder``: one of gw's ``Decoder``s, or any object with ``feed(bytes)``,
         ``close()``, ``error`` and ``invalid``."""
-    def feed(self, chunk: bytes) -> bytes: ...
-    def close(self) -> bytes: ...
+    def feed(self, chunk: bytes) -> bytes:
+        """The decoder reads ``chunk``; what the encoder wrote meanwhile (maybe b"")."""
+    def close(self) -> bytes:
+        """At the upstream's EOF: the decoder's ``close()``, then what the encoder wrote."""
     @property
-    def done(self) -> bool: ...
+    def done(self) -> bool:
+        """The encoder wrote the answer's end."""
     @property
-    def error(self) -> Any: ...
+    def error(self) -> Any:
+        """The decoder's: the backend's error object, sent after HTTP 200."""
     @property
-    def invalid(self) -> str | None: ...
+    def invalid(self) -> str | None:
+        """The decoder's (the bytes are not the protocol), else the encoder's."""
     @property
-    def usage(self) -> dict[str, Any] | None: ...
+    def usage(self) -> dict[str, Any] | None:
+        """The encoder's ``openai_usage()``."""
 
 class Recorder(Sink):
     """Keeps each event as a tuple, in order (tests): ``[("start", "msg_1"), ("text", 0, "Hi"), ...]``."""

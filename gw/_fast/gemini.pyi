@@ -9,11 +9,11 @@
     dec.close()                        # sink: start(None), text(0, "Hi"), finish(0, "stop", None), end()
     read_answer(gemini_json, sink)     # a whole answer: the same events at once
 
-    # The same, driving the OpenAI chat encoders (chat.ChatChunks / chat.ChatAnswer):
-    conv = GeminiStream("chatcmpl-1", 1700000000, "gemini-2.5-flash", include_usage=True)
+    # Driving a client encoder (chat.ChatChunks here; any events.Encoder):
+    enc = ChatChunks(1700000000, "gemini-2.5-flash", include_usage=True)
+    conv = Converter(GeminiDecoder(enc, "chatcmpl-1"), enc)
     out = conv.feed(upstream_bytes)    # OpenAI chunk events (SSE bytes), maybe b""
     out += conv.close()                # usage chunk, data: [DONE]; conv.done is True
-    answer = chat_answer(gemini_json, "chatcmpl-1", 1700000000, "gemini-2.5-flash")
 
 Every ``InvalidInput`` names the offending field (``messages[2].tool_calls[0].function.arguments``).
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 from typing_extensions import disjoint_base
 
-from .events import Converter, Decoder, Sink
+from .events import Decoder, Sink
 
 def model_path(model: str) -> str:
     """model_path("gemini-2.5-flash") == model_path("models/gemini-2.5-flash") == "models/gemini-2.5-flash";
@@ -135,40 +135,6 @@ def read_answer(answer: dict[str, Any], sink: Sink, id: str | None = None) -> No
     ``finishReason``; a repeated candidate index is dropped), end. No candidate but a
     ``promptFeedback.blockReason``: a content_filter finish of choice 0; no candidate
     and no block: no finish and no end."""
-
-def chat_answer(answer: dict[str, Any], id: str, created: int, model: str) -> dict[str, Any]:
-    """A ``GenerateContentResponse`` as a ``chat.completion``: ``read_answer`` into
-    ``chat.ChatAnswer``. One choice per candidate, text parts joined, ``thought``
-    parts as ``reasoning_content``, ``functionCall`` parts as ``tool_calls``
-    (``arguments`` JSON, ``"{}"`` when none; a ``thoughtSignature`` as
-    ``extra_content.google.thought_signature``), usage from ``usageMetadata``.
-
-        chat_answer({"candidates": [{"content": {"parts": [{"text": "Hi"}]}, "finishReason": "STOP"}]},
-                    "chatcmpl-1", 1700000000, "gemini-2.5-flash")["choices"][0]
-        # {"index": 0, "message": {"role": "assistant", "content": "Hi", "refusal": None},
-        #  "logprobs": None, "finish_reason": "stop"}
-    """
-
-class GeminiStream(Converter):
-    """``streamGenerateContent?alt=sse`` bytes in, OpenAI ``chat.completion.chunk`` events out:
-    a ``GeminiDecoder`` driving a ``chat.ChatChunks`` (``id`` is every chunk's id).
-
-        conv = GeminiStream(id, created, model, include_usage)
-        async for out in pump(resp, conv, provider, ctx): yield out
-
-    Per choice: a role chunk with its first event, content and
-    ``reasoning_content`` deltas, per function call a start delta (``index``
-    counting per choice, ``id``, ``type``, ``name``, ``arguments: ""``) and its
-    whole ``arguments`` in one delta (``"{}"`` at the finish when it has none),
-    then exactly one finish chunk (repeats dropped). At EOF ``close()`` gives
-    the usage chunk (only with ``include_usage``) and ``[DONE]`` and sets
-    ``done`` -- if every choice finished. ``usage`` (OpenAI-shaped) is from the
-    last ``usageMetadata`` seen, None before any; ``blocked`` is the
-    decoder's.
-    """
-
-    blocked: str | None
-    def __init__(self, id: str, created: int, model: str, include_usage: bool) -> None: ...
 
 def embedding_inputs(body: dict[str, Any]) -> list[str]:
     """embedding_inputs({"input": "a"}) == ["a"]; token arrays raise ``InvalidInput`` (param ``input``):

@@ -4,9 +4,8 @@
 ``chat_request`` makes a ``generateContent`` body of an OpenAI one (with the
 shared ``rules``). ``GeminiDecoder`` (a ``streamGenerateContent?alt=sse``
 stream) and ``read_answer`` (a whole ``GenerateContentResponse``) turn
-Gemini's answers into ``events``; ``GeminiStream`` and ``chat_answer`` are
-them driving the chat encoders (``chat.ChatChunks``, ``chat.ChatAnswer``).
-What maps to what, and what is dropped, is the conversion table in the
+Gemini's answers into ``events``, for any client encoder (``chat``,
+``completions``, ``messages``). What maps to what, and what is dropped, is the conversion table in the
 README ("Gemini").
 """
 
@@ -16,8 +15,7 @@ import struct
 import orjson
 
 from .rules import InvalidInput
-from .chat cimport ChatAnswer, ChatChunks
-from .events cimport Converter, Decoder, Sink
+from .events cimport Decoder, Sink
 from .rules cimport (add_turn, content_parts, count, data_url, effort, embedding_inputs as _embedding_inputs,
                      file_data, finish_reason, function_name, functions, image_url, invalid, is_link, make_usage, new_id,
                      options, part_text, part_type, response_format, texts, tool_arguments, tool_calls,
@@ -665,32 +663,6 @@ cdef class GeminiDecoder(Decoder):
         self.done = True
         self._sink.end()
         return None
-
-
-cpdef dict chat_answer(dict answer, str id, long long created, str model):
-    """A Gemini ``GenerateContentResponse`` as an OpenAI ``chat.completion``:
-    ``read_answer`` driving a ``chat.ChatAnswer``."""
-    cdef ChatAnswer encoder = ChatAnswer(created, model)
-    read_answer(answer, encoder, id)
-    return encoder.answer()
-
-
-cdef class GeminiStream(Converter):
-    """Gemini ``streamGenerateContent?alt=sse`` bytes in, OpenAI chunk events out:
-    a ``GeminiDecoder`` driving a ``chat.ChatChunks``, for ``pump``.
-
-    Gemini has no ``[DONE]``: the usage chunk (if asked) and ``[DONE]`` come
-    from ``close()`` at EOF, once every choice has finished.
-    """
-
-    def __init__(self, str id, long long created, str model, bint include_usage):
-        encoder = ChatChunks(created, model, include_usage)
-        Converter.__init__(self, GeminiDecoder(encoder, id), encoder)
-
-    @property
-    def blocked(self):
-        """promptFeedback.blockReason when Gemini answered with no candidate, else None."""
-        return (<GeminiDecoder>self.decoder).blocked
 
 
 # ------------------------------------------------------------------ embeddings

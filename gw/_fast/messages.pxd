@@ -1,7 +1,7 @@
 # C interface of gw/_fast/messages.pyx: the Anthropic Messages API as a client
 # protocol. Its encoders write gw's events as Anthropic's answers.
 
-from .events cimport Converter, Encoder
+from .events cimport Encoder
 
 
 cdef class AnthropicEncoder(Encoder):
@@ -36,6 +36,3 @@ cdef class MessageAnswer(AnthropicEncoder):
 
     cpdef dict answer(self)
 
-
-cdef class MessageStream(Converter):
-    pass

@@ -9,15 +9,16 @@
     converter = Converter(ChatDecoder(encoder), encoder)        # any decoder works
     out = converter.feed(upstream_bytes)                        # Anthropic events, maybe b""
 
-    message = chat_to_message(orjson.loads(answer), message_id(), "claude-x")   # bytes
-    stream = MessageStream(message_id(), "claude-x")            # the two above, composed
+    whole = MessageAnswer(message_id(), "claude-x", None)       # events -> one message
+    openai.read_answer(orjson.loads(answer), whole)             # any decoder's read_answer
+    message = whole.answer()
 """
 
 from typing import Any
 
 from typing_extensions import disjoint_base
 
-from .events import Converter, Encoder
+from .events import Encoder
 from .openai import InvalidAnswer as InvalidAnswer
 
 def message_id() -> str:
@@ -94,24 +95,6 @@ class MessageAnswer(AnthropicEncoder):
         """The message. Raises ``InvalidAnswer`` for a tool call whose arguments
         are not a JSON object (blank or ``null`` arguments are ``{}``)."""
 
-def chat_to_message(
-    answer: dict[str, Any], id: str, model: str, stop_sequences: list[str] | None = None
-) -> bytes:
-    """An OpenAI ``chat.completion`` as the JSON bytes of an Anthropic ``message``
-    (``openai.read_answer`` into a ``MessageAnswer``).
-
-        chat_to_message({"choices": [{"message": {"content": "Hi"}, "finish_reason": "length"}],
-                         "usage": {"prompt_tokens": 5, "completion_tokens": 1}}, "msg_1", "claude-x")
-        # {"id":"msg_1","type":"message","role":"assistant","model":"claude-x",
-        #  "content":[{"type":"text","text":"Hi"}],"stop_reason":"max_tokens","stop_sequence":null,
-        #  "usage":{"input_tokens":5,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,
-        #           "output_tokens":1}}
-
-    ``reasoning_content`` (or ``reasoning``) becomes a ``thinking`` block
-    before the text; tool calls become ``tool_use`` blocks after it (a new
-    ``call_`` id when the backend gave none). Raises ``InvalidAnswer``.
-    """
-
 @disjoint_base
 class MessagesEvents(AnthropicEncoder):
     """Events in, the Anthropic Messages SSE events out (choice 0).
@@ -142,34 +125,3 @@ class MessagesEvents(AnthropicEncoder):
     """"tool call arguments are not a JSON object", or None."""
 
     def __init__(self, id: str, model: str, stop_sequences: list[str] | None = None) -> None: ...
-
-class MessageStream(Converter):
-    """OpenAI ``chat.completion.chunk`` SSE bytes in, Anthropic Messages events out:
-    ``Converter(ChatDecoder(encoder), encoder)`` with a ``MessagesEvents`` encoder.
-
-        stream = MessageStream("msg_1", "claude-x", stop_sequences=None)
-        async for chunk in adapter.chat_stream(chat, target, ctx):
-            out = stream.feed(chunk)   # b"event: message_start\ndata: {...}\n\n..."
-            if out: yield out
-            if stream.error is not None or stream.invalid is not None: raise ...
-            if stream.done: break
-        stream.close()
-
-    ``message_start`` waits for the first content or finish (input tokens: the
-    usage seen by then); ``message_delta`` and ``message_stop`` come at
-    ``[DONE]`` (or at ``close()`` for a finished stream without it). A
-    ``[DONE]`` before any finish_reason, or a tool call whose arguments are not
-    a JSON object, sets ``invalid`` instead.
-    """
-
-    usage: dict[str, Any] | None
-    """OpenAI usage (``rules.make_usage``) of the stream, once seen."""
-    error: Any
-    """The error object of an ``{"error": ...}`` event."""
-    invalid: str | None
-    """Why the stream cannot be converted (not SSE, not JSON, cut, unfinished, tool arguments)."""
-    done: bool
-    """``message_stop`` was produced."""
-
-    def __init__(self, id: str, model: str, stop_sequences: list[str] | None = None) -> None: ...
-

@@ -5,15 +5,14 @@
 form every non-Anthropic adapter takes). The encoders write gw's events
 (events.pxd) as Anthropic's answers: ``MessagesEvents`` the exact SSE event
 sequence (``message_start`` ... ``message_stop``), ``MessageAnswer`` a whole
-``message``. ``MessageStream`` and ``chat_to_message`` put them behind the
-OpenAI decoder (openai.pyx) for adapters that answer in Chat Completions.
+``message``; any backend decoder drives them, e.g. ``openai.ChatDecoder``
+for adapters that answer in Chat Completions.
 """
 
 import orjson
 
 from .rules import InvalidInput
-from .events cimport Converter, Encoder
-from .openai cimport ChatDecoder, read_answer
+from .events cimport Encoder
 from .openai import InvalidAnswer
 from .rules cimport max_tokens, new_id, stop_list, tool_arguments
 
@@ -591,17 +590,6 @@ cdef class MessageAnswer(AnthropicEncoder):
         }
 
 
-cpdef bytes chat_to_message(dict answer, str id, str model, object stop_sequences=None):
-    """An OpenAI ``chat.completion`` as the bytes of an Anthropic ``message``.
-
-    Raises ``InvalidAnswer`` when the answer has no readable first choice or a
-    tool call whose arguments are not a JSON object.
-    """
-    cdef MessageAnswer encoder = MessageAnswer(id, model, stop_sequences)
-    read_answer(answer, encoder)
-    return _dumps(encoder.answer())
-
-
 # ---------------------------------------------------------------- stream
 
 
@@ -713,15 +701,3 @@ cdef class MessagesEvents(AnthropicEncoder):
         self._out.append(_MESSAGE_STOP)
         Encoder.end(self)
 
-
-cdef class MessageStream(Converter):
-    """OpenAI ``chat.completion.chunk`` SSE bytes in, Anthropic Messages events out:
-    ``Converter(ChatDecoder(encoder), encoder)`` with a ``MessagesEvents`` encoder.
-
-    ``done`` once ``message_stop`` was written; ``invalid`` is the decoder's
-    or the encoder's (tool arguments that are not a JSON object).
-    """
-
-    def __init__(self, str id, str model, object stop_sequences=None):
-        cdef MessagesEvents encoder = MessagesEvents(id, model, stop_sequences)
-        Converter.__init__(self, ChatDecoder(encoder), encoder)

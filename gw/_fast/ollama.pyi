@@ -7,10 +7,10 @@
     # sink.start(None), sink.text(0, "Hi")
     read_answer(orjson.loads(data), sink)  # a whole answer: the same events at once
 
-    # The same, driving the OpenAI chat encoders (chat.ChatChunks / chat.ChatAnswer):
-    conv = OllamaStream("chatcmpl-1", 1700000000, "llama3.2", include_usage=True)
+    # Driving a client encoder (chat.ChatChunks here; any events.Encoder):
+    enc = ChatChunks(1700000000, "llama3.2", include_usage=True)
+    conv = Converter(OllamaDecoder(enc, "chatcmpl-1"), enc)
     out = conv.feed(upstream_bytes)    # OpenAI chunk events (SSE bytes), maybe b""
-    answer = chat_answer(orjson.loads(data), "chatcmpl-1", 1700000000, "llama3.2")
 
 What maps to what, and what is dropped, is the README's conversion table ("Ollama").
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from typing_extensions import disjoint_base
 
-from .events import Converter, Decoder, Sink
+from .events import Decoder, Sink
 
 def chat_request(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
     """An OpenAI Chat Completions body as an Ollama ``/api/chat`` body.
@@ -86,44 +86,6 @@ def read_answer(answer: dict[str, Any], sink: Sink, id: str | None = None) -> No
     """A whole ``/api/chat`` answer (``stream: false``) as the events of one answer:
     start(id), reasoning (``message.thinking``), text, the tool calls, usage,
     finish, end. A missing or odd ``message`` is no content."""
-
-def chat_answer(answer: dict[str, Any], id: str, created: int, model: str) -> dict[str, Any]:
-    """An Ollama ``/api/chat`` answer (``stream: false``) as an OpenAI ``chat.completion``:
-    ``read_answer`` into ``chat.ChatAnswer``.
-
-        chat_answer({"message": {"role": "assistant", "content": "",
-                                 "tool_calls": [{"function": {"name": "now", "arguments": {}}}]},
-                     "done": True, "done_reason": "stop"}, "c1", 1, "llama3.2")
-        # choices[0]: message.content None, tool_calls [{"id": "call_<24 hex>",
-        #   "type": "function", "function": {"name": "now", "arguments": "{}"}}],
-        #   finish_reason "tool_calls"
-
-    ``message.thinking`` is ``reasoning_content``.
-    """
-
-class OllamaStream(Converter):
-    """Ollama's NDJSON stream in, OpenAI ``chat.completion.chunk`` events out (for ``pump``):
-    an ``OllamaDecoder`` driving a ``chat.ChatChunks``.
-
-        conv = OllamaStream("chatcmpl-1", 1700000000, "llama3.2", include_usage=False)
-        conv.feed(b'{"message":{"content":"Hi"},"done":false}\\n{"message":{"content":""},')
-        # role chunk + content chunk
-        conv.feed(b'"done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":1}\\n')
-        # finish chunk (stop) + [DONE]; conv.done is True, conv.usage is set
-
-    Each tool call is a start delta (index 0, 1, ..., a new ``id``, name,
-    ``arguments: ""``) then its arguments (``"{}"`` when none, just before
-    the finish). ``thinking`` is ``reasoning_content`` deltas. The done line
-    gives exactly one finish chunk, the usage chunk when ``include_usage``,
-    then ``[DONE]``. ``error``, ``invalid`` and ``done`` are the decoder's;
-    ``usage`` is OpenAI's, None before the done line.
-    """
-
-    def __init__(self, id: str, created: int, model: str, include_usage: bool) -> None: ...
-    def feed(self, chunk: bytes) -> bytes:
-        """Take the next read; return the events it completed (maybe b"")."""
-    def close(self) -> bytes:
-        """At EOF: convert a last line that had no newline; b"" otherwise."""
 
 def embedding_inputs(body: dict[str, Any]) -> list[str]:
     """The texts of an OpenAI embeddings body: ``"a"`` -> ``["a"]``.

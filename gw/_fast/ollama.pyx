@@ -3,9 +3,9 @@
 
 ``chat_request`` turns an OpenAI body into a ``POST /api/chat`` body.
 ``OllamaDecoder`` turns Ollama's NDJSON stream, and ``read_answer`` a whole
-``/api/chat`` answer, into the events of ``events.Sink``; ``OllamaStream`` and
-``chat_answer`` are that decoder driving the chat encoders (``chat.ChatChunks``,
-``chat.ChatAnswer``). ``embed_request``/``embed_answer`` are ``/api/embed``.
+``/api/chat`` answer, into the events of ``events.Sink``, for any client
+encoder (``chat``, ``completions``, ``messages``). ``embed_request``/``embed_answer``
+are ``/api/embed``.
 What maps to what, and what is dropped, is the conversion table in the README
 ("Ollama").
 """
@@ -16,8 +16,7 @@ import struct
 import orjson
 
 from .rules import InvalidInput
-from .chat cimport ChatAnswer, ChatChunks
-from .events cimport Converter, Decoder, Sink
+from .events cimport Decoder, Sink
 from .rules cimport (content_parts, count as token_count, effort, embedding_inputs as _embedding_inputs,
                      finish_reason, function_name, functions, image_url, invalid, make_usage, new_id, options,
                      part_text, part_type, response_format, texts, tool_calls, tool_choice, tool_name, where)
@@ -300,25 +299,6 @@ cpdef dict usage_from(dict answer):
     Ollama leaves out ``prompt_eval_count`` when the whole prompt was cached.
     """
     return make_usage(token_count(answer.get("prompt_eval_count")), token_count(answer.get("eval_count")))
-
-
-# ------------------------------------------------------------------ answer: as OpenAI chat
-
-cpdef dict chat_answer(dict answer, str id, long long created, str model):
-    """An Ollama ``/api/chat`` answer (``stream: false``) as an OpenAI ``chat.completion``
-    (``read_answer`` into ``chat.ChatAnswer``)."""
-    cdef ChatAnswer encoder = ChatAnswer(created, model)
-    read_answer(answer, encoder, id)
-    return encoder.answer()
-
-
-cdef class OllamaStream(Converter):
-    """Ollama's NDJSON lines in, OpenAI ``chat.completion.chunk`` events out:
-    an ``OllamaDecoder`` driving a ``chat.ChatChunks``, for ``pump``."""
-
-    def __init__(self, str id, long long created, str model, bint include_usage):
-        encoder = ChatChunks(created, model, include_usage)
-        Converter.__init__(self, OllamaDecoder(encoder, id), encoder)
 
 
 # ------------------------------------------------------------------ embeddings

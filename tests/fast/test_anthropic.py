@@ -15,16 +15,14 @@ from hypothesis import strategies as st
 from gw._fast import anthropic as fast
 from gw._fast.anthropic import (
     AnthropicDecoder,
-    AnthropicStream,
     MessagesWatch,
-    chat_answer,
     chat_request,
     read_answer,
     usage_from,
 )
-from gw._fast.convert import DONE_EVENT, chunk_event
+from gw._fast.chat import DONE_EVENT, ChatAnswer, ChatChunks
+from gw._fast.events import Converter, Recorder
 from gw._fast.rules import InvalidInput, make_usage
-from gw._fast.events import Recorder
 from gw.config.describe import ANTHROPIC_DEFAULT_MAX_TOKENS
 from gw.config.tables import Provider, ProviderType, Target
 from gw.providers.anthropic import anthropic_error, max_tokens_of, native_request
@@ -48,6 +46,19 @@ def call(call_id: str, name: str, arguments: Any) -> dict:
 
 def ev(name: str, obj: dict) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
+
+
+def chat_stream(created: int, model: str, include_usage: bool) -> Converter:
+    """What gw runs for a chat client on an Anthropic backend: the decoder driving ``ChatChunks``."""
+    encoder = ChatChunks(created, model, include_usage)
+    return Converter(AnthropicDecoder(encoder), encoder)
+
+
+def chat_answer(message: dict, created: int, model: str) -> dict:
+    """A whole Anthropic message for a chat client: ``read_answer`` into ``ChatAnswer``."""
+    encoder = ChatAnswer(created, model)
+    read_answer(message, encoder)
+    return encoder.answer()
 
 
 def test_the_module_is_a_compiled_extension():
@@ -475,9 +486,9 @@ def text_stream(*words: str) -> bytes:
             + b"".join(text(0, w) for w in words) + stop(0) + finish() + MESSAGE_STOP)
 
 
-def run(raw: bytes, include_usage: bool = False, pieces: int | None = None) -> tuple[AnthropicStream, list[Any]]:
+def run(raw: bytes, include_usage: bool = False, pieces: int | None = None) -> tuple[Converter, list[Any]]:
     """Feed ``raw`` whole (or in ``pieces``-byte writes); the chunks out ([DONE] as the string)."""
-    conv = AnthropicStream(1700000000, MODEL, include_usage)
+    conv = chat_stream(1700000000, MODEL, include_usage)
     out = b""
     step = pieces or len(raw) or 1
     for i in range(0, len(raw), step):
@@ -503,14 +514,6 @@ def test_a_text_stream_is_role_content_one_finish_and_done():
     assert {c["id"] for c in chunks[:-1]} == {"chatcmpl-msg_01XYZ"}
     assert all(c["object"] == "chat.completion.chunk" and c["model"] == MODEL and c["created"] == 1700000000
                for c in chunks[:-1])
-
-
-def test_chunks_are_byte_for_byte_what_chunk_event_builds():
-    conv = AnthropicStream(5, 'odd "model" é', False)
-    out = conv.feed(start('msg_"quoted"') + block_start(0, {"type": "text", "text": ""}) + text(0, 'a "q" \n é'))
-    assert out == (chunk_event('chatcmpl-msg_"quoted"', 5, 'odd "model" é', {"role": "assistant", "content": ""})
-                   + chunk_event('chatcmpl-msg_"quoted"', 5, 'odd "model" é', {"content": 'a "q" \n é'}))
-    assert conv.feed(finish("max_tokens")) == chunk_event('chatcmpl-msg_"quoted"', 5, 'odd "model" é', {}, "length")
 
 
 def test_usage_chunk_only_when_asked_but_usage_always_kept():
@@ -543,9 +546,9 @@ def test_cumulative_input_counts_in_message_delta_replace_those_of_message_start
 
 
 def test_usage_is_none_before_message_start():
-    conv = AnthropicStream(1, MODEL, True)
+    conv = chat_stream(1, MODEL, True)
     conv.feed(PING)
-    assert conv.usage is None and conv.id is None
+    assert conv.usage is None and conv.encoder.id is None
 
 
 def tool_stream() -> bytes:
@@ -606,7 +609,7 @@ def test_exactly_one_finish_chunk_even_if_message_delta_repeats_it():
 
 
 def test_an_error_event_after_200_sets_error_and_ends_output():
-    conv = AnthropicStream(1, MODEL, True)
+    conv = chat_stream(1, MODEL, True)
     out = conv.feed(start() + block_start(0, {"type": "text", "text": ""}) + text(0, "par")
                     + ev("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
                     + text(0, "never"))
@@ -617,23 +620,23 @@ def test_an_error_event_after_200_sets_error_and_ends_output():
 
 
 def test_an_error_right_after_message_start_has_sent_nothing():
-    conv = AnthropicStream(1, MODEL, True)
+    conv = chat_stream(1, MODEL, True)
     out = conv.feed(start() + PING + ev("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
     assert out == b"" and conv.error["type"] == "overloaded_error"
     assert conv.usage == make_usage(12, 1)
 
 
 def test_the_role_chunk_comes_with_the_first_block_or_the_finish():
-    conv = AnthropicStream(1, MODEL, False)
+    conv = chat_stream(1, MODEL, False)
     assert conv.feed(start() + PING) == b""
-    assert conv.id == "chatcmpl-msg_01XYZ"
+    assert conv.encoder.id == "chatcmpl-msg_01XYZ"
     _, chunks = run(start() + finish("max_tokens") + MESSAGE_STOP)
     assert deltas(chunks) == [{"role": "assistant", "content": ""}, {}]
     assert chunks[1]["choices"][0]["finish_reason"] == "length"
 
 
 def test_an_error_after_an_empty_block_start_has_sent_nothing():
-    conv = AnthropicStream(1, MODEL, False)
+    conv = chat_stream(1, MODEL, False)
     out = conv.feed(start() + block_start(0, {"type": "text", "text": ""}) + PING
                     + ev("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
     assert out == b"" and conv.error["type"] == "overloaded_error"
@@ -652,7 +655,7 @@ def test_eof_before_message_stop_is_not_done():
 
 
 def test_a_cut_event_at_eof_is_invalid():
-    conv = AnthropicStream(1, MODEL, False)
+    conv = chat_stream(1, MODEL, False)
     conv.feed(start() + b"event: content_block_delta\ndata: {\"type\"")
     assert conv.close() == b""
     assert conv.invalid is not None and not conv.done
@@ -660,16 +663,16 @@ def test_a_cut_event_at_eof_is_invalid():
 
 @pytest.mark.parametrize("garbage", [b"data: {not json\n\n", b"event: content_block_delta\ndata: [1,2]\n\n", b"data: 12\n\n"])
 def test_garbage_is_invalid(garbage):
-    conv = AnthropicStream(1, MODEL, False)
+    conv = chat_stream(1, MODEL, False)
     conv.feed(start() + garbage + text(0, "after"))
     assert conv.invalid is not None and not conv.done
 
 
 def test_content_before_message_start_or_a_stop_without_stop_reason_is_invalid():
-    early = AnthropicStream(1, MODEL, False)
+    early = chat_stream(1, MODEL, False)
     early.feed(block_start(0, {"type": "text", "text": ""}))
     assert early.invalid == "content before message_start"
-    unfinished = AnthropicStream(1, MODEL, False)
+    unfinished = chat_stream(1, MODEL, False)
     unfinished.feed(start() + MESSAGE_STOP)
     assert unfinished.invalid == "message_stop without a stop_reason" and not unfinished.done
 
@@ -686,7 +689,7 @@ def test_unknown_events_and_delta_types_are_ignored():
 
 
 def test_nothing_after_message_stop_is_read():
-    conv = AnthropicStream(1, MODEL, False)
+    conv = chat_stream(1, MODEL, False)
     out = conv.feed(text_stream("a") + b"data: {garbage")
     assert conv.done and conv.invalid is None and out.endswith(DONE_EVENT)
 
@@ -705,13 +708,13 @@ def test_splits_into_small_writes_cutting_utf8_and_lines_arrive_intact(pieces):
 def test_any_split_of_a_stream_gives_the_same_output(data):
     raw = tool_stream().replace(b"Checking.", "Chécking 🎉.".encode())
     cuts = sorted(set(data.draw(st.lists(st.integers(1, len(raw) - 1), max_size=40))))
-    conv = AnthropicStream(1, MODEL, True)
+    conv = chat_stream(1, MODEL, True)
     out = b""
     prev = 0
     for cut in [*cuts, len(raw)]:
         out += conv.feed(raw[prev:cut])
         prev = cut
-    whole = AnthropicStream(1, MODEL, True)
+    whole = chat_stream(1, MODEL, True)
     assert out == whole.feed(raw) and conv.done
 
 

@@ -12,8 +12,8 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel
 
 from gw._fast.chat import DONE_EVENT, ChatAnswer, ChatChunks, chat_id
-from gw._fast.convert import chunk_event, usage_event
 from gw._fast.rules import make_usage
+from tests.fast.wire import chunk_event, usage_event
 
 MODEL = "claude-sonnet-4"
 CREATED = 1700000000
@@ -112,7 +112,7 @@ def test_start_alone_writes_nothing():
     assert enc.started and not enc.finished and not enc.ended
 
 
-def test_the_role_chunk_comes_with_the_first_text_byte_for_byte_what_chunk_event_builds():
+def test_the_role_chunk_comes_with_the_first_text_byte_for_byte_the_plain_orjson_chunk():
     enc = ChatChunks(5, 'odd "model" é', False)
     enc.start('msg_"quoted"')
     enc.text(0, 'a "q" \n é')

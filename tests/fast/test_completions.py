@@ -11,19 +11,17 @@ from hypothesis import strategies as st
 from openai.types import Completion
 from pydantic import ValidationError
 
-import gw._fast.convert
-from gw._fast.chat import ChatAnswer, ChatChunks
+from gw._fast.chat import ChatChunks
 from gw._fast.completions import (
     CompletionAnswer,
     CompletionChunks,
-    CompletionStream,
-    chat_to_completion,
     completion_id,
     completion_to_chat,
 )
-from gw._fast.convert import chunk_event, usage_event
-from gw._fast.rules import InvalidInput
-from gw._fast.rules import make_usage
+from gw._fast.events import Converter
+from gw._fast.openai import ChatDecoder, read_answer
+from gw._fast.rules import InvalidInput, make_usage
+from tests.fast.wire import chunk_event, usage_event
 
 
 def test_prompt_becomes_one_user_message_and_shared_fields_are_kept():
@@ -64,7 +62,13 @@ def test_neutral_values_of_those_fields_are_accepted(extra):
     assert completion_to_chat({"model": "m", "prompt": "x", **extra})["messages"][0]["content"] == "x"
 
 
-def test_chat_answer_becomes_text_completion():
+def completion_stream(include_usage: bool) -> Converter:
+    """What gw runs for a completions client on a backend that answers in chat chunks."""
+    encoder = CompletionChunks(1, "m", include_usage)
+    return Converter(ChatDecoder(encoder), encoder)
+
+
+def test_a_chat_answer_read_into_the_completion_encoder_is_a_text_completion():
     answer = {
         "id": "chatcmpl-abc", "object": "chat.completion", "created": 5, "model": "m",
         "choices": [
@@ -73,13 +77,15 @@ def test_chat_answer_becomes_text_completion():
         ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }  # fmt: skip
-    assert chat_to_completion(answer) == {
+    encoder = CompletionAnswer(5, "m")
+    read_answer(answer, encoder)
+    assert encoder.answer() == {
         "id": "cmpl-abc", "object": "text_completion", "created": 5, "model": "m",
         "choices": [
             {"text": "hi", "index": 0, "logprobs": None, "finish_reason": "length"},
             {"text": "", "index": 1, "logprobs": None, "finish_reason": "stop"},
         ],
-        "usage": answer["usage"],
+        "usage": make_usage(1, 1),
     }  # fmt: skip
 
 
@@ -98,7 +104,7 @@ def _events(raw: bytes) -> list[bytes]:
 
 
 def test_stream_drops_the_role_chunk_and_maps_text_finish_usage_and_done():
-    out = _events(CompletionStream().feed(_chat_stream(["héllo ", "wörld"], True)))
+    out = _events(completion_stream(True).feed(_chat_stream(["héllo ", "wörld"], True)))
     assert out[-1] == b"[DONE]"
     chunks = [orjson.loads(e) for e in out[:-1]]
     assert [c["choices"] for c in chunks] == [
@@ -114,22 +120,14 @@ def test_stream_drops_the_role_chunk_and_maps_text_finish_usage_and_done():
 @given(st.lists(st.integers(min_value=1, max_value=9), max_size=40))
 def test_any_split_of_the_chat_stream_gives_the_same_completion_events(cuts):
     raw = _chat_stream(["héllo ", "wörld ", "€"], True)
-    whole = CompletionStream().feed(raw)
-    conv = CompletionStream()
+    whole = completion_stream(True).feed(raw)
+    conv = completion_stream(True)
     pieces, pos = [], 0
     for cut in cuts:
         pieces.append(conv.feed(raw[pos : pos + cut]))
         pos += cut
     pieces.append(conv.feed(raw[pos:]))
     assert b"".join(pieces) == whole
-
-
-def test_the_moved_names_are_still_importable_from_convert():
-    assert gw._fast.convert.completion_to_chat is completion_to_chat
-    assert gw._fast.convert.chat_to_completion is chat_to_completion
-    assert gw._fast.convert.CompletionStream is CompletionStream
-    with pytest.raises(AttributeError):
-        gw._fast.convert.no_such_name  # noqa: B018
 
 
 # ------------------------------------------------------------------ the encoders
@@ -240,7 +238,6 @@ def test_the_whole_answer_is_todays_text_completion():
         ],
         "usage": make_usage(1, 1),
     }  # fmt: skip
-    assert out == chat_to_completion(drive(ChatAnswer(5, "m"), evs).answer())
 
 
 def test_an_answer_without_usage_or_finish_counts_zero_and_stops():
@@ -258,7 +255,7 @@ _words = st.text(min_size=1, max_size=6)
     st.sampled_from(["stop", "length", "content_filter"]),
     st.booleans(),
 )
-def test_the_encoder_writes_what_completion_stream_makes_of_the_chat_chunks(ops, reason, include_usage):
+def test_the_encoder_writes_the_same_from_the_events_as_from_their_chat_chunks(ops, reason, include_usage):
     evs: list[tuple] = [("start", "chatcmpl-7")]
     calls = [0, 0]
     for choice, kind, value in ops:
@@ -269,6 +266,7 @@ def test_the_encoder_writes_what_completion_stream_makes_of_the_chat_chunks(ops,
             evs.append((kind, choice, value))
     evs += [("usage", 5, 3, 2, 1, 0), ("finish", 0, reason, None), ("finish", 1, reason, None), ("end",)]
     direct = drive(CompletionChunks(CREATED, "m", include_usage), evs).take()
-    via_chat = CompletionStream().feed(drive(ChatChunks(CREATED, "m", include_usage), evs).take())
+    encoder = CompletionChunks(CREATED, "m", include_usage)
+    via_chat = Converter(ChatDecoder(encoder), encoder).feed(drive(ChatChunks(CREATED, "m", include_usage), evs).take())
     assert direct == via_chat
     chunks(direct)

@@ -14,13 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gw._fast import gemini
-from gw._fast.rules import InvalidInput
-from gw._fast.events import Recorder
+from gw._fast.chat import ChatAnswer, ChatChunks
+from gw._fast.events import Converter, Recorder
 from gw._fast.gemini import (
     GeminiDecoder,
-    GeminiStream,
     block_reason,
-    chat_answer,
     chat_request,
     embed_answer,
     embed_request,
@@ -31,6 +29,13 @@ from gw._fast.gemini import (
     read_answer,
     usage_from,
 )
+from gw._fast.rules import InvalidInput
+
+
+def chat_stream(id: str, created: int, model: str, include_usage: bool) -> Converter:
+    """What gw runs for a chat client on a Gemini backend: the decoder driving ``ChatChunks``."""
+    encoder = ChatChunks(created, model, include_usage)
+    return Converter(GeminiDecoder(encoder, id), encoder)
 
 
 def req(*messages: dict, **body: Any) -> dict:
@@ -421,7 +426,10 @@ def answer_of(*parts: dict, finish: str | None = "STOP", **extra: Any) -> dict:
 
 
 def convert(answer: dict) -> dict:
-    return chat_answer(answer, "chatcmpl-1", 1700000000, "gemini-2.5-flash")
+    """A whole Gemini answer for a chat client: ``read_answer`` into ``ChatAnswer``."""
+    encoder = ChatAnswer(1700000000, "gemini-2.5-flash")
+    read_answer(answer, encoder, "chatcmpl-1")
+    return encoder.answer()
 
 
 def test_a_text_answer_is_a_chat_completion() -> None:
@@ -549,8 +557,8 @@ def payloads(data: bytes) -> list[Any]:
     return out
 
 
-def run(stream_bytes: bytes, include_usage: bool = False, pieces: int | None = None) -> tuple[GeminiStream, list]:
-    conv = GeminiStream("chatcmpl-9", 1700000000, "gemini-2.5-flash", include_usage)
+def run(stream_bytes: bytes, include_usage: bool = False, pieces: int | None = None) -> tuple[Converter, list]:
+    conv = chat_stream("chatcmpl-9", 1700000000, "gemini-2.5-flash", include_usage)
     out = b""
     if pieces is None:
         out += conv.feed(stream_bytes)
@@ -598,7 +606,7 @@ def test_the_usage_chunk_comes_only_when_asked_just_before_done() -> None:
 
 
 def test_done_waits_for_eof_not_for_the_finish() -> None:
-    conv = GeminiStream("c", 1, "m", False)
+    conv = chat_stream("c", 1, "m", False)
     out = conv.feed(TEXT_STREAM)
     assert b"[DONE]" not in out and not conv.done
     assert conv.close().endswith(b"data: [DONE]\n\n") and conv.done
@@ -707,7 +715,7 @@ def test_an_empty_stream_is_not_done() -> None:
 
 def test_an_error_object_after_200_sets_error_and_stops() -> None:
     error = {"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}
-    conv = GeminiStream("c", 1, "m", True)
+    conv = chat_stream("c", 1, "m", True)
     out = conv.feed(sse(chunk({"text": "a"}), {"error": error}, chunk({"text": "b"}, finish="STOP")))
     assert conv.error == error
     assert [d for _, d, _ in deltas(payloads(out))] == [{"role": "assistant", "content": ""}, {"content": "a"}]
@@ -716,31 +724,31 @@ def test_an_error_object_after_200_sets_error_and_stops() -> None:
 
 @pytest.mark.parametrize("bad", [b"data: {not json\r\n\r\n", b"data: [1, 2]\r\n\r\n", b"data: [DONE]\r\n\r\n"])
 def test_garbage_sets_invalid(bad: bytes) -> None:
-    conv = GeminiStream("c", 1, "m", False)
+    conv = chat_stream("c", 1, "m", False)
     conv.feed(sse(chunk({"text": "a"})) + bad)
     assert conv.invalid is not None
     assert conv.close() == b"" and not conv.done
 
 
 def test_a_stream_cut_inside_an_event_is_invalid_at_close() -> None:
-    conv = GeminiStream("c", 1, "m", False)
+    conv = chat_stream("c", 1, "m", False)
     conv.feed(sse(chunk({"text": "a"}, finish="STOP"))[:-3])
     assert conv.close() == b""
     assert conv.invalid is not None and not conv.done
 
 
 def test_a_blocked_prompt_sets_blocked_and_error_and_sends_nothing() -> None:
-    conv = GeminiStream("c", 1, "m", True)
+    conv = chat_stream("c", 1, "m", True)
     out = conv.feed(sse({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
                          "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9}}))
     assert out == b""
-    assert conv.blocked == "PROHIBITED_CONTENT"
+    assert conv.decoder.blocked == "PROHIBITED_CONTENT"
     assert conv.error["code"] == "content_filter" and "PROHIBITED_CONTENT" in conv.error["message"]
     assert conv.usage["prompt_tokens"] == 9
 
 
 def test_usage_is_the_last_usage_metadata_seen_and_none_before() -> None:
-    conv = GeminiStream("c", 1, "m", False)
+    conv = chat_stream("c", 1, "m", False)
     assert conv.usage is None
     conv.feed(sse(chunk({"text": "a"}, usage={"promptTokenCount": 5, "cachedContentTokenCount": 2})))
     assert conv.usage["prompt_tokens"] == 5 and conv.usage["prompt_tokens_details"] == {"cached_tokens": 2}
@@ -941,7 +949,7 @@ def test_joined_stream_deltas_equal_the_whole_answer_however_the_bytes_are_split
 ) -> None:
     events, answer = stream
     raw = sse(*events)
-    conv = GeminiStream("c", 1, "m", True)
+    conv = chat_stream("c", 1, "m", True)
     out, pos, k = b"", 0, 0
     while pos < len(raw):
         size = cuts[k % len(cuts)]

@@ -14,20 +14,20 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 import gw._fast.messages as messages_module
-from gw._fast.convert import DONE_EVENT, chunk_event, sse_data, usage_event
-from gw._fast.rules import InvalidInput
+from gw._fast.chat import DONE_EVENT
+from gw._fast.convert import sse_data
 from gw._fast.events import Converter
 from gw._fast.messages import (
     InvalidAnswer,
     MessageAnswer,
     MessagesEvents,
-    MessageStream,
-    chat_to_message,
     error_event,
     message_id,
     to_openai,
 )
 from gw._fast.openai import ChatDecoder, read_answer
+from gw._fast.rules import InvalidInput
+from tests.fast.wire import chunk_event, usage_event
 from tests.strategies import ChatStream, chat_streams
 
 STREAM_EVENT = TypeAdapter(anthropic.types.RawMessageStreamEvent)
@@ -528,6 +528,19 @@ def test_a_conversation_keeps_every_content_its_order_and_its_tool_ids(body):
 # ---------------------------------------------------------------- answer
 
 
+def message_of(answer: dict, id: str, model: str, stop_sequences: list[str] | None = None) -> dict:
+    """What gw makes of a whole chat answer for a Messages client: ``read_answer`` into ``MessageAnswer``."""
+    encoder = MessageAnswer(id, model, stop_sequences)
+    read_answer(answer, encoder)
+    return encoder.answer()
+
+
+def messages_stream(id: str, model: str, stop_sequences: list[str] | None = None) -> Converter:
+    """What gw runs for a Messages client on a chat backend: ``ChatDecoder`` driving ``MessagesEvents``."""
+    encoder = MessagesEvents(id, model, stop_sequences)
+    return Converter(ChatDecoder(encoder), encoder)
+
+
 def completion(message: dict, finish: str = "stop", usage: dict | None = None, **choice: object) -> dict:
     answer = {
         "id": "chatcmpl-1",
@@ -543,7 +556,7 @@ def completion(message: dict, finish: str = "stop", usage: dict | None = None, *
 
 def test_a_text_answer_becomes_a_message_with_the_clients_model_name():
     answer = completion({"content": "Hello!"}, usage={"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15})
-    assert orjson.loads(chat_to_message(answer, "msg_1", "claude-x")) == {
+    assert message_of(answer, "msg_1", "claude-x") == {
         "id": "msg_1",
         "type": "message",
         "role": "assistant",
@@ -557,14 +570,14 @@ def test_a_text_answer_becomes_a_message_with_the_clients_model_name():
 
 def test_cached_prompt_tokens_are_cache_reads_not_input_tokens():
     usage = {"prompt_tokens": 130, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 100}}
-    message = orjson.loads(chat_to_message(completion({"content": "x"}, usage=usage), "m", "c"))
+    message = message_of(completion({"content": "x"}, usage=usage), "m", "c")
     assert message["usage"] == {
         "input_tokens": 30, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 100, "output_tokens": 5,
     }  # fmt: skip
 
 
 def test_an_answer_without_usage_counts_zero():
-    usage = orjson.loads(chat_to_message(completion({"content": "x"}), "m", "c"))["usage"]
+    usage = message_of(completion({"content": "x"}), "m", "c")["usage"]
     assert usage == {"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 0}
 
 
@@ -574,14 +587,14 @@ def test_an_answer_without_usage_counts_zero():
      ("content_filter", "refusal"), ("eos", "end_turn"), (None, "end_turn")],
 )  # fmt: skip
 def test_finish_reasons_map_to_stop_reasons(finish, reason):
-    assert orjson.loads(chat_to_message(completion({"content": "x"}, finish), "m", "c"))["stop_reason"] == reason
+    assert message_of(completion({"content": "x"}, finish), "m", "c")["stop_reason"] == reason
 
 
 def test_a_stop_string_reported_by_vllm_is_the_stop_sequence():
     answer = completion({"content": "x"}, "stop", stop_reason="END")
-    message = orjson.loads(chat_to_message(answer, "m", "c", ["END"]))
+    message = message_of(answer, "m", "c", ["END"])
     assert (message["stop_reason"], message["stop_sequence"]) == ("stop_sequence", "END")
-    other = orjson.loads(chat_to_message(answer, "m", "c", ["STOP"]))
+    other = message_of(answer, "m", "c", ["STOP"])
     assert (other["stop_reason"], other["stop_sequence"]) == ("end_turn", None)
 
 
@@ -590,7 +603,7 @@ def test_tool_calls_become_tool_use_blocks_after_the_text():
         {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}},
         {"id": "call_2", "type": "function", "function": {"name": "now", "arguments": ""}},
     ]
-    message = orjson.loads(chat_to_message(completion({"content": "Checking.", "tool_calls": calls}, "tool_calls"), "m", "c"))
+    message = message_of(completion({"content": "Checking.", "tool_calls": calls}, "tool_calls"), "m", "c")
     assert message["content"] == [
         {"type": "text", "text": "Checking."},
         {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}},
@@ -601,14 +614,14 @@ def test_tool_calls_become_tool_use_blocks_after_the_text():
 
 def test_tool_calls_finished_with_stop_are_still_tool_use_and_null_content_makes_no_text_block():
     calls = [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
-    message = orjson.loads(chat_to_message(completion({"content": None, "tool_calls": calls}, "stop"), "m", "c"))
+    message = message_of(completion({"content": None, "tool_calls": calls}, "stop"), "m", "c")
     assert [b["type"] for b in message["content"]] == ["tool_use"]
     assert message["stop_reason"] == "tool_use"
 
 
 def test_a_tool_call_without_an_id_gets_one():
     calls = [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]
-    block = orjson.loads(chat_to_message(completion({"tool_calls": calls}, "tool_calls"), "m", "c"))["content"][0]
+    block = message_of(completion({"tool_calls": calls}, "tool_calls"), "m", "c")["content"][0]
     assert re.fullmatch(r"call_[0-9a-f]{24}", block["id"])  # rules.new_id, as for every backend
 
 
@@ -616,7 +629,7 @@ def test_a_tool_call_without_an_id_gets_one():
 def test_tool_arguments_that_are_not_a_json_object_are_an_invalid_answer(arguments):
     calls = [{"id": "c", "type": "function", "function": {"name": "f", "arguments": arguments}}]
     with pytest.raises(InvalidAnswer):
-        chat_to_message(completion({"tool_calls": calls}, "tool_calls"), "m", "c")
+        message_of(completion({"tool_calls": calls}, "tool_calls"), "m", "c")
 
 
 @pytest.mark.parametrize(
@@ -624,18 +637,18 @@ def test_tool_arguments_that_are_not_a_json_object_are_an_invalid_answer(argumen
 )
 def test_an_answer_without_a_readable_choice_is_invalid(answer):
     with pytest.raises(InvalidAnswer):
-        chat_to_message(answer, "m", "c")
+        message_of(answer, "m", "c")
 
 
 def test_a_refusal_without_content_is_the_text():
-    message = orjson.loads(chat_to_message(completion({"content": None, "refusal": "I can't."}, "content_filter"), "m", "c"))
+    message = message_of(completion({"content": None, "refusal": "I can't."}, "content_filter"), "m", "c")
     assert message["content"] == [{"type": "text", "text": "I can't."}]
     assert message["stop_reason"] == "refusal"
 
 
 def test_content_parts_in_an_answer_are_joined():
     answer = completion({"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]})
-    assert orjson.loads(chat_to_message(answer, "m", "c"))["content"] == [{"type": "text", "text": "ab"}]
+    assert message_of(answer, "m", "c")["content"] == [{"type": "text", "text": "ab"}]
 
 
 def test_message_ids_are_fresh_and_error_events_are_anthropic_sse():
@@ -744,8 +757,8 @@ def accumulate(evs: list[tuple[str, dict]]) -> dict:
     return valid_message(message)
 
 
-def convert(raw: bytes, pieces: list[bytes] | None = None, stops: list[str] | None = None) -> tuple[bytes, MessageStream]:
-    stream = MessageStream("msg_1", "claude-x", stops)
+def convert(raw: bytes, pieces: list[bytes] | None = None, stops: list[str] | None = None) -> tuple[bytes, Converter]:
+    stream = messages_stream("msg_1", "claude-x", stops)
     out = b"".join(stream.feed(p) for p in (pieces if pieces is not None else [raw]))
     return out + stream.close(), stream
 
@@ -796,6 +809,8 @@ def test_tool_calls_stream_as_distinct_tool_use_blocks_with_their_json_fragments
     assert message["usage"] == {
         "input_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 8, "output_tokens": 9,
     }  # fmt: skip
+    assert stream.usage == {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29,
+                            "prompt_tokens_details": {"cached_tokens": 8}}  # fmt: skip
 
 
 def test_one_byte_reads_give_the_same_events():
@@ -819,14 +834,14 @@ def test_reads_cut_anywhere_even_inside_a_utf8_character_give_the_same_events(da
 def test_a_cut_inside_a_utf8_character_is_held_until_the_character_is_whole():
     raw = TEXT_STREAM
     cut = raw.index("é".encode()) + 1  # between the two bytes of é
-    stream = MessageStream("msg_1", "claude-x")
+    stream = messages_stream("msg_1", "claude-x")
     first = stream.feed(raw[:cut])
     assert b"H\xc3" not in first and "Héllo".encode() not in first
     assert "Héllo".encode() in stream.feed(raw[cut:])
 
 
 def test_message_start_waits_for_a_whole_first_chunk():
-    stream = MessageStream("msg_1", "claude-x")
+    stream = messages_stream("msg_1", "claude-x")
     assert stream.feed(TEXT_STREAM[:10]) == b""
     assert stream.feed(TEXT_STREAM[10:]).startswith(b"event: message_start\n")
 
@@ -884,7 +899,7 @@ def test_a_refusal_delta_is_text_and_finishes_as_refusal():
 
 def test_an_error_event_mid_stream_stops_the_conversion_after_what_came_before():
     raw = chunk({"content": "partial"}) + sse_data(b'{"error":{"message":"overloaded","type":"server_error"}}')
-    stream = MessageStream("msg_1", "claude-x")
+    stream = messages_stream("msg_1", "claude-x")
     out = stream.feed(raw)
     assert stream.error == {"message": "overloaded", "type": "server_error"}
     assert [name for name, _ in events(out)] == ["message_start", "content_block_start", "content_block_delta"]
@@ -893,7 +908,7 @@ def test_an_error_event_mid_stream_stops_the_conversion_after_what_came_before()
 
 
 def test_an_error_before_any_chunk_produces_nothing():
-    stream = MessageStream("msg_1", "claude-x")
+    stream = messages_stream("msg_1", "claude-x")
     assert stream.feed(sse_data(b'{"error":"upstream said no"}')) == b""
     assert stream.error == "upstream said no"
 
@@ -917,7 +932,7 @@ def test_a_stream_that_cannot_be_converted_is_invalid_and_never_finishes(raw, wh
 
 
 def test_a_finished_stream_without_done_is_finished_at_close():
-    stream = MessageStream("msg_1", "claude-x")
+    stream = messages_stream("msg_1", "claude-x")
     out = stream.feed(chunk({"content": "x"}) + chunk({}, "stop") + usage(1, 1))
     assert not stream.done and b"message_delta" not in out
     end = stream.close()
@@ -926,14 +941,14 @@ def test_a_finished_stream_without_done_is_finished_at_close():
 
 
 def test_a_stream_cut_inside_an_event_is_invalid_at_close():
-    stream = MessageStream("msg_1", "claude-x")
+    stream = messages_stream("msg_1", "claude-x")
     stream.feed(chunk({"content": "x"}) + chunk({}, "stop")[:20])
     assert stream.close() == b""
     assert stream.invalid is not None and not stream.done
 
 
 def test_an_unfinished_stream_does_not_finish_at_close():
-    stream = MessageStream("msg_1", "claude-x")
+    stream = messages_stream("msg_1", "claude-x")
     stream.feed(chunk({"content": "x"}))
     assert stream.close() == b""
     assert not stream.done and stream.invalid is None
@@ -943,7 +958,7 @@ def test_only_the_first_choice_is_converted_and_nothing_follows_message_stop():
     other = orjson.loads(chunk({"content": "other"})[6:])
     other["choices"][0]["index"] = 1
     raw = sse_data(orjson.dumps(other)) + chunk({"content": "mine"}) + chunk({}, "stop") + DONE_EVENT
-    stream = MessageStream("msg_1", "claude-x")
+    stream = messages_stream("msg_1", "claude-x")
     message = accumulate(events(stream.feed(raw)))
     assert message["content"] == [{"type": "text", "text": "mine"}]
     assert stream.feed(chunk({"content": "late"})) == b""
@@ -1018,7 +1033,7 @@ def test_reasoning_after_text_opens_a_new_thinking_block():
 
 def test_an_answers_reasoning_is_a_thinking_block_before_the_text():
     answer = completion({"content": "Hi", "reasoning_content": "hmm"})
-    message = valid_message(orjson.loads(chat_to_message(answer, "m", "c")))
+    message = valid_message(message_of(answer, "m", "c"))
     assert message["content"] == [{"type": "thinking", "thinking": "hmm", "signature": ""}, {"type": "text", "text": "Hi"}]
 
 
@@ -1033,7 +1048,7 @@ def test_nothing_is_written_before_the_first_content_and_message_start_has_the_i
 
 
 def test_an_error_after_the_role_chunk_leaves_nothing_written():
-    stream = MessageStream("msg_1", "claude-x")
+    stream = messages_stream("msg_1", "claude-x")
     out = stream.feed(chunk({"role": "assistant", "content": ""}) + sse_data(b'{"error":{"message":"overloaded"}}'))
     assert out == b"" and stream.error == {"message": "overloaded"}
 
@@ -1093,22 +1108,11 @@ def test_a_matched_stop_sequence_counts_only_when_the_request_named_it():
 def test_null_tool_arguments_are_empty_input_in_an_answer_but_invalid_in_a_stream():
     # A whole answer is rewritten (rules.tool_arguments); a stream's fragments already went out as they came.
     calls = [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "null"}}]
-    message = orjson.loads(chat_to_message(completion({"tool_calls": calls}, "tool_calls"), "m", "c"))
+    message = message_of(completion({"tool_calls": calls}, "tool_calls"), "m", "c")
     assert message["content"][0]["input"] == {}
     out, stream = convert(chunk(tool_start(0, "c", "f")) + chunk(tool_args(0, "null")) + chunk({}, "tool_calls") + DONE_EVENT)
     assert stream.invalid == "tool call arguments are not a JSON object" and not stream.done
     assert b"message_stop" not in out
-
-
-def test_message_stream_is_the_openai_decoder_driving_the_messages_encoder():
-    stream = MessageStream("msg_1", "claude-x", ["###"])
-    encoder = MessagesEvents("msg_1", "claude-x", ["###"])
-    converter = Converter(ChatDecoder(encoder), encoder)
-    raw = TOOL_STREAM
-    assert stream.feed(raw) + stream.close() == converter.feed(raw) + converter.close()
-    assert stream.done and converter.done and stream.usage == converter.usage
-    assert stream.usage == {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29,
-                            "prompt_tokens_details": {"cached_tokens": 8}}  # fmt: skip
 
 
 def _summary(message: dict) -> dict:
@@ -1130,8 +1134,5 @@ def test_any_chat_stream_is_valid_anthropic_events_that_accumulate_to_the_whole_
     out, converter = convert(stream.raw)
     assert converter.done and converter.invalid is None
     streamed = accumulate(events(out))  # each event and the message validated by the SDK's types
-    whole = valid_message(orjson.loads(chat_to_message(stream.answer, "msg_1", "claude-x")))
+    whole = valid_message(message_of(stream.answer, "msg_1", "claude-x"))
     assert _summary(streamed) == _summary(whole)
-    encoder = MessageAnswer("msg_1", "claude-x", None)
-    read_answer(stream.answer, encoder)
-    assert encoder.answer() == whole

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gw._fast.openai as openai_module
-from gw._fast.convert import DONE_EVENT, chunk_event, sse_data, usage_event
+from gw._fast.convert import DONE_EVENT, sse_data
 from gw._fast.events import Recorder
 from gw._fast.openai import ChatDecoder, InvalidAnswer, read_answer
+from tests.fast.wire import chunk_event, usage_event
 from tests.strategies import ChatStream, bytewise, chat_streams, splits
 
 
