@@ -4,6 +4,7 @@ streams, the pass-through watcher; and the adapter's own small functions."""
 from __future__ import annotations
 
 import importlib.machinery
+import itertools
 import json
 from typing import Any
 
@@ -696,7 +697,7 @@ def test_nothing_after_message_stop_is_read():
 
 @pytest.mark.parametrize("pieces", [1, 2, 3, 5, 7])
 def test_splits_into_small_writes_cutting_utf8_and_lines_arrive_intact(pieces):
-    raw = text_stream("héllo ", "wörld ", "你好 ", "🎉") 
+    raw = text_stream("héllo ", "wörld ", "你好 ", "🎉")
     _, whole = run(raw)
     _, split = run(raw, pieces=pieces)
     assert split == whole
@@ -1028,7 +1029,7 @@ def test_a_conversation_keeps_its_content_order_and_tool_call_ids(messages):
     body = chat_request({"messages": messages}, MODEL, 100)
     assert anthropic_items(body) == openai_items(messages)
     roles = [t["role"] for t in body["messages"]]
-    assert all(a != b for a, b in zip(roles, roles[1:])), roles  # turns alternate
+    assert all(a != b for a, b in itertools.pairwise(roles)), roles  # turns alternate
     for turn in body["messages"]:
         kinds = [b["type"] for b in turn["content"]]
         assert kinds  # no empty turn

@@ -2,11 +2,9 @@
 
 import importlib
 import importlib.machinery
+from pathlib import Path
 
 import pytest
-
-
-from pathlib import Path
 
 import gw._fast
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import importlib.machinery
+import itertools
 import re
 import struct
 from typing import Any
@@ -921,7 +922,7 @@ def test_a_conversation_keeps_every_content_its_order_and_tool_call_links(messag
     body = chat_request({"model": "m", "messages": messages})
     assert gemini_atoms(body) == openai_atoms(messages)
     roles = [c["role"] for c in body["contents"]]
-    assert all(a != b for a, b in zip(roles, roles[1:])), "user and model turns alternate"
+    assert all(a != b for a, b in itertools.pairwise(roles)), "user and model turns alternate"
     assert all(c["parts"] for c in body["contents"])
 
 
@@ -932,7 +933,7 @@ def gemini_streams(draw: st.DrawFn) -> tuple[list[dict], dict]:
     for i in range(draw(st.integers(1, 6))):
         part = draw(st.one_of(
             _text.map(lambda t: {"text": t}),
-            st.tuples(_names, _args).map(lambda na: {"functionCall": {"name": na[0], "args": na[1], "id": f"id{i}"}}),
+            st.tuples(_names, _args).map(lambda na, i=i: {"functionCall": {"name": na[0], "args": na[1], "id": f"id{i}"}}),
         ))
         parts.append(part)
         events.append(chunk(part))

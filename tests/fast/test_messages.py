@@ -825,7 +825,7 @@ def test_one_byte_reads_give_the_same_events():
 def test_reads_cut_anywhere_even_inside_a_utf8_character_give_the_same_events(data):
     raw = data.draw(st.sampled_from([TEXT_STREAM, TOOL_STREAM]))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=40)))
-    pieces = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)])]
+    pieces = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
     whole, _ = convert(raw)
     split, stream = convert(raw, pieces)
     assert split == whole and stream.done

@@ -860,7 +860,7 @@ def test_a_conversation_keeps_every_content_its_order_and_tool_call_links(messag
     sent = body["messages"]
     assert len(sent) == len(messages), "one Ollama message per OpenAI message, in order"
     names: dict[str, str] = {}
-    for original, out in zip(messages, sent):
+    for original, out in zip(messages, sent, strict=True):
         role = original["role"]
         assert out["role"] == {"developer": "system"}.get(role, role)
         assert out["content"] == "\n".join(t for t in texts_of(original.get("content")) if t)

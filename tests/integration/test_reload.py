@@ -440,5 +440,5 @@ def test_with_two_workers_one_admin_reload_reloads_every_worker(gateway, fake):
     rewrite(gw, two_worker_config(fake, new=True))
     resp = reload(gw)
     assert resp.status_code == 200, resp.text
-    eventually(lambda: len(reloaded_pids(gw)) == 2, 5, "the other worker logged its reload")
+    eventually(lambda: len(reloaded_pids(gw)) == 2, 15, "the other worker logged its reload")  # a poll bound, not a wait
     every_worker_serves(gw)
