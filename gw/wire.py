@@ -39,7 +39,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     parts: list[bytes] = []
     size = 0
     # BlackSheep's stub types stream() as a coroutine; it is an async generator.
-    async for chunk in request.stream():  # type: ignore[attr-defined]
+    async for chunk in request.stream():  # type: ignore[attr-defined]  # its stub types an async generator as a Generator
         if chunk:
             size += len(chunk)
             if size > limit:
