@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import orjson
 
+from tests.fakes.server import State
 from tests.inprocess import FAKE_KEY, Fake, Gateway, config, fake_server
 
-__all__ = ["Fake", "Gateway"]
-from tests.fakes.server import State
+__all__ = ["AdapterChecks", "Backend", "Fake", "Gateway", "run"]
 
 Scenario = Callable[[Fake, Gateway], Awaitable[None]]
 
@@ -50,6 +50,30 @@ def run(backend: Backend, scenario: Scenario) -> None:
             await scenario(fake, gw)
 
     asyncio.run(main())
+
+
+class AdapterChecks:
+    """The checks every adapter passes; each backend type's module subclasses this with its ``backend``."""
+
+    backend: Backend
+
+    def test_chat_whole_and_streamed(self) -> None:
+        run(self.backend, check_chat)
+
+    def test_legacy_completions_whole_and_streamed(self) -> None:
+        run(self.backend, check_completions)
+
+    def test_anthropic_messages_whole_and_streamed(self) -> None:
+        run(self.backend, check_messages)
+
+    def test_a_failure_before_the_answer_is_retried_on_the_other_target(self) -> None:
+        run(self.backend, check_early_failure_is_retried)
+
+    def test_errors_come_in_the_client_protocols_envelope(self) -> None:
+        run(self.backend, check_error_envelopes)
+
+    def test_embeddings(self) -> None:
+        run(self.backend, check_embeddings)
 
 
 def chat(stream: bool = False, text: str = "hello there") -> dict[str, object]:
