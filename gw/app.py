@@ -160,13 +160,17 @@ def create_app(
     clock: Clock = time.monotonic,
     flush_interval: float = 0.25,
     steps: tuple[Step, ...] = (),
+    worker: Worker | None = None,
 ) -> GatewayApp:
     """The app for ``tables``. ``clock`` is what breakers and routing read (monotonic
     seconds), ``flush_interval`` how often metrics are written, ``steps`` run before
-    routing (``gw.pipeline``)."""
-    output = logs.setup(tables.logging.level, tables.logging.format)
+    routing (``gw.pipeline``). ``worker`` (else one on ``config_path`` and ``clock``),
+    made before ``tables`` were loaded, catches a reload announced in between."""
+    if worker is None:
+        worker = Worker(config_path, clock)
+    output = logs.setup(tables.logging.level, tables.logging.format, worker.output)
     app = GatewayApp(show_error_details=False, router=Router())  # its own: several apps in one process
-    worker = app.worker = Worker(config_path, clock, output)
+    app.worker = worker
     pipeline = Pipeline(steps)
     metrics_path = tables.metrics.path if tables.metrics.enabled else None
     app.probes = _PROBES | ({metrics_path} if metrics_path else set())
@@ -271,4 +275,5 @@ def create_app(
 
 
 _CONFIG = os.environ.get("GW_CONFIG", "config.yaml")
-app = create_app(load_tables(_CONFIG), _CONFIG)
+_WORKER = Worker(_CONFIG)  # first: it notes the reload signal before the config is read
+app = create_app(load_tables(_CONFIG), _CONFIG, worker=_WORKER)

@@ -45,20 +45,20 @@ class Worker:
         self,
         config_path: str = "config.yaml",
         clock: Clock = time.monotonic,
-        output: logs.Output | None = None,
     ) -> None:
         self.config_path = config_path
         self.clock = clock
         self.runtime: Runtime | None = None  # None while starting and after stopping
         self.batch = metrics.Batch()
-        self.output = output if output is not None else logs.Output()
+        self.output = logs.Output()
         self.checker: HealthChecker | None = None
         self._signal_file = os.environ.get("GW_RELOAD_FILE") or None
-        self._seen = 0
+        # Read before the caller loads the config: a reload announced while this
+        # worker starts (after its config was read) still reaches it.
+        self._seen = self._signal_size()
         self._poller: asyncio.TimerHandle | None = None
 
     def start(self, tables: Tables) -> Runtime:
-        self._seen = self._signal_size()
         runtime = Runtime(tables, clock=self.clock)
         self._swap(runtime)
         if self._signal_file is not None:

@@ -67,9 +67,10 @@ class Gateway:
         self.process = subprocess.Popen(
             command, cwd=config.parent, env=full_env, stdout=self._out, stderr=self._err
         )
-        self._wait_ready()
+        self._wait_ready(workers)
 
-    def _wait_ready(self, timeout: float = 30.0) -> None:
+    def _wait_ready(self, workers: int, timeout: float = 30.0) -> None:
+        """Until /ready answers 200 and every worker logged its start (one answering is not all)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -77,10 +78,11 @@ class Gateway:
                 self.close()
                 raise RuntimeError(f"gw exited with {self.process.returncode}:\n{output}")
             try:
-                if httpx.get(self.url + "/ready", timeout=0.5).status_code == 200:
-                    return
+                ready = httpx.get(self.url + "/ready", timeout=0.5).status_code == 200
             except httpx.HTTPError:
-                pass
+                ready = False
+            if ready and (workers == 1 or self.output().count("worker started") >= workers):
+                return
             time.sleep(0.05)
         output = self.output()
         self.close()
