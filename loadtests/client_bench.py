@@ -1,7 +1,7 @@
 """Benchmark HTTP client candidates behind a minimal BlackSheep/Granian proxy.
 
     python -m loadtests.client_bench [--duration 8] [--connections 1,32] \
-        [--clients httpx,httpx_aiohttp,aiohttp,pyreqwest,pyqwest] [--repeat 1] [--json out.json]
+        [--clients aiohttp,aiohttp_lean,pyreqwest,rnet,blacksheep] [--repeat 1] [--json out.json]
 
 Layout (2 cores): fake upstream pinned to core 1, proxy (Granian, 1 worker, uvloop)
 pinned to core 0, wrk pinned to core 1.  Reference rows: the fake upstream called
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--connections", default="1,32")
     p.add_argument("--stream-connections", type=int, default=32)
-    p.add_argument("--clients", default="httpx,httpx_aiohttp,aiohttp,pyreqwest,pyqwest",
+    p.add_argument("--clients", default="aiohttp,aiohttp_lean,pyreqwest,rnet,blacksheep",
                    help="names from loadtests.clients.proxies.CLIENTS")
     p.add_argument("--no-refs", action="store_true", help="skip upstream/no-op reference rows")
     p.add_argument("--repeat", type=int, default=1, help="interleaved rounds; medians reported")

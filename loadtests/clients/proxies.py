@@ -1,7 +1,6 @@
 """One minimal BlackSheep proxy app per HTTP-client candidate.
 
-Select the candidate with ``GW_BENCH_CLIENT`` (``httpx``, ``httpx_aiohttp``, ``aiohttp``,
-``pyreqwest``, ``pyreqwest_mt``, ``pyqwest``) and the upstream with ``UPSTREAM_URL``::
+Select the candidate with ``GW_BENCH_CLIENT`` (one of ``CLIENTS``) and the upstream with ``UPSTREAM_URL``::
 
     GW_BENCH_CLIENT=pyreqwest UPSTREAM_URL=http://127.0.0.1:8001 \
         granian --interface asgi --loop uvloop --workers 1 --no-ws --http 1 \
@@ -31,7 +30,10 @@ STREAM_BUFFER = int(os.environ.get("GW_PYREQWEST_STREAM_BUFFER", "1"))
 TOTAL_S = 60.0
 IDLE_S = 60.0
 JSON = "application/json"
-CLIENTS = ("httpx", "httpx_aiohttp", "aiohttp", "pyreqwest", "pyreqwest_mt", "pyqwest")
+CLIENTS = (
+    "httpx", "httpx_aiohttp", "aiohttp", "aiohttp_lean", "pyreqwest", "pyreqwest_mt", "pyqwest",
+    "blacksheep", "rnet",
+)  # fmt: skip
 
 
 def _upstream() -> str:
@@ -131,6 +133,34 @@ class AiohttpCandidate(Candidate):
             r.release()  # returns the connection if fully read, else closes it
 
         return r.status, r.headers.get("content-type", JSON), r.content.iter_any(), close
+
+
+class AiohttpLeanCandidate(AiohttpCandidate):
+    """aiohttp without what a gateway's upstream calls never use: cookies, redirects,
+    decompression of whole answers, default headers."""
+
+    name = "aiohttp_lean"
+
+    async def start(self) -> None:
+        import aiohttp
+
+        await super().start()
+        await self.session.close()
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=POOL, ttl_dns_cache=None, use_dns_cache=True),
+            timeout=aiohttp.ClientTimeout(total=TOTAL_S, connect=5.0),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
+        )
+
+    async def forward(self, body: bytes):
+        r = await self.session.post(self.url, data=body, headers=self.headers, allow_redirects=False)
+        try:
+            data = await r.read()
+        finally:
+            r.release()
+        return r.status, r.headers.get("content-type", JSON), data
 
 
 class PyreqwestCandidate(Candidate):
@@ -247,10 +277,87 @@ class PyqwestCandidate(Candidate):
         return resp.status, resp.headers.get("content-type") or JSON, chunks(), resp.aclose
 
 
+class BlackSheepCandidate(Candidate):
+    """BlackSheep's own client (asyncio protocol + httptools): already a dependency;
+    a cancelled task closes its connection."""
+
+    name = "blacksheep"
+
+    async def start(self) -> None:
+        from blacksheep.client import ClientSession
+        from blacksheep.client.pool import ConnectionPools
+
+        self.Content = Content
+        loop = asyncio.get_running_loop()
+        self.session = ClientSession(
+            pools=ConnectionPools(loop), follow_redirects=False,
+            connection_timeout=5.0, request_timeout=TOTAL_S,
+        )  # fmt: skip
+        self.url = _upstream()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def forward(self, body: bytes):
+        r = await self.session.post(self.url, Content(JSON.encode(), body))
+        data = await r.read()
+        ctype = r.headers.get_first(b"content-type")
+        return r.status, ctype.decode() if ctype else JSON, data or b""
+
+    async def open_stream(self, body: bytes) -> Streamed:
+        r = await self.session.post(self.url, Content(JSON.encode(), body))
+        ctype = r.headers.get_first(b"content-type")
+
+        async def close() -> None:
+            pass  # the session returns the connection once the body was read
+
+        return r.status, ctype.decode() if ctype else JSON, r.stream(), close
+
+
+class RnetCandidate(Candidate):
+    """rnet (wreq, a reqwest fork, on tokio via pyo3-async-runtimes: a cancelled
+    task drops the Rust future, which closes the connection)."""
+
+    name = "rnet"
+
+    async def start(self) -> None:
+        import rnet
+
+        self.client = rnet.Client(
+            connect_timeout=5, read_timeout=int(IDLE_S), timeout=int(TOTAL_S),
+            pool_max_idle_per_host=POOL, pool_max_size=POOL, tcp_nodelay=True,
+            allow_redirects=False, http1_only=True,
+            gzip=False, brotli=False, deflate=False, zstd=False,
+        )  # fmt: skip
+        self.url = _upstream()
+        self.headers = {"content-type": JSON}
+
+    async def forward(self, body: bytes):
+        r = await self.client.post(self.url, body=body, headers=self.headers)
+        data = await r.bytes()
+        return r.status, JSON, bytes(data)
+
+    async def open_stream(self, body: bytes) -> Streamed:
+        r = await self.client.post(self.url, body=body, headers=self.headers)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async with r.stream() as streamer:
+                async for chunk in streamer:
+                    yield bytes(chunk)
+
+        async def close() -> None:
+            await r.close()
+
+        return r.status, JSON, chunks(), close
+
+
 _CANDIDATES: dict[str, type[Candidate]] = {
+    "blacksheep": BlackSheepCandidate,
+    "rnet": RnetCandidate,
     "httpx": HttpxCandidate,
     "httpx_aiohttp": HttpxAiohttpCandidate,
     "aiohttp": AiohttpCandidate,
+    "aiohttp_lean": AiohttpLeanCandidate,
     "pyreqwest": PyreqwestCandidate,
     "pyreqwest_mt": PyreqwestMTCandidate,
     "pyqwest": PyqwestCandidate,
