@@ -6,16 +6,14 @@
         while (chunk := await resp.read()) is not None: ...
     await upstream.aclose()                # at shutdown
 
-Two clients, each where it measured best (README, "Upstream client"):
+One client, **aiohttp**, for whole answers and streams alike: a cancellation
+(the client left, a deadline) closes the upstream connection at once, also
+while gw still waits for the response headers, so a backend stops generating
+an answer nobody will read. pyreqwest (Rust) did whole answers at ~1.45x the
+requests per second but cannot abort a request before its headers; see
+docs/architecture.md, "Upstream client".
 
-- whole answers go through **pyreqwest** (Rust reqwest/hyper): ~2x the
-  requests per second of aiohttp on one core;
-- streams go through **aiohttp**: it relays more streams per second, and a
-  cancellation (the client left, a first-byte timeout) closes the upstream
-  connection at once, even before the response headers, which pyreqwest 0.15
-  does not do.
-
-Nothing outside this module imports either; their exceptions are translated
+Nothing outside this module imports aiohttp; its exceptions are translated
 here, once (``translate``), into gw's ``UpstreamError`` tree.
 
 Timeouts (all from the provider's config): ``connect_timeout_s`` (TCP+TLS),
@@ -30,11 +28,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 import aiohttp
-from pyreqwest import exceptions as rx
-from pyreqwest.client import Client, ClientBuilder
 
 from .config.tables import Provider
 from .errors import UpstreamTimeout, UpstreamUnavailable, redact
@@ -63,7 +58,7 @@ def retry_after(status: int, value: str | None) -> float | None:
 
 
 # Everything the clients raise for a failed exchange (timeouts included).
-CLIENT_ERRORS = (TimeoutError, rx.RequestError, aiohttp.ClientError)
+CLIENT_ERRORS = (TimeoutError, aiohttp.ClientError)
 
 
 def translate(
@@ -74,14 +69,13 @@ def translate(
         except CLIENT_ERRORS as exc:
             raise translate(exc, provider, "no data for 60s (idle_timeout_s)") from None
 
-    ``on_timeout`` says which of gw's deadlines was running: the clients' own
-    names for them mislead (pyreqwest calls a read timeout before the headers
-    a "connect" timeout). Only a timeout during the TCP handshake is told
-    apart here, from the exception's own cause. A plain try/except, not a
+    ``on_timeout`` says which of gw's deadlines was running: aiohttp's own
+    names for them are its settings', not gw's. Only a timeout during the TCP
+    handshake is told apart here, by its class. A plain try/except, not a
     context manager: this wraps every chunk read.
     """
-    if isinstance(exc, TimeoutError):  # asyncio's, aiohttp's and pyreqwest's alike
-        if _in_connect(exc):
+    if isinstance(exc, TimeoutError):  # asyncio's and aiohttp's alike
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
             on_timeout = f"could not connect within {provider.connect_timeout_s:g}s (connect_timeout_s)"
         return UpstreamTimeout(
             f"provider '{provider.name}' timed out: {on_timeout}", provider=provider.name, retryable=True
@@ -92,25 +86,9 @@ def translate(
     )
 
 
-def _in_connect(exc: BaseException) -> bool:
-    """Whether a timeout hit while connecting (aiohttp's class; pyreqwest's innermost causes)."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return True
-    if isinstance(exc, rx.PyreqwestError):
-        causes = (getattr(exc, "details", None) or {}).get("causes") or []
-        return any(c.get("message") == "tcp connect error" for c in causes)
-    return False
-
-
 def _describe(exc: BaseException, provider: Provider) -> str:
-    """What failed, in one line: the client's message and its innermost cause."""
-    if isinstance(exc, rx.PyreqwestError):
-        text = exc.message
-        causes = (getattr(exc, "details", None) or {}).get("causes") or []
-        if causes:
-            text = f"{text}: {causes[-1].get('message', '')}"
-    else:
-        text = str(exc) or ("" if isinstance(exc, TimeoutError) else type(exc).__name__)
+    """What failed, in one line: the client's message, else the exception's class."""
+    text = str(exc) or ("" if isinstance(exc, TimeoutError) else type(exc).__name__)
     return redact(text.splitlines()[0][:300], (provider.api_key or "",)) if text else ""
 
 
@@ -159,13 +137,12 @@ class StreamResponse:
 
 
 class Upstream:
-    """A provider's two connection pools, created at start-up and closed at shutdown.
+    """A provider's connection pool, created at start-up and closed at shutdown.
 
-    Both clients' own read timeouts (per read, and until the headers) are the
-    larger of ``first_byte_timeout_s`` and ``idle_timeout_s``; when the two
-    differ, the smaller one is an ``asyncio.timeout`` on top. (pyreqwest 0.15
-    does not abort a request cancelled before its headers: there its own read
-    timeout bounds such a leftover.)
+    aiohttp's read timeout is per read and also runs until the headers: it is
+    the larger of ``first_byte_timeout_s`` and ``idle_timeout_s``; when the two
+    differ, the smaller one is an ``asyncio.timeout`` on top. A whole answer
+    is also bounded by ``timeout_s``.
     """
 
     def __init__(self, provider: Provider, headers: Headers = ()) -> None:
@@ -173,33 +150,26 @@ class Upstream:
         self.provider = provider
         first_byte, idle = provider.first_byte_timeout_s, provider.idle_timeout_s
         read_timeout = max(first_byte, idle)
-        self._client: Client = (
-            ClientBuilder()
-            .default_headers(list(headers))
-            .max_connections(provider.max_connections)
-            .connect_timeout(timedelta(seconds=provider.connect_timeout_s))
-            .read_timeout(timedelta(seconds=read_timeout))
-            .timeout(timedelta(seconds=provider.timeout_s))  # whole answers only: streams use aiohttp
-            .pool_idle_timeout(timedelta(seconds=90))
-            .tcp_nodelay(True)
-            .follow_redirects(False)
-            .build()
-        )
         self._session = aiohttp.ClientSession(
             headers=list(headers),
             connector=aiohttp.TCPConnector(limit=provider.max_connections, keepalive_timeout=90),
             timeout=aiohttp.ClientTimeout(
                 total=None, connect=provider.connect_timeout_s, sock_read=read_timeout
             ),
+            cookie_jar=aiohttp.DummyCookieJar(),  # a backend's cookies must not follow other callers
             auto_decompress=True,
+        )
+        self._whole = aiohttp.ClientTimeout(
+            total=provider.timeout_s, connect=provider.connect_timeout_s, sock_read=read_timeout
         )
         self._first_byte = first_byte if first_byte < read_timeout else None
         self._idle = idle if idle < read_timeout else None
         self._first_byte_message = f"no response headers within {first_byte:g}s (first_byte_timeout_s)"
         self._idle_message = f"no data for {idle:g}s (idle_timeout_s)"
         self._total_message = f"no complete answer within {provider.timeout_s:g}s (timeout_s)"
-        # Whole answers when first_byte >= idle: one read timeout for the headers and each read.
-        self._read_message = f"no data for {read_timeout:g}s (first_byte_timeout_s)"
+        # A whole answer's body reads have aiohttp's read timeout alone: the larger one.
+        longer = "first_byte_timeout_s" if first_byte >= idle else "idle_timeout_s"
+        self._read_message = f"no data for {read_timeout:g}s ({longer})"
 
     def _whole_deadline(self, started: float, otherwise: str) -> str:
         """Which deadline cut a non-streaming request: timeout_s once it has run that long."""
@@ -207,41 +177,40 @@ class Upstream:
             return self._total_message
         return otherwise
 
+    async def _send(
+        self, method: str, url: str, headers: Headers, body: bytes | None, timeout: aiohttp.ClientTimeout
+    ) -> aiohttp.ClientResponse:
+        """Send and wait for the response headers (the first-byte deadline, when it is the shorter)."""
+        request = self._session.request(
+            method, url, headers=headers, data=body, timeout=timeout, allow_redirects=False
+        )
+        if self._first_byte is None:  # aiohttp's read timeout runs until the headers too
+            return await request
+        async with asyncio.timeout(self._first_byte):
+            return await request
+
     async def post(self, url: str, headers: Headers, body: bytes) -> tuple[int, bytes, float | None]:
         """POST and read the whole answer: the non-streaming path.
 
         Returns the status, the body and the answer's Retry-After in seconds (or None).
+        A cancellation (the client left) closes the upstream connection at once.
         """
-        builder = self._client.post(url).headers(headers).body_bytes(body)
         provider = self.provider
         started = time.monotonic()
-        if self._first_byte is None:
-            # The client's read timeout (until the headers, then per read) is the
-            # first-byte one; its total is timeout_s. One call, one thread hop.
-            try:
-                resp = await builder.build().send()
-                data = bytes(await resp.bytes())
-            except CLIENT_ERRORS as exc:
-                raise translate(exc, provider, self._whole_deadline(started, self._read_message)) from None
-            status = resp.status
-            if status < 400:
-                return status, data, None
-            return status, data, retry_after(status, resp.get_header("retry-after"))
-        # A shorter first-byte deadline needs the headers on their own.
-        request = builder.streamed_read_buffer_limit(0).build_streamed()
         try:
-            async with asyncio.timeout(self._first_byte):
-                resp = await request.__aenter__()
+            resp = await self._send("POST", url, headers, body, self._whole)
         except CLIENT_ERRORS as exc:
             raise translate(exc, provider, self._whole_deadline(started, self._first_byte_message)) from None
         try:
-            data = bytes(await resp.body_reader.bytes())
+            data = await resp.read()
         except CLIENT_ERRORS as exc:
-            raise translate(exc, provider, self._whole_deadline(started, self._idle_message)) from None
+            raise translate(exc, provider, self._whole_deadline(started, self._read_message)) from None
         finally:
-            await request.__aexit__(None, None, None)
+            _finish(resp)
         status = resp.status
-        return status, bytes(data), retry_after(status, resp.get_header("retry-after"))
+        if status < 400:
+            return status, data, None
+        return status, data, retry_after(status, resp.headers.get("retry-after"))
 
     async def get(self, url: str, headers: Headers = ()) -> int:
         """GET and drop the body: the status of a health probe.
@@ -249,11 +218,13 @@ class Upstream:
         Bounded by ``first_byte_timeout_s`` as a whole, not ``timeout_s``: a
         probe is small, and one that hangs must not hold a health check up.
         """
-        request = self._client.get(url).headers(headers).build()
         try:
             async with asyncio.timeout(self.provider.first_byte_timeout_s):
-                resp = await request.send()
-                await resp.bytes()
+                resp = await self._send("GET", url, headers, None, self._whole)
+                try:
+                    await resp.read()
+                finally:
+                    _finish(resp)
         except CLIENT_ERRORS as exc:
             raise translate(exc, self.provider, self._first_byte_message) from None
         return resp.status
@@ -266,22 +237,22 @@ class Upstream:
         client went away), closes the upstream connection at once.
         """
         try:
-            if self._first_byte is None:  # aiohttp's read timeout runs until the headers too
-                resp = await self._session.post(url, headers=headers, data=body)
-            else:
-                async with asyncio.timeout(self._first_byte):
-                    resp = await self._session.post(url, headers=headers, data=body)
+            resp = await self._send("POST", url, headers, body, self._session.timeout)
         except CLIENT_ERRORS as exc:
             raise translate(exc, self.provider, self._first_byte_message) from None
         try:
             yield StreamResponse(resp, self.provider, self._idle, self._idle_message)
         finally:
-            # close(), not release(): an unfinished stream's connection is not reusable.
-            if resp.content.at_eof():
-                resp.release()
-            else:
-                resp.close()
+            _finish(resp)
 
     async def aclose(self) -> None:
-        await self._client.close()
         await self._session.close()
+
+
+def _finish(resp: aiohttp.ClientResponse) -> None:
+    """Give the connection back when the body was read to its end, else close it
+    (an unfinished answer's connection is not reusable)."""
+    if resp.content.at_eof():
+        resp.release()
+    else:
+        resp.close()

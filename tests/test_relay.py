@@ -7,8 +7,6 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
-import pytest
-
 from tests.fakes.openai_server import FakeProtocol
 from tests.inprocess import FAKE_KEY, Fake, Gateway, config, fake_server
 
@@ -137,11 +135,6 @@ def test_a_client_leaving_a_whole_answer_ends_the_request_at_once() -> None:
     run(scenario)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pyreqwest 0.15 (the whole-answer client) does not abort a request cancelled before its "
-    "response headers: the upstream connection stays open until the answer or the read timeout",
-)
 def test_a_client_leaving_a_whole_answer_cancels_the_upstream_request() -> None:
     async def scenario(fake: Fake, gw: Gateway) -> None:
         leave = asyncio.Event()

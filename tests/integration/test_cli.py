@@ -284,7 +284,7 @@ def test_the_supervisor_imports_neither_the_app_nor_the_clients_nor_prometheus(t
     # -X importtime is the supervisor's alone (Granian and its workers are started without it).
     imported = {line.rsplit("|", 1)[1].strip() for line in err.read_text().splitlines() if line.startswith("import time:")}
     assert "gw.config" in imported
-    for module in ("gw.app", "gw.metrics", "prometheus_client", "aiohttp", "pyreqwest", "blacksheep", "gw._fast"):
+    for module in ("gw.app", "gw.metrics", "prometheus_client", "aiohttp", "blacksheep", "gw._fast"):
         assert module not in imported, module
 
 
