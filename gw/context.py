@@ -97,6 +97,7 @@ class Outcome:
     __slots__ = (
         "status",
         "provider",
+        "upstream_model",
         "bound",
         "retries",
         "usage",
@@ -111,6 +112,7 @@ class Outcome:
     def __init__(self) -> None:
         self.status = 0
         self.provider: str | None = None
+        self.upstream_model: str | None = None  # the model name the last attempt sent the backend
         self.bound: Bound | None = None  # the target of the last attempt: its breaker, its price
         self.retries = 0
         self.usage: dict[str, Any] | None = None

@@ -78,6 +78,7 @@ class Output:
             "key": info.key_name,
             "model": info.model,
             "provider": outcome.provider,
+            "upstream_model": outcome.upstream_model,
             "status": status,
             "stream": info.stream,
             "duration_ms": round(duration_s * 1000, 3),

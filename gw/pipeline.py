@@ -71,8 +71,9 @@ class Pipeline:
         body = parse_object(await read_body(request, tables.server.max_body_bytes))
         parsed = read(body)
         route = runtime.resolve(parsed.model, caller)
+        # the model label is the configured name: a pattern's, not the free-form requested one
         info = exchange.info = exchange.info.known(
-            exchange.info.key_name, parsed.model, parsed.stream, body if tables.logging.bodies else None
+            exchange.info.key_name, route.model.name, parsed.stream, body if tables.logging.bodies else None
         )
         call = Call(info, parsed.operation, body, parsed.encoders, parsed.to_chat, parsed.include_usage)
         outcome = exchange.outcome

@@ -25,7 +25,7 @@ from ._fast.rules import InvalidInput
 from ._fast.select import SmoothWeighted
 from .breaker import Breaker
 from .call import Call
-from .config.tables import Model, Price, Provider, Target
+from .config.tables import REQUESTED, Model, Price, Provider, Target
 from .context import Outcome
 from .errors import BadRequest, NoHealthyTarget, UnsupportedEndpoint, UpstreamError, UpstreamUnavailable
 from .providers.base import Adapter
@@ -43,6 +43,18 @@ class Bound:
     adapter: Adapter
     breaker: Breaker
     price: Price | None = None  # the price of the public model this target serves
+    templated: bool = False  # the target's model has {model}: the requested name goes in
+
+
+def target_of(bound: Bound, call: Call) -> Target:
+    """The target as this request sends it: ``{model}`` in its model name replaced by
+    the name the client asked for."""
+    target = bound.target
+    if not bound.templated:
+        return target
+    requested = call.body.get("model")
+    model = target.model.replace(REQUESTED, requested if isinstance(requested, str) else "")
+    return Target(target.provider, model, target.weight, target.default_max_tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +127,10 @@ def plan(route: Route) -> Iterator[Bound]:
             yield fallback.bound[index]
 
 
-async def attempt(route: Route, call: Call, outcome: Outcome, once: Callable[[Bound], Awaitable[T]]) -> T:
-    """Run ``once`` on planned targets until one succeeds or a failure is final.
+async def attempt(
+    route: Route, call: Call, outcome: Outcome, once: Callable[[Bound, Target], Awaitable[T]]
+) -> T:
+    """Run ``once`` on planned targets (``target_of``) until one succeeds or a failure is final.
 
     Every attempt's outcome goes to its target's breaker: a retryable failure
     counts against it, any answer (the client's 4xx too) clears it.
@@ -136,11 +150,13 @@ async def attempt(route: Route, call: Call, outcome: Outcome, once: Callable[[Bo
         tried = True
         outcome.provider = bound.provider.name
         outcome.bound = bound
+        target = target_of(bound, call)
+        outcome.upstream_model = target.model
         breaker = bound.breaker
         breaker.enter()
         started = time.perf_counter()
         try:
-            result = await once(bound)
+            result = await once(bound, target)
         except UpstreamError as exc:
             outcome.failed(exc.provider, exc.reason)
             if not exc.retryable:
@@ -169,7 +185,7 @@ async def attempt(route: Route, call: Call, outcome: Outcome, once: Callable[[Bo
 async def answer(route: Route, call: Call, outcome: Outcome) -> bytes:
     """The whole answer's bytes, in the client's protocol."""
     return await attempt(
-        route, call, outcome, lambda bound: bound.adapter.answer(call, bound.target, outcome)
+        route, call, outcome, lambda bound, target: bound.adapter.answer(call, target, outcome)
     )
 
 
@@ -181,8 +197,8 @@ async def open_stream(
     A failure before the first bytes is retried like a whole answer's.
     """
 
-    async def first_of(bound: Bound) -> tuple[bytes, AsyncGenerator[bytes, None]]:
-        events = bound.adapter.stream(call, bound.target, outcome)
+    async def first_of(bound: Bound, target: Target) -> tuple[bytes, AsyncGenerator[bytes, None]]:
+        events = bound.adapter.stream(call, target, outcome)
         try:
             first = await anext(events)
         except StopAsyncIteration:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from fnmatch import fnmatchcase, translate
 from types import MappingProxyType
 
 from . import logs, metrics
 from .breaker import Health
-from .config.tables import ApiKey, Tables
+from .config.tables import REQUESTED, ApiKey, Tables
 from .errors import Forbidden, ModelNotFound
 from .providers import Adapter, build_adapter
 from .routing import Bound, Clock, Policy, Route
@@ -63,6 +65,7 @@ class Runtime:
                             t.provider, t.model, routing.breaker_failures, routing.breaker_cooldown_s
                         ),
                         model.price,
+                        REQUESTED in t.model,
                     )
                     for t in model.targets
                 ),
@@ -75,26 +78,40 @@ class Runtime:
         for health in self.health.providers.values():
             health.refresh()
         self.routes: Mapping[str, Route] = MappingProxyType(routes)
-        self.model_names: tuple[str, ...] = tuple(routes)
+        # /v1/models lists names a client can send: the exact ones
+        self.model_names: tuple[str, ...] = tuple(n for n in routes if n not in tables.patterns)
+        self._pattern_names = frozenset(tables.patterns)
+        # (matches, route) of each pattern, the most specific first
+        self.patterns: tuple[tuple[Callable[[str], object], Route], ...] = tuple(
+            (re.compile(translate(p)).match, routes[p]) for p in tables.patterns
+        )
         # Requests started on this runtime and not finished yet.
         self.active = 0
         self._retired: list[Adapter] | None = None
 
     def resolve(self, name: str, caller: ApiKey | None) -> Route:
-        """The route of a public model the caller may use (404 unknown or off, 403 not allowed)."""
-        route = self.routes.get(name)
-        if route is None:
-            why = self.tables.dropped_models.get(name)
-            if why is not None:
-                from fnmatch import fnmatchcase  # only on this error path
+        """The route of a requested model name the caller may use (404 unknown or off,
+        403 not allowed): its model's, else the first pattern's that matches it.
 
-                # only a caller whose key covers the model learns that it exists and why it is off
-                if caller is None or any(fnmatchcase(name, g) for g in caller.model_globs):
-                    raise ModelNotFound(f"model '{name}' is configured but {why}", param="model")
-            raise ModelNotFound(f"model '{name}' does not exist", param="model")
-        if caller is not None and name not in caller.allowed_models:
-            raise Forbidden(f"key '{caller.name}' may not use model '{name}'", param="model")
-        return route
+        A key's globs apply to the requested name, pattern or not.
+        """
+        route = self.routes.get(name)
+        if route is not None and name not in self._pattern_names:
+            if caller is not None and name not in caller.allowed_models:
+                raise Forbidden(f"key '{caller.name}' may not use model '{name}'", param="model")
+            return route
+        for matches, pattern_route in self.patterns:
+            if matches(name):
+                if caller is not None and not any(fnmatchcase(name, g) for g in caller.model_globs):
+                    raise Forbidden(f"key '{caller.name}' may not use model '{name}'", param="model")
+                return pattern_route
+        why = self.tables.dropped_models.get(name)
+        if why is None:  # a pattern whose targets are all off?
+            why = next((w for p, w in self.tables.dropped_models.items() if fnmatchcase(name, p)), None)
+        # only a caller whose key covers the model learns that it exists and why it is off
+        if why is not None and (caller is None or any(fnmatchcase(name, g) for g in caller.model_globs)):
+            raise ModelNotFound(f"model '{name}' is configured but {why}", param="model")
+        raise ModelNotFound(f"model '{name}' does not exist", param="model")
 
     def visible_models(self, caller: ApiKey | None) -> tuple[str, ...]:
         if caller is None:

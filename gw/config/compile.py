@@ -33,6 +33,7 @@ from gw.config.tables import (
     Server,
     Tables,
     Target,
+    is_pattern,
 )
 from gw.errors import ConfigError
 
@@ -105,6 +106,11 @@ def _provider(p: ProviderSpec, reason: str | None) -> Provider:
 
 def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
+
+
+def patterns_of(models: Mapping[str, Model]) -> tuple[str, ...]:
+    """The pattern names, longest first (ties in config order)."""
+    return tuple(sorted((n for n in models if is_pattern(n)), key=len, reverse=True))
 
 
 def compile_tables(spec: ConfigSpec) -> Tables:
@@ -181,7 +187,8 @@ def compile_tables(spec: ConfigSpec) -> Tables:
     for k in spec.auth.keys:
         allowed = frozenset(m for m in models if any(fnmatchcase(m, g) for g in k.models))
         for glob in k.models:
-            if not any(fnmatchcase(m, glob) for m in models):
+            # a model pattern may take names the glob matches: no way to tell here
+            if not any(fnmatchcase(m, glob) or is_pattern(m) for m in models):
                 warnings.append(f"auth key {k.name!r}: models pattern {glob!r} matches no model")
         keys[_digest(k.key)] = ApiKey(
             name=k.name,
@@ -230,6 +237,7 @@ def compile_tables(spec: ConfigSpec) -> Tables:
         dropped=tuple(dropped),
         warnings=tuple(warnings),
         dropped_models=MappingProxyType(dropped_models),
+        patterns=patterns_of(models),
     )
 
 

@@ -8,9 +8,15 @@ is hidden too, and headers show only their names).
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from urllib.parse import urlsplit, urlunsplit
 
-from gw.config.tables import ProviderType, Tables
+from gw.config.tables import REQUESTED, ProviderType, Tables
+
+# Names coding agents ask for by default: `gw check` shows where each would go.
+SAMPLE_NAMES = (
+    "claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", "gpt-5", "gpt-5-codex", "gpt-4o-mini",
+)  # fmt: skip
 
 # what an anthropic-type target sends when the client gives no max_tokens
 ANTHROPIC_DEFAULT_MAX_TOKENS = 4096
@@ -31,6 +37,19 @@ def _safe_url(url: str) -> str:
     if parts.port is not None:
         host += f":{parts.port}"
     return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def _resolved(tables: Tables, name: str) -> str:
+    """Which model serves a requested ``name``, and the first target's upstream model."""
+    if name in tables.models:
+        model = tables.models[name]
+    else:
+        pattern = next((p for p in tables.patterns if fnmatchcase(name, p)), None)
+        if pattern is None:
+            return "no model (404)"
+        model = tables.models[pattern]
+    first = model.targets[0]
+    return f"{model.name}: {first.provider}/{first.model.replace(REQUESTED, name)}"
 
 
 def describe(tables: Tables) -> str:
@@ -57,6 +76,13 @@ def describe(tables: Tables) -> str:
             out.append(
                 f"    price: ${price.input_per_mtok:g} in, ${price.output_per_mtok:g} out per 1M tokens"
             )
+
+    if tables.patterns:
+        out += ["", "patterns, the most specific first (exact names win over them):"]
+        out += [f"  {p}" for p in tables.patterns]
+        out += ["", "sample names:"]
+        for name in SAMPLE_NAMES:
+            out.append(f"  {name} -> {_resolved(tables, name)}")
 
     out += ["", f"providers ({len(tables.providers)}):"]
     width = max((len(n) for n in tables.providers), default=0)

@@ -27,6 +27,7 @@ import yaml
 
 from gw.config.load import EnvRef, Expanded, Loaded, Override, Path, Unresolved, describe_value, format_path
 from gw.config.tables import (
+    REQUESTED,
     Cache,
     CacheBackend,
     Limits,
@@ -537,12 +538,20 @@ def _provider(ctx: _Ctx, path: Path, name: str, value: Any) -> Any:
     return ProviderSpec(name=name, **out)
 
 
+def _target_model(ctx: _Ctx, path: Path, value: Any) -> Any:
+    out = string(nonempty=True)(ctx, path, value)
+    if isinstance(out, str) and ("{" in out.replace(REQUESTED, "") or "}" in out.replace(REQUESTED, "")):
+        ctx.error(path, f"only {REQUESTED} (the requested model name) may be written in braces")
+        return BAD
+    return out
+
+
 def _target(ctx: _Ctx, path: Path, value: Any) -> Any:
     return record(
         Target,
         {
             "provider": string(nonempty=True),
-            "model": string(nonempty=True),
+            "model": _target_model,
             "weight": integer(1, MAX_WEIGHT),
             "default_max_tokens": optional(integer(1)),
         },

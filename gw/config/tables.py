@@ -86,9 +86,20 @@ class Price:
     output_per_mtok: float = 0.0
 
 
+# A model name with one of these is a glob pattern (``claude-*``) of requested names.
+PATTERN_CHARS = frozenset("*?[")
+# Written in a target's model, it stands for the name the client asked for.
+REQUESTED = "{model}"
+
+
+def is_pattern(name: str) -> bool:
+    return not PATTERN_CHARS.isdisjoint(name)
+
+
 @dataclass(frozen=True, slots=True)
 class Model:
-    """A public model name and the targets that serve it (in ``Tables``, the enabled ones)."""
+    """A public model name, or a glob pattern of names, and the targets that serve
+    it (in ``Tables``, the enabled ones)."""
 
     name: str
     targets: tuple[Target, ...]
@@ -184,7 +195,7 @@ class Tables:
     server: Server
     auth: Auth
     providers: Mapping[str, Provider]  # every provider, enabled or not
-    models: Mapping[str, Model]  # only models with at least one enabled target
+    models: Mapping[str, Model]  # only models with at least one enabled target; patterns too
     routing: Routing = Routing()
     cache: Cache = Cache()
     limits: Limits = Limits()
@@ -195,3 +206,6 @@ class Tables:
     # models the config names but left without an enabled target -> why, for the 404:
     # "its provider 'openai' is disabled: OPENAI_API_KEY is not set"
     dropped_models: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # the pattern names of ``models``, the most specific (longest) first: a
+    # requested name that is no model's takes the first pattern it matches
+    patterns: tuple[str, ...] = ()

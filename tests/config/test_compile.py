@@ -389,3 +389,29 @@ def test_load_tables_reads_the_file_gw_serve_names_for_its_workers(
     with caplog.at_level(logging.WARNING, logger="gw.config"):
         compile_text()
     assert caplog.messages == []
+
+
+PATTERNS = """
+providers:
+  demo: {type: echo}
+models:
+  echo: {targets: [{provider: demo, model: echo}]}
+  "gpt-*": {targets: [{provider: demo, model: "{model}"}]}
+  "gpt-5*": {targets: [{provider: demo, model: "x-{model}"}]}
+  "*": {targets: [{provider: demo, model: echo}]}
+"""
+
+
+def test_patterns_are_ordered_most_specific_first(compile_text):
+    t = compile_text(PATTERNS)
+    assert t.patterns == ("gpt-5*", "gpt-*", "*")
+    assert "echo" not in t.patterns
+
+
+def test_only_the_requested_name_may_be_written_in_braces(compile_text):
+    with pytest.raises(ConfigError) as exc:
+        compile_text(PATTERNS.replace('"x-{model}"', '"{name}"'))
+    assert any(
+        "models.gpt-5*.targets[0].model: only {model} (the requested model name) may be written in braces" in p
+        for p in exc.value.problems
+    ), exc.value.problems

@@ -117,3 +117,17 @@ def test_the_default_config_describes_echo_and_why_the_rest_is_off(tmp_path, mon
     assert "models (1):\n  echo\n    demo/echo weight=1 (100%)\n" in text
     assert "auth: disabled (no keys)\nadmin key: not set\n" in text
     assert "  model claude-sonnet: no enabled target\n" in text
+
+
+def test_patterns_and_where_sample_names_go_are_shown(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "providers:\n  demo: {type: echo}\nmodels:\n"
+        '  gpt-5: {targets: [{provider: demo, model: five}]}\n'
+        '  "claude-*": {targets: [{provider: demo, model: "up-{model}"}]}\n'
+    )
+    text = describe(load_tables(path, environ={}, dotenv=None))
+    assert "patterns, the most specific first (exact names win over them):\n  claude-*\n" in text
+    assert "  claude-sonnet-4-5 -> claude-*: demo/up-claude-sonnet-4-5\n" in text
+    assert "  gpt-5 -> gpt-5: demo/five\n" in text
+    assert "  gpt-4o-mini -> no model (404)\n" in text
