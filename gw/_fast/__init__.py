@@ -10,7 +10,8 @@ events, a client *encoder* writes them in the client's protocol.
 - decoders, one per backend protocol, each with its request conversion:
   ``openai`` (OpenAI, Azure, vLLM), ``anthropic``, ``gemini``, ``ollama``.
 - encoders, one per client protocol: ``chat``, ``completions`` (legacy),
-  ``messages`` (Anthropic Messages, with its request reader).
+  ``messages`` (Anthropic Messages, with its request reader), ``responses``
+  (OpenAI Responses, with its request reader).
 - ``convert``: the OpenAI pass-through watcher (a byte scan, no re-encoding).
 - ``select``: smooth weighted round-robin.
 
@@ -29,6 +30,7 @@ try:
         messages,
         ollama,
         openai,
+        responses,
         rules,
         select,
         sse,
@@ -49,6 +51,7 @@ __all__ = [
     "messages",
     "ollama",
     "openai",
+    "responses",
     "rules",
     "select",
     "sse",
