@@ -36,6 +36,7 @@ from .endpoints.chat import read_chat
 from .endpoints.completions import read_completions
 from .endpoints.embeddings import read_embeddings
 from .endpoints.messages import read_messages
+from .endpoints.responses import read_responses
 from .errors import GatewayError, MethodNotAllowed, NotFound, Unavailable
 from .pipeline import Pipeline, Reader, Step
 from .routing import Clock
@@ -64,6 +65,7 @@ _PATHS: dict[str, _Path] = {
     "/v1/completions": _Path("POST", Endpoint.COMPLETIONS),
     "/v1/embeddings": _Path("POST", Endpoint.EMBEDDINGS),
     "/v1/messages": _Path("POST", Endpoint.MESSAGES, Protocol.ANTHROPIC),
+    "/v1/responses": _Path("POST", Endpoint.RESPONSES, Protocol.RESPONSES),
     "/v1/models": _Path("GET", Endpoint.MODELS),
     "/admin/reload": _Path("POST", Endpoint.ADMIN),
     "/health/detailed": _Path("GET", Endpoint.ADMIN),
@@ -207,6 +209,7 @@ def create_app(
         "/v1/completions": routed(read_completions),
         "/v1/embeddings": routed(read_embeddings),
         "/v1/messages": routed(read_messages),
+        "/v1/responses": routed(read_responses),
         "/v1/models": list_models,
         "/health": health_check,
         "/health/detailed": detailed,

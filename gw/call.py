@@ -20,6 +20,7 @@ from ._fast.chat import ChatAnswer
 from ._fast.completions import CompletionAnswer
 from ._fast.events import Encoder
 from ._fast.messages import MessageAnswer
+from ._fast.responses import ResponseAnswer
 from ._fast.rules import InvalidInput
 from .context import RequestInfo
 from .errors import BadRequest
@@ -31,11 +32,12 @@ class Operation(StrEnum):
     CHAT = "chat"
     COMPLETIONS = "completions"
     MESSAGES = "messages"
+    RESPONSES = "responses"
     EMBEDDINGS = "embeddings"
 
 
 # A whole answer's encoder: events in, the client's answer object out (``answer()``).
-WholeEncoder = ChatAnswer | CompletionAnswer | MessageAnswer
+WholeEncoder = ChatAnswer | CompletionAnswer | MessageAnswer | ResponseAnswer
 
 
 @dataclass(frozen=True, slots=True)

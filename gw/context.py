@@ -28,6 +28,7 @@ class Protocol(StrEnum):
 
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
+    RESPONSES = "responses"  # OpenAI's envelope; a failed stream ends with `response.failed`
 
 
 class Endpoint(StrEnum):
@@ -37,6 +38,7 @@ class Endpoint(StrEnum):
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
     MESSAGES = "messages"
+    RESPONSES = "responses"
     MODELS = "models"
     ADMIN = "admin"
     OTHER = "other"

@@ -93,7 +93,9 @@ class Pipeline:
                 outcome.response_body = data
             return json_response(data, info, outcome)
         first, rest = await routing.open_stream(route, call, outcome)
-        relay = exchange.stream = Relay(first, rest, info.protocol, outcome, watch, tables.logging.bodies)
+        relay = exchange.stream = Relay(
+            first, rest, info.protocol, outcome, watch, tables.logging.bodies, parsed.model
+        )
         return stream_response(info, outcome, relay.body)
 
 

@@ -3,7 +3,7 @@
 ``routing.open_stream`` decides where a stream comes from and commits it at its
 first bytes; from then on a failure cannot be retried: the client gets the
 protocol's error event (OpenAI: an ``error`` data event and ``[DONE]``;
-Anthropic: an ``error`` event) and the stream closes. Never a made-up
+Anthropic: an ``error`` event; Responses: ``response.failed``) and the stream closes. Never a made-up
 ``finish_reason``, never another backend.
 
     watch = ClientWatch(receive)                 # before waiting on the upstream
@@ -18,9 +18,11 @@ out as one ASGI send; nothing is held back waiting for more.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from ._fast.responses import response_failed, response_id
 from .context import Outcome, Protocol
 from .errors import GatewayError, UpstreamError, anthropic_error_body, openai_error_body
 
@@ -29,11 +31,23 @@ _KEEP_LIMIT = 64 * 1024
 DONE_EVENT = b"data: [DONE]\n\n"
 
 
-def stream_error(exc: GatewayError, protocol: Protocol) -> bytes:
-    """The event that ends a committed stream on a failure, in the client's protocol."""
+def stream_error(exc: GatewayError, protocol: Protocol, model: str = "", events: int = 0) -> bytes:
+    """The event that ends a committed stream on a failure, in the client's protocol.
+
+    Responses: ``response.failed``, numbered after the ``events`` already sent,
+    for the requested ``model``.
+    """
     if protocol is Protocol.ANTHROPIC:
         return b"event: error\ndata: " + anthropic_error_body(exc) + b"\n\n"
+    if protocol is Protocol.RESPONSES:
+        code = "rate_limit_exceeded" if exc.status == 429 else "server_error"
+        return response_failed(response_id(), int(time.time()), model, events, exc.message, code)
     return b"data: " + openai_error_body(exc) + b"\n\n" + DONE_EVENT
+
+
+def count_events(chunk: bytes) -> int:
+    """The SSE events that begin in ``chunk`` with an ``event:`` line (JSON data has no raw LF)."""
+    return chunk.count(b"\nevent:") + chunk.startswith(b"event:")
 
 
 class ClientWatch:
@@ -120,7 +134,7 @@ class Relay:
     ``keep`` (``logging.bodies``) keeps what was sent, up to 64 KiB, for the log line.
     """
 
-    __slots__ = ("_first", "_rest", "_protocol", "_outcome", "_watch", "_keep", "_closed")
+    __slots__ = ("_first", "_rest", "_protocol", "_outcome", "_watch", "_keep", "_closed", "_model")
 
     def __init__(
         self,
@@ -130,6 +144,7 @@ class Relay:
         outcome: Outcome,
         watch: ClientWatch | None,
         keep: bool = False,
+        model: str = "",
     ) -> None:
         self._first = first
         self._rest = rest
@@ -138,15 +153,20 @@ class Relay:
         self._watch = watch
         self._keep = keep
         self._closed = False
+        self._model = model  # the requested name, for a Responses stream's failure event
 
     async def body(self) -> AsyncIterator[bytes]:
         outcome = self._outcome
         kept = bytearray(self._first) if self._keep else None
+        # a Responses stream's failure event takes the next sequence number
+        events = count_events(self._first) if self._protocol is Protocol.RESPONSES else -1
         try:
             yield self._first
             async for chunk in self._rest:
                 if kept is not None and len(kept) < _KEEP_LIMIT:
                     kept += chunk
+                if events >= 0:
+                    events += count_events(chunk)
                 yield chunk
         except GatewayError as exc:
             outcome.error = exc.message
@@ -156,7 +176,7 @@ class Relay:
                 bound = outcome.bound
                 if bound is not None and exc.retryable:
                     bound.breaker.failed(exc.message, exc.retry_after)
-            yield stream_error(exc, self._protocol)
+            yield stream_error(exc, self._protocol, self._model, events)
         except asyncio.CancelledError:
             watch = self._watch
             if watch is None or not watch.left:

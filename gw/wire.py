@@ -111,6 +111,10 @@ def headers_for(info: RequestInfo, outcome: Outcome) -> list[tuple[bytes, bytes]
         overhead_ms = max(0.0, time.perf_counter() - info.received - outcome.upstream_s) * 1000
         headers.append((b"x-gw-provider", outcome.provider.encode()))
         headers.append((b"x-gw-overhead-ms", b"%.3f" % overhead_ms))
+        bound = outcome.bound
+        if info.protocol is Protocol.RESPONSES and bound is not None and not bound.provider.responses_native:
+            # converted for a chat backend: gw keeps no responses, whatever `store` said
+            headers.append((b"x-gw-stored", b"false"))
     return headers
 
 

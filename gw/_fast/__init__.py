@@ -12,7 +12,8 @@ events, a client *encoder* writes them in the client's protocol.
 - encoders, one per client protocol: ``chat``, ``completions`` (legacy),
   ``messages`` (Anthropic Messages, with its request reader), ``responses``
   (OpenAI Responses, with its request reader).
-- ``convert``: the OpenAI pass-through watcher (a byte scan, no re-encoding).
+- ``convert``: the OpenAI pass-through watcher (a byte scan, no re-encoding);
+  ``responses_watch``: the Responses API's (native OpenAI and Azure).
 - ``select``: smooth weighted round-robin.
 
 There is no pure-Python copy of these modules; importing ``gw._fast`` fails
@@ -31,6 +32,7 @@ try:
         ollama,
         openai,
         responses,
+        responses_watch,
         rules,
         select,
         sse,
@@ -52,6 +54,7 @@ __all__ = [
     "ollama",
     "openai",
     "responses",
+    "responses_watch",
     "rules",
     "select",
     "sse",

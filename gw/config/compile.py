@@ -28,6 +28,7 @@ from gw.config.tables import (
     Dropped,
     Model,
     Provider,
+    ProviderType,
     RateLimit,
     Routing,
     Server,
@@ -101,6 +102,7 @@ def _provider(p: ProviderSpec, reason: str | None) -> Provider:
         headers=tuple(p.headers),
         enabled=reason is None,
         disabled_reason=reason,
+        responses_native=p.type in (ProviderType.OPENAI, ProviderType.AZURE) and p.responses == "native",
     )
 
 

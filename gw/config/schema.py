@@ -108,6 +108,7 @@ class ProviderSpec:
     rate_limit: RateLimit | None = None
     headers: tuple[tuple[str, str], ...] = ()
     enabled: bool = True
+    responses: str = "native"  # openai/azure: /v1/responses passed through, or converted to chat
 
     def __repr__(self) -> str:
         return f"ProviderSpec(name={self.name!r}, type={self.type.value!r}, base_url={self.base_url!r})"
@@ -523,6 +524,7 @@ _PROVIDER_CHECKS: dict[str, Check] = {
     "rate_limit": rate_limit,
     "headers": _headers,
     "enabled": boolean,
+    "responses": choice(("native", "convert")),
 }
 
 
@@ -531,6 +533,9 @@ def _provider(ctx: _Ctx, path: Path, name: str, value: Any) -> Any:
     if out is None or "type" not in out:
         return BAD
     ptype: ProviderType = out["type"]
+    if "responses" in out and ptype not in (ProviderType.OPENAI, ProviderType.AZURE):
+        ctx.error(path + ("responses",), "only openai and azure providers have a native Responses API")
+        return BAD
     if ptype is not ProviderType.ECHO and "base_url" not in out:
         if isinstance(value, dict) and "base_url" not in value:
             ctx.error(path + ("base_url",), "missing required key (every type but echo needs one)")

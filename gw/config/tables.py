@@ -68,6 +68,7 @@ class Provider:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may hold credentials
     enabled: bool = True
     disabled_reason: str | None = None
+    responses_native: bool = False  # /v1/responses passed through as it is (openai, azure)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ DEFAULT_API_VERSION = "2023-06-01"
 
 
 class AnthropicAdapter(HTTPAdapter):
-    operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES})
+    operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.RESPONSES})
 
     def __init__(self, provider: Provider) -> None:
         super().__init__(provider)

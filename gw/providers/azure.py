@@ -12,6 +12,7 @@ from ..config.tables import Provider, Target
 from .openai import OpenAIAdapter
 
 DEFAULT_API_VERSION = "2024-10-21"
+_MAX_URLS = 1024
 
 
 class AzureAdapter(OpenAIAdapter):
@@ -26,11 +27,16 @@ class AzureAdapter(OpenAIAdapter):
         key = self.provider.api_key
         return [("api-key", key)] if key else []
 
+    def responses_url(self, target: Target) -> str:
+        """Azure's v1 API (no api-version); the deployment goes in the body's ``model``."""
+        return f"{self.provider.base_url}/openai/v1/responses"
+
     def url(self, target: Target, endpoint: str) -> str:
         key = (target.model, endpoint)
         url = self._urls.get(key)
         if url is None:
             deployment = quote(target.model, safe="")
             url = f"{self.provider.base_url}/openai/deployments/{deployment}/{endpoint}{self._query}"
-            self._urls[key] = url
+            if len(self._urls) < _MAX_URLS:  # a {model} target sees free-form names
+                self._urls[key] = url
         return url

@@ -101,7 +101,9 @@ def _vector(text: str, dims: int) -> list[float]:
 
 
 class EchoAdapter:
-    operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.EMBEDDINGS})
+    operations = frozenset(
+        {Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.RESPONSES, Operation.EMBEDDINGS}
+    )
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider

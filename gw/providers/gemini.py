@@ -50,7 +50,9 @@ class _Urls:
 
 
 class GeminiAdapter(HTTPAdapter):
-    operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.EMBEDDINGS})
+    operations = frozenset(
+        {Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.RESPONSES, Operation.EMBEDDINGS}
+    )
 
     def __init__(self, provider: Provider) -> None:
         super().__init__(provider)

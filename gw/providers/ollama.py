@@ -35,7 +35,9 @@ from .base import HTTPAdapter, invalid_answer, status_error, write_answer
 
 
 class OllamaAdapter(HTTPAdapter):
-    operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.EMBEDDINGS})
+    operations = frozenset(
+        {Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.RESPONSES, Operation.EMBEDDINGS}
+    )
     probe_path = "/api/tags"
 
     def __init__(self, provider: Provider) -> None:

@@ -15,6 +15,7 @@ import orjson
 from .._fast.convert import OpenAIStream
 from .._fast.events import Converter
 from .._fast.openai import ChatDecoder, read_answer
+from .._fast.responses_watch import ResponsesWatch, response_usage
 from ..call import Call, Operation
 from ..config.tables import Target
 from ..context import Outcome
@@ -29,13 +30,29 @@ _NATIVE = {
 
 
 class OpenAIAdapter(HTTPAdapter):
-    operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.EMBEDDINGS})
+    operations = frozenset(
+        {Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.RESPONSES, Operation.EMBEDDINGS}
+    )
 
     def url(self, target: Target, endpoint: str) -> str:
         """Where ``endpoint`` (``chat/completions``, ``completions``, ``embeddings``) is."""
         return f"{self.provider.base_url}/{endpoint}"
 
+    def responses_url(self, target: Target) -> str:
+        """Where the native Responses API is."""
+        return f"{self.provider.base_url}/responses"
+
+    def _native_responses(self, call: Call) -> bool:
+        return call.operation is Operation.RESPONSES and self.provider.responses_native
+
     async def answer(self, call: Call, target: Target, outcome: Outcome) -> bytes:
+        if self._native_responses(call):  # the client's protocol: its bytes, unchanged
+            body = {**call.body, "model": target.model}
+            answer, data = await self.post_json(self.responses_url(target), call, orjson.dumps(body))
+            if not isinstance(answer.get("output"), list):
+                raise invalid_answer(self.provider, "no 'output' array")
+            outcome.usage = response_usage(answer.get("usage"))
+            return data
         native = _NATIVE.get(call.operation)
         # A copy: the client's body is reused if this target fails and another is tried.
         body = {**(call.body if native is not None else call.chat()), "model": target.model}
@@ -53,6 +70,9 @@ class OpenAIAdapter(HTTPAdapter):
         return write_answer(self.provider, call, target, outcome, lambda sink: read_answer(answer, sink))
 
     def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
+        if self._native_responses(call):
+            request = orjson.dumps({**call.body, "model": target.model, "stream": True})
+            return self.stream_through(self.responses_url(target), call, request, ResponsesWatch(), outcome)
         native = _NATIVE.get(call.operation)
         converter: StreamConverter
         if native is not None:

@@ -33,7 +33,10 @@ for requests gw converts, a last user message whose text is ``FAKE {...}``:
                    stream (below)
 
 Routes: ``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``,
-``GET /v1/models``; Azure: ``POST /openai/deployments/{d}/chat/completions``,
+``GET /v1/models``; the Responses API (``tests.fakes.responses_api``): ``POST
+/v1/responses``, ``/v1/responses/input_tokens``, ``GET``/``DELETE
+/v1/responses/{id}``, ``POST /v1/responses/{id}/cancel``, Azure's ``POST
+/openai/v1/responses``; Azure: ``POST /openai/deployments/{d}/chat/completions``,
 ``.../completions``, ``.../embeddings`` and ``GET /openai/models`` (Azure's
 models list), each with ``?api-version=`` and the ``api-key`` header.
 
@@ -92,6 +95,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from tests.fakes import responses_api
 from tests.fakes.server import (
     MID_STREAM_FAULTS,
     RESET_GRACE_S,
@@ -782,6 +786,13 @@ class FakeProtocol(asyncio.Protocol):
             kind = "completions"
         elif path == "/v1/embeddings" and method == "POST":
             kind = "embeddings"
+        elif path in ("/v1/responses", "/openai/v1/responses") and method == "POST":
+            kind = "responses"
+            azure = path.startswith("/openai/")
+        elif path == "/v1/responses/input_tokens" and method == "POST":
+            kind = "input_tokens"
+        elif path.startswith("/v1/responses/") and method in ("GET", "DELETE", "POST"):
+            kind = "stored"
         elif path == "/v1/models" and method == "GET":
             kind = "models"
         elif path == "/openai/models" and method == "GET":
@@ -801,7 +812,7 @@ class FakeProtocol(asyncio.Protocol):
             return
 
         if azure:
-            if not query.get("api-version"):
+            if not query.get("api-version") and kind != "responses":  # Azure's v1 API takes none
                 self.send(404, AZURE_404, rid)
                 return
             if state.api_key is not None and headers.get("api-key") != state.api_key:
@@ -817,11 +828,17 @@ class FakeProtocol(asyncio.Protocol):
             models = AZURE_MODELS_BODY if azure else MODELS_BODY
             self.answer(state.take_mode(), lambda: self.send(200, models, rid), rid)
             return
+        if kind == "stored":
+            self.stored_response(method, path[len("/v1/responses/") :], rid)
+            return
+        if kind == "input_tokens":
+            self.send(200, responses_api.input_tokens(body if isinstance(body, dict) else {}), rid)
+            return
 
         if not isinstance(body, dict):
             self.send(400, BAD_JSON_BODY, rid)
             return
-        if azure:
+        if azure and kind != "responses":  # Azure's v1 Responses API takes the deployment as `model`
             model = deployment
         else:
             model = body.get("model")
@@ -830,7 +847,11 @@ class FakeProtocol(asyncio.Protocol):
                 return
 
         fake = body.get("fake")
-        if fake is None and isinstance(body.get("messages"), list):
+        if kind == "responses":
+            chat_body = responses_api.chat_body(body)
+            if fake is None:
+                fake = text_directive(chat_body["messages"])
+        elif fake is None and isinstance(body.get("messages"), list):
             fake = text_directive(body["messages"])
         if fake is not None and not isinstance(fake, dict):
             self.send(400, error_body("fake must be an object", "invalid_request_error", "fake"), rid)
@@ -847,6 +868,17 @@ class FakeProtocol(asyncio.Protocol):
                 self.start(self.run_fake(fake, rid, None, out))
             else:
                 self.send(200, out, rid)
+            return
+
+        if kind == "responses":
+            answer = responses_api.ResponsesAnswer(Chat(rid, cid, chat_body, model, fake), body)
+            state.responses[answer.id] = answer.response()
+            if len(state.responses) > 1000:
+                state.responses.pop(next(iter(state.responses)))
+            if fake or body.get("stream") is True:
+                self.start(self.run_responses(fake or {}, rid, answer, body.get("stream") is True))
+            else:
+                self.send(200, orjson.dumps(answer.response()), rid)
             return
 
         if kind == "completions":
@@ -1016,6 +1048,58 @@ class FakeProtocol(asyncio.Protocol):
         except asyncio.CancelledError:
             self.count_disconnect()
             # swallow: the connection is gone, nobody awaits this task
+
+    def stored_response(self, method: str, rest: str, rid: str) -> None:
+        """GET / DELETE ``/v1/responses/{id}``, POST ``/v1/responses/{id}/cancel``."""
+        response_id, _, action = rest.partition("/")
+        stored = self.state.responses.get(response_id)
+        if stored is None or (method == "POST") != (action == "cancel") or (action and action != "cancel"):
+            message = f"No response found with id '{response_id}'."
+            self.send(404, error_body(message, "invalid_request_error", "response_id"), rid)
+        elif method == "DELETE":
+            del self.state.responses[response_id]
+            self.send(200, responses_api.deleted(response_id), rid)
+        elif action == "cancel":
+            self.send(200, orjson.dumps({**stored, "status": "cancelled"}), rid)
+        else:
+            self.send(200, orjson.dumps(stored), rid)
+
+    async def run_responses(self, fake: dict, rid: str, answer: responses_api.ResponsesAnswer, stream: bool) -> None:
+        """A Responses answer under a directive (delay, status, faults), or a stream."""
+        try:
+            await self.delay(fake)
+            status = fake.get("status")
+            if isinstance(status, int) and status >= 400:
+                self.status_reply(status, fake, rid)
+                return
+            fault = fake.get("fault")
+            if await self.fault_before_headers(fault):
+                return
+            if not stream:
+                await self.plain_async(rid, orjson.dumps(answer.response()), fault)
+                return
+            out = Writer(self.transport, fake)
+            after = int(fake.get("after", 2)) if fault else -1
+            st = self.state.stats
+            self.transport.write(self.stream_head(rid))
+            st["streams_started"] += 1
+            for event in answer.head_events():
+                await out.send(event)
+            for i, event in enumerate(e for item in answer.item_events() for e in item):
+                if i == after:
+                    break
+                await out.pause()
+                await out.send(event)
+            if await self.break_stream(out, fault):
+                return
+            if fault == "error_event":
+                await out.send(answer.error_event())
+            elif fault != "truncate":
+                await out.send(answer.final_event())
+            await out.end()
+            st["streams_completed"] += 1
+        except asyncio.CancelledError:
+            self.count_disconnect()
 
     async def plain_async(self, rid: str, body: bytes, fault: str | None) -> None:
         if fault is None:

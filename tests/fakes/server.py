@@ -51,6 +51,7 @@ class State:
         self._n = 0
         self.mode: dict[str, Any] = {}
         self.mode_left: int | None = None  # None: until changed
+        self.responses: dict[str, Any] = {}  # the OpenAI fake's Responses API answers, by id
 
     @staticmethod
     def _zero() -> dict[str, int]:
