@@ -36,9 +36,9 @@ from .endpoints.chat import read_chat
 from .endpoints.completions import read_completions
 from .endpoints.embeddings import read_embeddings
 from .endpoints.messages import read_messages
-from .endpoints.responses import read_responses
+from .endpoints.responses import read_compact, read_input_tokens, read_responses, stored_path
 from .errors import GatewayError, MethodNotAllowed, NotFound, Unavailable
-from .pipeline import Pipeline, Reader, Step
+from .pipeline import Pipeline, Reader, Step, run_stored
 from .routing import Clock
 from .runtime import Runtime
 from .wire import error_response
@@ -66,6 +66,8 @@ _PATHS: dict[str, _Path] = {
     "/v1/embeddings": _Path("POST", Endpoint.EMBEDDINGS),
     "/v1/messages": _Path("POST", Endpoint.MESSAGES, Protocol.ANTHROPIC),
     "/v1/responses": _Path("POST", Endpoint.RESPONSES, Protocol.RESPONSES),
+    "/v1/responses/compact": _Path("POST", Endpoint.RESPONSES, Protocol.RESPONSES),
+    "/v1/responses/input_tokens": _Path("POST", Endpoint.RESPONSES, Protocol.RESPONSES),
     "/v1/models": _Path("GET", Endpoint.MODELS),
     "/admin/reload": _Path("POST", Endpoint.ADMIN),
     "/health/detailed": _Path("GET", Endpoint.ADMIN),
@@ -73,6 +75,7 @@ _PATHS: dict[str, _Path] = {
     "/ready": _Path("GET", Endpoint.OTHER),
 }
 _UNKNOWN = _Path("", Endpoint.OTHER)
+_STORED = _Path("GET", Endpoint.RESPONSES, Protocol.RESPONSES)  # /v1/responses/{id}...
 # Polled all the time by orchestrators, monitors and scrapers: neither logged nor counted.
 _PROBES = frozenset({"/health", "/ready", "/health/detailed"})
 
@@ -117,7 +120,7 @@ class GatewayApp(Application):
 
     def _begin(self, request: Request) -> Exchange:
         path = request.path
-        known = _PATHS.get(path, _UNKNOWN)
+        known = _PATHS.get(path) or (_STORED if path.startswith("/v1/responses/") else _UNKNOWN)
         info = RequestInfo(
             client_request_id(request.get_first_header(b"x-request-id")),
             known.endpoint,
@@ -210,6 +213,8 @@ def create_app(
         "/v1/embeddings": routed(read_embeddings),
         "/v1/messages": routed(read_messages),
         "/v1/responses": routed(read_responses),
+        "/v1/responses/compact": routed(read_compact),
+        "/v1/responses/input_tokens": routed(read_input_tokens),
         "/v1/models": list_models,
         "/health": health_check,
         "/health/detailed": detailed,
@@ -218,6 +223,18 @@ def create_app(
     }
     for path, handler in handlers.items():
         app.router.add(_PATHS[path].method, path, handler)
+
+    def stored(method: str, action: str = "") -> Handler:
+        async def handler(request: Request) -> Response:
+            path = stored_path(request.route_values["response_id"] or "", action, request.url.query or b"")
+            return await run_stored(request, exchange_of(request), runtime_of(), method, path)
+
+        return handler
+
+    app.router.add_get("/v1/responses/:response_id", stored("GET"))
+    app.router.add_delete("/v1/responses/:response_id", stored("DELETE"))
+    app.router.add_post("/v1/responses/:response_id/cancel", stored("POST", "cancel"))
+    app.router.add_get("/v1/responses/:response_id/input_items", stored("GET", "input_items"))
 
     async def fallback(request: Request) -> Response:
         path = request.path

@@ -33,6 +33,8 @@ class Operation(StrEnum):
     COMPLETIONS = "completions"
     MESSAGES = "messages"
     RESPONSES = "responses"
+    RESPONSES_COMPACT = "responses/compact"  # native Responses backends only, like the two below
+    RESPONSES_INPUT_TOKENS = "responses/input_tokens"
     EMBEDDINGS = "embeddings"
 
 

@@ -99,6 +99,24 @@ class Pipeline:
         return stream_response(info, outcome, relay.body)
 
 
+async def run_stored(
+    request: Request, exchange: Exchange, runtime: Runtime, method: str, path: str
+) -> Response:
+    """A stored response's route (``GET``/``DELETE /v1/responses/{id}``, ``.../cancel``,
+    ``.../input_items``): no model to route by, so each native Responses provider the
+    caller may use is asked in turn (``routing.stored``)."""
+    runtime.active += 1
+    exchange.runtime = runtime
+    caller = authenticate(runtime.tables.auth, request)
+    if caller is not None:
+        exchange.info = exchange.info.known(caller.name)
+    info = exchange.info
+    call = Call(info, Operation.RESPONSES, {})
+    adapters = runtime.stored_responses(caller)
+    status, data = await routing.stored(adapters, method, path, call, exchange.outcome)
+    return json_response(data, info, exchange.outcome, status)
+
+
 def _answered(answer: bytes, exchange: Exchange) -> Response:
     info = exchange.info
     if info.stream:
@@ -116,4 +134,4 @@ def receive_of(request: Request) -> Receive | None:
     return cast(Receive | None, scope.get("gw.receive")) if scope else None
 
 
-__all__ = ["Parsed", "Pipeline", "Reader", "Step", "receive_of"]
+__all__ = ["Parsed", "Pipeline", "Reader", "Step", "receive_of", "run_stored"]

@@ -27,8 +27,15 @@ from .breaker import Breaker
 from .call import Call
 from .config.tables import REQUESTED, Model, Price, Provider, Target
 from .context import Outcome
-from .errors import BadRequest, NoHealthyTarget, UnsupportedEndpoint, UpstreamError, UpstreamUnavailable
-from .providers.base import Adapter
+from .errors import (
+    BadRequest,
+    NoHealthyTarget,
+    NotFound,
+    UnsupportedEndpoint,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+from .providers.base import Adapter, StoresResponses
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -187,6 +194,33 @@ async def answer(route: Route, call: Call, outcome: Outcome) -> bytes:
     return await attempt(
         route, call, outcome, lambda bound, target: bound.adapter.answer(call, target, outcome)
     )
+
+
+async def stored(
+    adapters: list[StoresResponses], method: str, path: str, call: Call, outcome: Outcome
+) -> tuple[int, bytes]:
+    """A stored response's route, asked of each native provider in turn (a response id
+    does not say whose it is): the first answer that is not a 404. All 404: the last one."""
+    answer: tuple[int, bytes] | None = None
+    failure: UpstreamError | None = None
+    for adapter in adapters:
+        outcome.provider = adapter.provider.name
+        started = time.perf_counter()
+        try:
+            answer = await adapter.stored(method, path, call)
+        except UpstreamError as exc:
+            outcome.failed(exc.provider, exc.reason)
+            failure = exc
+            continue
+        finally:
+            outcome.upstream_s += time.perf_counter() - started
+        if answer[0] != 404:
+            return answer
+    if answer is None and failure is not None:
+        raise failure
+    if answer is None:
+        raise NotFound(f"no provider with a native Responses API serves a model your key may use: {path}")
+    return answer
 
 
 async def open_stream(

@@ -23,6 +23,7 @@ from .breaker import Health
 from .config.tables import REQUESTED, ApiKey, Tables
 from .errors import Forbidden, ModelNotFound
 from .providers import Adapter, build_adapter
+from .providers.base import StoresResponses
 from .routing import Bound, Clock, Policy, Route
 
 
@@ -112,6 +113,15 @@ class Runtime:
         if why is not None and (caller is None or any(fnmatchcase(name, g) for g in caller.model_globs)):
             raise ModelNotFound(f"model '{name}' is configured but {why}", param="model")
         raise ModelNotFound(f"model '{name}' does not exist", param="model")
+
+    def stored_responses(self, caller: ApiKey | None) -> list[StoresResponses]:
+        """The adapters that may hold a stored response of the caller's: native Responses
+        providers that serve a model (or pattern) the caller's key covers, in config order."""
+        names: set[str] = set()
+        for name, route in self.routes.items():
+            if caller is None or any(fnmatchcase(name, g) for g in caller.model_globs):
+                names.update(b.provider.name for b in route.bound if b.provider.responses_native)
+        return [a for n, a in self.adapters.items() if n in names and isinstance(a, StoresResponses)]
 
     def visible_models(self, caller: ApiKey | None) -> tuple[str, ...]:
         if caller is None:

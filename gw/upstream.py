@@ -195,10 +195,16 @@ class Upstream:
         Returns the status, the body and the answer's Retry-After in seconds (or None).
         A cancellation (the client left) closes the upstream connection at once.
         """
+        return await self.request("POST", url, headers, body)
+
+    async def request(
+        self, method: str, url: str, headers: Headers, body: bytes | None = None
+    ) -> tuple[int, bytes, float | None]:
+        """``post`` for any method (``GET``/``DELETE`` of a stored response)."""
         provider = self.provider
         started = time.monotonic()
         try:
-            resp = await self._send("POST", url, headers, body, self._whole)
+            resp = await self._send(method, url, headers, body, self._whole)
         except CLIENT_ERRORS as exc:
             raise translate(exc, provider, self._whole_deadline(started, self._first_byte_message)) from None
         try:

@@ -27,7 +27,7 @@ class AzureAdapter(OpenAIAdapter):
         key = self.provider.api_key
         return [("api-key", key)] if key else []
 
-    def responses_url(self, target: Target) -> str:
+    def responses_url(self) -> str:
         """Azure's v1 API (no api-version); the deployment goes in the body's ``model``."""
         return f"{self.provider.base_url}/openai/v1/responses"
 

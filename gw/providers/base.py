@@ -4,7 +4,7 @@ error reading, the stream pump and the errors of a failed stream."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -45,6 +45,17 @@ class Adapter(Protocol):
         """A cheap request that raises ``UpstreamError`` when the backend is down (health checks)."""
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class StoresResponses(Protocol):
+    """An adapter whose backend keeps responses (OpenAI, Azure: the native Responses API)."""
+
+    provider: Provider
+
+    async def stored(self, method: str, path: str, call: Call) -> tuple[int, bytes]:
+        """A stored response's route (``/v1/responses/{path}``): status and body."""
+        ...
 
 
 class StreamConverter(Protocol):

@@ -19,7 +19,14 @@ from .._fast.responses_watch import ResponsesWatch, response_usage
 from ..call import Call, Operation
 from ..config.tables import Target
 from ..context import Outcome
+from ..errors import UnsupportedEndpoint
 from .base import HTTPAdapter, StreamConverter, invalid_answer, write_answer
+
+# The Responses API's side routes with a model (native backends only) -> their path.
+_RESPONSES_ROUTES = {
+    Operation.RESPONSES_COMPACT: "/compact",
+    Operation.RESPONSES_INPUT_TOKENS: "/input_tokens",
+}
 
 # The client operation -> the backend endpoint it is sent to, as it is.
 _NATIVE = {
@@ -31,14 +38,22 @@ _NATIVE = {
 
 class OpenAIAdapter(HTTPAdapter):
     operations = frozenset(
-        {Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.RESPONSES, Operation.EMBEDDINGS}
+        {
+            Operation.CHAT,
+            Operation.COMPLETIONS,
+            Operation.MESSAGES,
+            Operation.RESPONSES,
+            Operation.RESPONSES_COMPACT,
+            Operation.RESPONSES_INPUT_TOKENS,
+            Operation.EMBEDDINGS,
+        }
     )
 
     def url(self, target: Target, endpoint: str) -> str:
         """Where ``endpoint`` (``chat/completions``, ``completions``, ``embeddings``) is."""
         return f"{self.provider.base_url}/{endpoint}"
 
-    def responses_url(self, target: Target) -> str:
+    def responses_url(self) -> str:
         """Where the native Responses API is."""
         return f"{self.provider.base_url}/responses"
 
@@ -48,10 +63,20 @@ class OpenAIAdapter(HTTPAdapter):
     async def answer(self, call: Call, target: Target, outcome: Outcome) -> bytes:
         if self._native_responses(call):  # the client's protocol: its bytes, unchanged
             body = {**call.body, "model": target.model}
-            answer, data = await self.post_json(self.responses_url(target), call, orjson.dumps(body))
+            answer, data = await self.post_json(self.responses_url(), call, orjson.dumps(body))
             if not isinstance(answer.get("output"), list):
                 raise invalid_answer(self.provider, "no 'output' array")
             outcome.usage = response_usage(answer.get("usage"))
+            return data
+        route = _RESPONSES_ROUTES.get(call.operation)
+        if route is not None:
+            if not self.provider.responses_native:
+                raise UnsupportedEndpoint(
+                    f"provider '{self.provider.name}' answers /v1/responses by conversion "
+                    f"(responses: convert): /v1/responses{route} needs a native Responses API"
+                )
+            body = {**call.body, "model": target.model}
+            _, data = await self.post_json(self.responses_url() + route, call, orjson.dumps(body))
             return data
         native = _NATIVE.get(call.operation)
         # A copy: the client's body is reused if this target fails and another is tried.
@@ -72,7 +97,7 @@ class OpenAIAdapter(HTTPAdapter):
     def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
         if self._native_responses(call):
             request = orjson.dumps({**call.body, "model": target.model, "stream": True})
-            return self.stream_through(self.responses_url(target), call, request, ResponsesWatch(), outcome)
+            return self.stream_through(self.responses_url(), call, request, ResponsesWatch(), outcome)
         native = _NATIVE.get(call.operation)
         converter: StreamConverter
         if native is not None:
@@ -92,3 +117,14 @@ class OpenAIAdapter(HTTPAdapter):
             "stream_options": {**(options if isinstance(options, dict) else {}), "include_usage": True},
         }
         return self.stream_through(self.url(target, native), call, orjson.dumps(payload), converter, outcome)
+
+    async def stored(self, method: str, path: str, call: Call) -> tuple[int, bytes]:
+        """A stored response's route (``{id}``, ``{id}/cancel``, ``{id}/input_items``):
+        the backend's status and body. 401/403 and 5xx raise."""
+        headers = (("x-request-id", call.info.id),)
+        status, data, retry_after = await self.upstream.request(
+            method, f"{self.responses_url()}/{path}", headers, b"{}" if method == "POST" else None
+        )
+        if status in (401, 403) or status >= 500:
+            raise self.error(status, data, retry_after)
+        return status, data

@@ -34,7 +34,7 @@ for requests gw converts, a last user message whose text is ``FAKE {...}``:
 
 Routes: ``POST /v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``,
 ``GET /v1/models``; the Responses API (``tests.fakes.responses_api``): ``POST
-/v1/responses``, ``/v1/responses/input_tokens``, ``GET``/``DELETE
+/v1/responses``, ``/v1/responses/input_tokens``, ``/v1/responses/compact``, ``GET``/``DELETE
 /v1/responses/{id}``, ``POST /v1/responses/{id}/cancel``, Azure's ``POST
 /openai/v1/responses``; Azure: ``POST /openai/deployments/{d}/chat/completions``,
 ``.../completions``, ``.../embeddings`` and ``GET /openai/models`` (Azure's
@@ -791,6 +791,8 @@ class FakeProtocol(asyncio.Protocol):
             azure = path.startswith("/openai/")
         elif path == "/v1/responses/input_tokens" and method == "POST":
             kind = "input_tokens"
+        elif path == "/v1/responses/compact" and method == "POST":
+            kind = "compact"
         elif path.startswith("/v1/responses/") and method in ("GET", "DELETE", "POST"):
             kind = "stored"
         elif path == "/v1/models" and method == "GET":
@@ -833,6 +835,9 @@ class FakeProtocol(asyncio.Protocol):
             return
         if kind == "input_tokens":
             self.send(200, responses_api.input_tokens(body if isinstance(body, dict) else {}), rid)
+            return
+        if kind == "compact":
+            self.send(200, responses_api.compacted(body if isinstance(body, dict) else {}, "resp_" + cid[9:]), rid)
             return
 
         if not isinstance(body, dict):

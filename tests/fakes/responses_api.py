@@ -165,3 +165,23 @@ def deleted(response_id: str) -> bytes:
 
 def input_tokens(body: dict) -> bytes:
     return orjson.dumps({"object": "response.input_tokens", "input_tokens": len(input_text(body.get("input")).split())})
+
+
+def compacted(body: dict, response_id: str) -> bytes:
+    """``POST /v1/responses/compact``: the user messages, then one compaction item."""
+    items = body.get("input")
+    users = [i for i in items if isinstance(i, dict) and i.get("role") == "user"] if isinstance(items, list) else []
+    messages = [
+        {"id": f"msg_{response_id[5:]}{n}", "type": "message", "role": "user", "status": "completed",
+         "content": [{"type": "input_text", "text": input_text([m])}]}
+        for n, m in enumerate(users)
+    ]  # fmt: skip
+    words = len(input_text(items).split())
+    return orjson.dumps({
+        "id": response_id, "object": "response.compaction", "created_at": int(time.time()),
+        "output": [*messages, {"id": "cmp_" + response_id[5:], "type": "compaction", "encrypted_content": "fake-compacted"}],
+        "usage": {
+            "input_tokens": words, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": 1, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": words + 1,
+        },
+    })  # fmt: skip

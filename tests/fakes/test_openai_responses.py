@@ -55,3 +55,9 @@ def test_stored_responses_are_retrieved_cancelled_and_deleted(client):
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(resp.id)
     assert client.responses.input_tokens.count(model="gpt-4o-mini", input="three words here").input_tokens == 3
+
+
+def test_compact_answers_the_sdks_compacted_response(client):
+    out = client.responses.compact(model="gpt-4o-mini", input=[{"role": "user", "content": "a b c"}])
+    assert out.object == "response.compaction"
+    assert [item.type for item in out.output] == ["message", "compaction"]

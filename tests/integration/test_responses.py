@@ -226,3 +226,30 @@ def test_bad_input_is_a_400_in_openais_envelope(gw):
     resp = httpx.post(gw.url + "/v1/responses", json={"model": "openai", "input": 5}, headers={"authorization": f"Bearer {KEY}"})
     assert resp.status_code == 400
     assert resp.json()["error"]["param"] == "input"
+
+
+def test_a_stored_response_is_found_on_the_native_backend(client):
+    resp = client.responses.create(model="openai", input="keep this")
+    assert client.responses.retrieve(resp.id).output_text == "fake: keep this"
+    assert client.responses.cancel(resp.id).status == "cancelled"
+    client.responses.delete(resp.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(resp.id)
+
+
+def test_compact_and_input_tokens_go_to_the_native_backend_and_400_elsewhere(client, fake):
+    assert client.responses.input_tokens.count(model="openai", input="three words here").input_tokens == 3
+    assert fake.requests()[-1]["body"]["model"] == "gpt-upstream"
+    compacted = client.responses.compact(model="openai", input=[{"role": "user", "content": "a b"}])
+    assert compacted.output[-1].type == "compaction"
+    assert fake.requests()[-1]["path"] == "/v1/responses/compact"
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.responses.input_tokens.count(model="openai-convert", input="x")
+    assert "needs a native Responses API" in str(exc.value)
+    with pytest.raises(openai.BadRequestError):
+        client.responses.input_tokens.count(model="anthropic", input="x")
+
+
+def test_a_response_id_that_is_not_one_is_404(gw):
+    resp = httpx.get(gw.url + "/v1/responses/a.b", headers={"authorization": f"Bearer {KEY}"})
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
