@@ -16,6 +16,9 @@ import time
 
 import orjson
 
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdio cimport snprintf
+
 from .rules import InvalidInput
 from .events cimport Encoder
 from .rules cimport max_tokens, new_id
@@ -409,7 +412,7 @@ cdef class _Item:
     cdef list parts             # its text, reasoning or argument fragments
     cdef str call_id
     cdef str name
-    cdef bytes head             # b',"item_id":"...","output_index":N': the deltas' shared middle
+    cdef bytes head             # b',"item_id":"...","output_index":N,...,"delta":': its deltas' middle
     cdef str status             # None while open
 
     cdef str text(self):
@@ -713,13 +716,17 @@ cdef class ResponseEvents(ResponsesEncoder):
 
     cdef int _begin(self) except -1:
         # Not at start(): a backend error right after its start leaves nothing sent.
-        cdef dict response
+        cdef bytes response
+        cdef bytes kind
         if self._opened:
             return 0
         self._opened = True
-        response = self._response(False)
-        self._event(_CREATED, {"response": response})
-        self._event(_IN_PROGRESS, {"response": response})
+        # The same Response twice (with the request's tools, maybe long): encoded once.
+        response = _dumps(self._response(False))
+        for kind in (_CREATED, _IN_PROGRESS):
+            self._out.append(b"".join((_EVENT, kind, b'\ndata: {"type":"', kind, b'","sequence_number":',
+                                       str(self.sequence_number).encode(), b',"response":', response, _DELTA_END)))
+            self.sequence_number += 1
         return 0
 
     cdef int _event(self, bytes kind, dict data) except -1:
@@ -732,7 +739,9 @@ cdef class ResponseEvents(ResponsesEncoder):
     cdef int _added(self, object item) except -1:
         cdef _Item it = <_Item>item
         self._begin()
-        it.head = b"".join((b',"item_id":', _dumps(it.id), b',"output_index":', str(it.index).encode()))
+        it.head = b"".join((b',"item_id":', _dumps(it.id), b',"output_index":', str(it.index).encode(),
+                            _TEXT_DELTA_MID if it.kind == _MESSAGE else
+                            _SUMMARY_DELTA_MID if it.kind == _REASONING else _ARGS_DELTA_MID))
         self._event(_ITEM_ADDED, {"output_index": it.index, "item": it.as_dict(False)})
         if it.kind == _MESSAGE:
             self._event(_PART_ADDED, {"item_id": it.id, "output_index": it.index, "content_index": 0,
@@ -744,14 +753,15 @@ cdef class ResponseEvents(ResponsesEncoder):
 
     cdef int _delta(self, object item, str text) except -1:
         cdef _Item it = <_Item>item
-        cdef bytes seq = str(self.sequence_number).encode()
+        cdef char digits[24]
+        cdef bytes seq = PyBytes_FromStringAndSize(digits, snprintf(digits, 24, "%lld", self.sequence_number))
         self.sequence_number += 1
         if it.kind == _MESSAGE:
-            self._out.append(b"".join((_TEXT_DELTA, seq, it.head, _TEXT_DELTA_MID, _dumps(text), _TEXT_DELTA_END)))
+            self._out.append(b"".join((_TEXT_DELTA, seq, it.head, _dumps(text), _TEXT_DELTA_END)))
         elif it.kind == _REASONING:
-            self._out.append(b"".join((_SUMMARY_DELTA, seq, it.head, _SUMMARY_DELTA_MID, _dumps(text), _DELTA_END)))
+            self._out.append(b"".join((_SUMMARY_DELTA, seq, it.head, _dumps(text), _DELTA_END)))
         else:
-            self._out.append(b"".join((_ARGS_DELTA, seq, it.head, _ARGS_DELTA_MID, _dumps(text), _DELTA_END)))
+            self._out.append(b"".join((_ARGS_DELTA, seq, it.head, _dumps(text), _DELTA_END)))
         return 0
 
     cdef int _done(self, object item) except -1:
