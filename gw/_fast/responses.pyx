@@ -173,27 +173,38 @@ cdef int _call(list messages, str call_id, str name, str arguments) except -1:
     return 0
 
 
-cdef str _output_text(object output, str param):
-    """A tool output: a string, or input_text parts (joined)."""
+cdef str _tool_output(object output, str param, list media):
+    """A tool output's text: a string, or its ``input_text`` parts joined; its
+    images and files go to ``media`` (a chat tool message holds text only)."""
     cdef list texts
     cdef dict part
+    cdef object kind
+    cdef str at
     cdef Py_ssize_t j
     if isinstance(output, str):
         return <str>output
     if not isinstance(output, list):
-        raise _bad(param, "must be a string or an array of input_text parts")
+        raise _bad(param, "must be a string or an array of content parts")
     texts = []
     for j in range(len(<list>output)):
-        part = _object((<list>output)[j], f"{param}[{j}]")
-        if part.get("type") != "input_text":
-            raise InvalidInput(f"'{param}[{j}].type' {part.get('type')!r}: a tool output can hold only text "
-                               "for this model's backend", f"{param}[{j}].type")
-        texts.append(_string(part.get("text"), f"{param}[{j}].text"))
+        at = f"{param}[{j}]"
+        part = _object((<list>output)[j], at)
+        kind = part.get("type")
+        if kind == "input_text":
+            texts.append(_string(part.get("text"), at + ".text"))
+        elif kind == "input_image":
+            media.append(_image_part(part, at))
+        elif kind == "input_file":
+            media.append(_file_part(part, at))
+        else:
+            raise InvalidInput(f"'{at}.type' {kind!r} cannot be sent to this model's backend in a tool output",
+                               f"{at}.type")
     return "\n".join(texts)
 
 
 cdef list _input(object raw, list messages):
     """The ``input`` items, appended to ``messages`` as chat messages."""
+    cdef list media = []
     cdef dict item
     cdef object kind, arguments
     cdef str param
@@ -207,6 +218,15 @@ cdef list _input(object raw, list messages):
         param = f"input[{i}]"
         item = _object((<list>raw)[i], param)
         kind = item.get("type")
+        if kind == "function_call_output" or kind == "custom_tool_call_output":
+            messages.append({"role": "tool", "tool_call_id": _string(item.get("call_id"), param + ".call_id"),
+                             "content": _tool_output(item.get("output"), param + ".output", media)})
+            continue
+        if media:
+            # The images of the tool outputs just before (a view_image tool's) follow them as
+            # the user's: chat wants the tool messages right after their calls.
+            messages.append({"role": "user", "content": media})
+            media = []
         if kind is None or kind == "message":
             messages.append(_message(item, param))
         elif kind == "function_call":
@@ -220,9 +240,6 @@ cdef list _input(object raw, list messages):
             arguments = _dumps({"input": _string(item.get("input"), param + ".input")}).decode()
             _call(messages, _string(item.get("call_id"), param + ".call_id"),
                   _string(item.get("name"), param + ".name"), arguments)
-        elif kind == "function_call_output" or kind == "custom_tool_call_output":
-            messages.append({"role": "tool", "tool_call_id": _string(item.get("call_id"), param + ".call_id"),
-                             "content": _output_text(item.get("output"), param + ".output")})
         elif kind == "reasoning":
             # A reasoning item (its summary, its encrypted content) is the model's own:
             # no chat backend takes it back.
@@ -230,6 +247,8 @@ cdef list _input(object raw, list messages):
         else:
             raise InvalidInput(f"'{param}.type' {kind!r} cannot be sent to this model's backend: only messages, "
                                "function and custom tool calls, their outputs and reasoning are", f"{param}.type")
+    if media:
+        messages.append({"role": "user", "content": media})
     return messages
 
 

@@ -193,6 +193,29 @@ def test_consecutive_calls_are_one_assistant_message_and_list_outputs_are_joined
     ]  # fmt: skip
 
 
+def test_images_of_tool_outputs_follow_the_tool_messages_as_a_user_message():
+    image = {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}
+    chat = to_chat({"model": "m", "input": [
+        {"type": "function_call", "call_id": "c1", "name": "view_image", "arguments": '{"path":"a.png"}'},
+        {"type": "function_call", "call_id": "c2", "name": "view_image", "arguments": '{"path":"b.png"}'},
+        {"type": "function_call_output", "call_id": "c1", "output": [image]},
+        {"type": "function_call_output", "call_id": "c2", "output": [{"type": "input_text", "text": "b:"}, image]},
+        {"role": "user", "content": "compare them"},
+    ]})  # fmt: skip
+    url = {"type": "image_url", "image_url": {"url": image["image_url"]}}
+    assert chat["messages"][1:] == [
+        {"role": "tool", "tool_call_id": "c1", "content": ""},
+        {"role": "tool", "tool_call_id": "c2", "content": "b:"},
+        {"role": "user", "content": [url, url]},
+        {"role": "user", "content": "compare them"},
+    ]
+    last = to_chat({"model": "m", "input": [
+        {"type": "function_call", "call_id": "c1", "name": "view_image", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": [image]},
+    ]})["messages"]  # fmt: skip
+    assert last[-1] == {"role": "user", "content": [url]}
+
+
 @pytest.mark.parametrize(
     ("choice", "expected"),
     [
@@ -284,7 +307,9 @@ def invalid(body: dict[str, Any]) -> InvalidInput:
         ({"input": [{"type": "custom_tool_call", "call_id": "c", "name": "f"}]}, "input[0].input"),
         ({"input": [{"type": "function_call_output", "call_id": "c", "output": 3}]}, "input[0].output"),
         ({"input": [{"type": "function_call_output", "call_id": "c",
-                     "output": [{"type": "input_image", "image_url": "https://x"}]}]}, "input[0].output[0].type"),
+                     "output": [{"type": "input_audio"}]}]}, "input[0].output[0].type"),
+        ({"input": [{"type": "function_call_output", "call_id": "c",
+                     "output": [{"type": "input_image", "file_id": "file_1"}]}]}, "input[0].output[0].file_id"),
         ({"input": [{"type": "custom_tool_call_output", "output": "x"}]}, "input[0].call_id"),
         ({"input": "x", "instructions": 3}, "instructions"),
         ({"input": "x", "tools": {}}, "tools"),
