@@ -40,7 +40,9 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     to the assistant message just before them; a custom call's ``input`` as
     the arguments ``{"input": ...}``); ``function_call_output`` and
     ``custom_tool_call_output`` -> ``tool`` messages (text parts joined with
-    a newline); ``reasoning`` items are dropped (no chat backend takes them).
+    a newline; their images and files follow the run of tool messages as a
+    user message: a chat tool message holds text only); ``reasoning`` items
+    are dropped (no chat backend takes them).
 
     ``tools``: function tools as they are (``strict`` only when given),
     ``custom`` (freeform) tools as functions of one required string

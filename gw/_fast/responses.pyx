@@ -16,6 +16,9 @@ import time
 
 import orjson
 
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdio cimport snprintf
+
 from .rules import InvalidInput
 from .events cimport Encoder
 from .rules cimport max_tokens, new_id
@@ -170,27 +173,38 @@ cdef int _call(list messages, str call_id, str name, str arguments) except -1:
     return 0
 
 
-cdef str _output_text(object output, str param):
-    """A tool output: a string, or input_text parts (joined)."""
+cdef str _tool_output(object output, str param, list media):
+    """A tool output's text: a string, or its ``input_text`` parts joined; its
+    images and files go to ``media`` (a chat tool message holds text only)."""
     cdef list texts
     cdef dict part
+    cdef object kind
+    cdef str at
     cdef Py_ssize_t j
     if isinstance(output, str):
         return <str>output
     if not isinstance(output, list):
-        raise _bad(param, "must be a string or an array of input_text parts")
+        raise _bad(param, "must be a string or an array of content parts")
     texts = []
     for j in range(len(<list>output)):
-        part = _object((<list>output)[j], f"{param}[{j}]")
-        if part.get("type") != "input_text":
-            raise InvalidInput(f"'{param}[{j}].type' {part.get('type')!r}: a tool output can hold only text "
-                               "for this model's backend", f"{param}[{j}].type")
-        texts.append(_string(part.get("text"), f"{param}[{j}].text"))
+        at = f"{param}[{j}]"
+        part = _object((<list>output)[j], at)
+        kind = part.get("type")
+        if kind == "input_text":
+            texts.append(_string(part.get("text"), at + ".text"))
+        elif kind == "input_image":
+            media.append(_image_part(part, at))
+        elif kind == "input_file":
+            media.append(_file_part(part, at))
+        else:
+            raise InvalidInput(f"'{at}.type' {kind!r} cannot be sent to this model's backend in a tool output",
+                               f"{at}.type")
     return "\n".join(texts)
 
 
 cdef list _input(object raw, list messages):
     """The ``input`` items, appended to ``messages`` as chat messages."""
+    cdef list media = []
     cdef dict item
     cdef object kind, arguments
     cdef str param
@@ -204,6 +218,15 @@ cdef list _input(object raw, list messages):
         param = f"input[{i}]"
         item = _object((<list>raw)[i], param)
         kind = item.get("type")
+        if kind == "function_call_output" or kind == "custom_tool_call_output":
+            messages.append({"role": "tool", "tool_call_id": _string(item.get("call_id"), param + ".call_id"),
+                             "content": _tool_output(item.get("output"), param + ".output", media)})
+            continue
+        if media:
+            # The images of the tool outputs just before (a view_image tool's) follow them as
+            # the user's: chat wants the tool messages right after their calls.
+            messages.append({"role": "user", "content": media})
+            media = []
         if kind is None or kind == "message":
             messages.append(_message(item, param))
         elif kind == "function_call":
@@ -217,9 +240,6 @@ cdef list _input(object raw, list messages):
             arguments = _dumps({"input": _string(item.get("input"), param + ".input")}).decode()
             _call(messages, _string(item.get("call_id"), param + ".call_id"),
                   _string(item.get("name"), param + ".name"), arguments)
-        elif kind == "function_call_output" or kind == "custom_tool_call_output":
-            messages.append({"role": "tool", "tool_call_id": _string(item.get("call_id"), param + ".call_id"),
-                             "content": _output_text(item.get("output"), param + ".output")})
         elif kind == "reasoning":
             # A reasoning item (its summary, its encrypted content) is the model's own:
             # no chat backend takes it back.
@@ -227,6 +247,8 @@ cdef list _input(object raw, list messages):
         else:
             raise InvalidInput(f"'{param}.type' {kind!r} cannot be sent to this model's backend: only messages, "
                                "function and custom tool calls, their outputs and reasoning are", f"{param}.type")
+    if media:
+        messages.append({"role": "user", "content": media})
     return messages
 
 
@@ -409,7 +431,7 @@ cdef class _Item:
     cdef list parts             # its text, reasoning or argument fragments
     cdef str call_id
     cdef str name
-    cdef bytes head             # b',"item_id":"...","output_index":N': the deltas' shared middle
+    cdef bytes head             # b',"item_id":"...","output_index":N,...,"delta":': its deltas' middle
     cdef str status             # None while open
 
     cdef str text(self):
@@ -713,13 +735,17 @@ cdef class ResponseEvents(ResponsesEncoder):
 
     cdef int _begin(self) except -1:
         # Not at start(): a backend error right after its start leaves nothing sent.
-        cdef dict response
+        cdef bytes response
+        cdef bytes kind
         if self._opened:
             return 0
         self._opened = True
-        response = self._response(False)
-        self._event(_CREATED, {"response": response})
-        self._event(_IN_PROGRESS, {"response": response})
+        # The same Response twice (with the request's tools, maybe long): encoded once.
+        response = _dumps(self._response(False))
+        for kind in (_CREATED, _IN_PROGRESS):
+            self._out.append(b"".join((_EVENT, kind, b'\ndata: {"type":"', kind, b'","sequence_number":',
+                                       str(self.sequence_number).encode(), b',"response":', response, _DELTA_END)))
+            self.sequence_number += 1
         return 0
 
     cdef int _event(self, bytes kind, dict data) except -1:
@@ -732,7 +758,9 @@ cdef class ResponseEvents(ResponsesEncoder):
     cdef int _added(self, object item) except -1:
         cdef _Item it = <_Item>item
         self._begin()
-        it.head = b"".join((b',"item_id":', _dumps(it.id), b',"output_index":', str(it.index).encode()))
+        it.head = b"".join((b',"item_id":', _dumps(it.id), b',"output_index":', str(it.index).encode(),
+                            _TEXT_DELTA_MID if it.kind == _MESSAGE else
+                            _SUMMARY_DELTA_MID if it.kind == _REASONING else _ARGS_DELTA_MID))
         self._event(_ITEM_ADDED, {"output_index": it.index, "item": it.as_dict(False)})
         if it.kind == _MESSAGE:
             self._event(_PART_ADDED, {"item_id": it.id, "output_index": it.index, "content_index": 0,
@@ -744,14 +772,15 @@ cdef class ResponseEvents(ResponsesEncoder):
 
     cdef int _delta(self, object item, str text) except -1:
         cdef _Item it = <_Item>item
-        cdef bytes seq = str(self.sequence_number).encode()
+        cdef char digits[24]
+        cdef bytes seq = PyBytes_FromStringAndSize(digits, snprintf(digits, 24, "%lld", self.sequence_number))
         self.sequence_number += 1
         if it.kind == _MESSAGE:
-            self._out.append(b"".join((_TEXT_DELTA, seq, it.head, _TEXT_DELTA_MID, _dumps(text), _TEXT_DELTA_END)))
+            self._out.append(b"".join((_TEXT_DELTA, seq, it.head, _dumps(text), _TEXT_DELTA_END)))
         elif it.kind == _REASONING:
-            self._out.append(b"".join((_SUMMARY_DELTA, seq, it.head, _SUMMARY_DELTA_MID, _dumps(text), _DELTA_END)))
+            self._out.append(b"".join((_SUMMARY_DELTA, seq, it.head, _dumps(text), _DELTA_END)))
         else:
-            self._out.append(b"".join((_ARGS_DELTA, seq, it.head, _ARGS_DELTA_MID, _dumps(text), _DELTA_END)))
+            self._out.append(b"".join((_ARGS_DELTA, seq, it.head, _dumps(text), _DELTA_END)))
         return 0
 
     cdef int _done(self, object item) except -1:
