@@ -18,7 +18,7 @@ import orjson
 
 from .rules import InvalidInput
 from .events cimport Decoder, Sink
-from .rules cimport (add_turn, content_parts, count, data_url, file_data, finish_reason, functions, image_url, invalid, is_link,
+from .rules cimport (add_turn, content_parts, count, data_url, effort, file_data, finish_reason, functions, image_url, invalid, is_link,
                      make_usage, max_tokens, new_id, options, part_text, part_type, tool_calls, tool_choice, where)
 from .sse cimport Event, Framed, SSEDecoder, forward_last, joined
 
@@ -228,9 +228,37 @@ cpdef dict chat_request(dict body, str model, long long default_max_tokens, bint
                 choice["disable_parallel_tool_use"] = True
         if choice is not None:
             out["tool_choice"] = choice
+    _thinking(body, out)
     if stream:
         out["stream"] = True
     return out
+
+
+# OpenAI reasoning_effort -> extended thinking's budget_tokens (Anthropic's minimum
+# is 1024); "none": no thinking.
+_THINKING_BUDGET = {"none": 0, "minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+# Refused with thinking on: sampling other than the defaults.
+_NOT_WITH_THINKING = ("temperature", "top_p", "top_k")
+
+
+cdef int _thinking(dict body, dict out) except -1:
+    """``reasoning_effort`` as extended thinking: its budget stays under ``max_tokens``
+    (thinking counts in it), so a max_tokens of 1024 or less leaves thinking off, as does
+    a tool_choice that forces a tool (Anthropic refuses both together). With thinking
+    on, the sampling fields Anthropic refuses with it are left out."""
+    cdef object budget = effort(body, _THINKING_BUDGET)
+    cdef long long limit
+    cdef object choice
+    if not budget:
+        return 0
+    limit = out["max_tokens"]
+    choice = out.get("tool_choice")
+    if limit <= 1024 or (isinstance(choice, dict) and (<dict>choice).get("type") in ("any", "tool")):
+        return 0
+    out["thinking"] = {"type": "enabled", "budget_tokens": min(<long long>budget, limit - 1)}
+    for name in _NOT_WITH_THINKING:
+        out.pop(name, None)
+    return 0
 
 
 # ------------------------------------------------------------------ answers

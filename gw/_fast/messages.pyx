@@ -367,6 +367,35 @@ cdef object _response_format(dict body):
     return {"type": "json_schema", "json_schema": {"name": "output", "schema": (<dict>fmt)["schema"]}}
 
 
+cdef object _effort(object thinking, object config):
+    """Anthropic's ``thinking`` as OpenAI's ``reasoning_effort`` (each backend's control
+    then follows it): disabled -> none; enabled by its budget_tokens; adaptive by
+    ``output_config.effort`` (max -> high), else medium."""
+    cdef object kind, budget, level
+    if thinking is None:
+        return None
+    if not isinstance(thinking, dict):
+        raise InvalidInput("'thinking' must be an object", "thinking")
+    kind = (<dict>thinking).get("type")
+    if kind == "disabled":
+        return "none"
+    if kind == "adaptive":
+        level = (<dict>config).get("effort") if isinstance(config, dict) else None
+        if level == "low" or level == "medium" or level == "high":
+            return level
+        return "high" if level == "max" else "medium"
+    if kind != "enabled":
+        raise InvalidInput("'thinking.type' must be 'enabled', 'disabled' or 'adaptive'", "thinking.type")
+    budget = (<dict>thinking).get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+        raise InvalidInput("'thinking.budget_tokens' must be a non-negative integer", "thinking.budget_tokens")
+    if budget <= 2048:
+        return "low"
+    if budget <= 12288:
+        return "medium"
+    return "high"
+
+
 cpdef dict to_openai(dict body):
     """An Anthropic Messages request as an OpenAI Chat Completions request."""
     cdef list messages = []
@@ -429,6 +458,9 @@ cpdef dict to_openai(dict body):
     value = _response_format(body)
     if value is not None:
         out["response_format"] = value
+    value = _effort(body.get("thinking"), body.get("output_config"))
+    if value is not None:
+        out["reasoning_effort"] = value
     if body.get("stream") is True:
         out["stream"] = True
         # Usage arrives in the last chunk; message_delta needs it.

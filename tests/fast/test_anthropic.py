@@ -297,10 +297,9 @@ def test_fields_anthropic_cannot_take_are_dropped():
         [user("x")],
         n=1, logprobs=True, top_logprobs=3, presence_penalty=0.5, frequency_penalty=0.5, seed=7,
         response_format={"type": "json_object"}, logit_bias={"50256": -100}, stream_options={"include_usage": True},
-        service_tier="auto", store=True, metadata={"a": "b"}, reasoning_effort="low", modalities=["text"],
-        parallel_tool_calls=True,
+        service_tier="auto", store=True, metadata={"a": "b"}, modalities=["text"], parallel_tool_calls=True,
     )  # fmt: skip
-    assert set(out) == {"model", "messages", "max_tokens"}
+    assert set(out) == {"model", "messages", "max_tokens"}  # reasoning_effort: extended thinking, below
 
 
 def test_n_above_one_is_invalid_input():
@@ -1182,3 +1181,27 @@ def test_413_request_too_large_keeps_its_status_and_type_and_is_not_retried():
 def test_a_key_quoted_in_an_error_is_redacted():
     exc = anthropic_error(provider(), 400, error("invalid_request_error", "bad key sk-ant-secret-0123456789abcdef"))
     assert "sk-ant-secret" not in exc.message
+
+
+REASONING = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.5, "top_p": 0.9}
+
+
+@pytest.mark.parametrize(("effort", "budget"), [("minimal", 1024), ("low", 2048), ("medium", 8192), ("high", 24576)])
+def test_reasoning_effort_becomes_extended_thinking_without_the_sampling_it_refuses(effort: str, budget: int) -> None:
+    out = fast.chat_request({**REASONING, "reasoning_effort": effort}, "claude", 32000)
+    assert out["thinking"] == {"type": "enabled", "budget_tokens": budget}
+    assert "temperature" not in out and "top_p" not in out
+
+
+def test_the_thinking_budget_stays_under_max_tokens_or_thinking_stays_off() -> None:
+    out = fast.chat_request({**REASONING, "reasoning_effort": "high", "max_tokens": 4000}, "claude", 32000)
+    assert out["thinking"]["budget_tokens"] == 3999
+    out = fast.chat_request({**REASONING, "reasoning_effort": "high", "max_tokens": 1000}, "claude", 32000)
+    assert "thinking" not in out and out["temperature"] == 0.5
+
+
+def test_no_thinking_for_none_or_a_forced_tool() -> None:
+    assert "thinking" not in fast.chat_request({**REASONING, "reasoning_effort": "none"}, "claude", 32000)
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    forced = {**REASONING, "reasoning_effort": "high", "tools": tools, "tool_choice": "required"}
+    assert "thinking" not in fast.chat_request(forced, "claude", 32000)

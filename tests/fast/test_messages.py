@@ -290,7 +290,6 @@ def test_fields_without_a_chat_completions_counterpart_are_dropped():
     chat = to_openai(
         request(
             user("x"),
-            thinking={"type": "enabled", "budget_tokens": 1024},
             service_tier="auto",
             context_management={"edits": []},
             cache_control={"type": "ephemeral"},
@@ -300,7 +299,7 @@ def test_fields_without_a_chat_completions_counterpart_are_dropped():
             something_new=True,
         )
     )
-    assert set(chat) == {"model", "messages", "max_tokens"}
+    assert set(chat) == {"model", "messages", "max_tokens"}  # thinking: reasoning_effort, below
 
 
 @pytest.mark.parametrize(
@@ -1136,3 +1135,33 @@ def test_any_chat_stream_is_valid_anthropic_events_that_accumulate_to_the_whole_
     streamed = accumulate(events(out))  # each event and the message validated by the SDK's types
     whole = valid_message(message_of(stream.answer, "msg_1", "claude-x"))
     assert _summary(streamed) == _summary(whole)
+
+
+@pytest.mark.parametrize(
+    ("thinking", "effort"),
+    [
+        ({"type": "enabled", "budget_tokens": 1024}, "low"),
+        ({"type": "enabled", "budget_tokens": 10000}, "medium"),
+        ({"type": "enabled", "budget_tokens": 31999}, "high"),
+        ({"type": "adaptive", "display": "omitted"}, "medium"),
+        ({"type": "disabled"}, "none"),
+    ],
+)
+def test_thinking_becomes_reasoning_effort_for_other_backends(thinking: dict, effort: str) -> None:
+    body = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}], "thinking": thinking}
+    assert to_openai(body)["reasoning_effort"] == effort
+
+
+@pytest.mark.parametrize(("effort", "expected"), [("low", "low"), ("high", "high"), ("max", "high"), (None, "medium")])
+def test_adaptive_thinking_takes_output_configs_effort(effort: str | None, expected: str) -> None:
+    # what Claude Code sends: thinking adaptive, output_config.effort
+    body = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    body |= {"thinking": {"type": "adaptive", "display": "omitted"}, "output_config": {"effort": effort}}
+    assert to_openai(body)["reasoning_effort"] == expected
+
+
+def test_a_thinking_of_another_shape_is_invalid_input() -> None:
+    body = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(InvalidInput) as exc:
+        to_openai({**body, "thinking": {"type": "sometimes"}})
+    assert exc.value.param == "thinking.type"
