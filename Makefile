@@ -18,7 +18,7 @@ SOURCES := $(shell find gw -name '*.py' -o -name '*.pyx' -o -name '*.pxd' -o -na
 REQUIREMENTS := import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
 	print("\n".join(p["dependencies"] + p["optional-dependencies"]["dev"]))
 
-.PHONY: install build serve check test lint loadtest loadtest-ci bench soak clean
+.PHONY: install build serve check test test-agents lint loadtest loadtest-ci bench soak clean
 
 $(VENV_STAMP):
 	python3 -m venv $(VENV)
@@ -78,3 +78,9 @@ soak: build
 
 clean:
 	rm -rf $(VENV) build gw/_fast/*.c gw/_fast/*.so gw/_fast/*.html
+
+# The real agent CLIs (Claude Code, Codex; pinned in tests/agents/install.sh) against gw:
+# installed with npm into .agents/ (Node.js from Debian when missing), then run offline.
+test-agents: build
+	@bash tests/agents/install.sh > $(VENV)/agents-bin
+	GW_AGENTS_BIN="$$(tail -1 $(VENV)/agents-bin)" $(PY) -m pytest -m agents tests/agents

@@ -48,6 +48,10 @@ follows that object; the text after it is the prompt. Without any (and without
                           after any text; streamed as ``input_json_delta`` ""
                           then the JSON in two halves (no arguments: only "")
 ``no_json_delta``         stream tool calls without any ``input_json_delta``
+``quote_tools``           a tool round trip in one mode: a last user turn that holds
+                          tool results is answered ``fake: <tool_use_id>=<content>``
+                          (their texts only when it holds text too), without the
+                          ``tool_calls``, which answer the other requests
 ``thinking``              a thinking block first (with its signature)
 ``stop_reason``           overrides the stop_reason (e.g. ``refusal``)
 ``cache_read``, ``cache_write``   cache_read_input_tokens / cache_creation_input_tokens
@@ -369,6 +373,12 @@ def last_user_text(messages: list) -> str:
     return ""
 
 
+def _ends_with_tool_results(messages: list) -> bool:
+    last = messages[-1] if messages else None
+    content = last.get("content") if isinstance(last, dict) and last.get("role") == "user" else None
+    return isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+
+
 def count_input_words(body: dict) -> int:
     words = 0
     system = body.get("system")
@@ -406,6 +416,8 @@ class Answer:
                 words[-1] = words[-1].rstrip()
         elif isinstance(fake.get("content"), str):
             words = _words(fake["content"])
+        elif fake.get("quote_tools") and _ends_with_tool_results(body["messages"]):
+            words = _words("fake: " + prompt)
         elif prompt or not fake.get("tool_calls"):
             words = _words("fake: " + (prompt or "ok"))
         else:
@@ -426,7 +438,8 @@ class Answer:
             self.stop_reason, self.stop_sequence = "max_tokens", None
         self.words = words
         self.calls: list[dict] = []
-        for i, call in enumerate(fake.get("tool_calls") or ()):
+        quoted = fake.get("quote_tools") and _ends_with_tool_results(body["messages"])
+        for i, call in enumerate(() if quoted else fake.get("tool_calls") or ()):
             self.calls.append({
                 "type": "tool_use",
                 "id": call.get("id") or f"toolu_01{message_id[-16:]}{i:06d}",

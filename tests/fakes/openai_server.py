@@ -27,6 +27,9 @@ for requests gw converts, a last user message whose text is ``FAKE {...}``:
 ``tool_calls``     ``[{"name": N, "arguments": str|obj}]``: answer with these tool
                    calls (after any content; finish_reason ``tool_calls``); streamed
                    as a first delta with id and name, then the arguments in two halves
+``quote_tools``    a tool round trip in one mode: a request whose last messages are
+                   tool results is answered ``fake: <tool_call_id>=<content>`` (each,
+                   space-separated) without the ``tool_calls``, which answer the others
 
 ``retry_after``    the ``retry-after`` header of a 429 answer (default "1")
 ``azure_filter``   "async": on the Azure routes, the asynchronous content filter's
@@ -261,6 +264,16 @@ def decode_chunked(buf: bytes) -> tuple[bytes, int] | None:
         pos += size + 2
 
 
+def _trailing_tool_results(messages: list) -> str:
+    """``<tool_call_id>=<content>`` of the tool messages that end ``messages`` ("" when none)."""
+    results: list[str] = []
+    for m in reversed(messages):
+        if not isinstance(m, dict) or m.get("role") != "tool":
+            break
+        results.append(f"{m.get('tool_call_id')}={message_text(m.get('content'))}")
+    return " ".join(reversed(results))
+
+
 class Chat:
     """What one chat request answers."""
 
@@ -290,8 +303,11 @@ class Chat:
             if chunks:
                 chunks[-1] = chunks[-1][:-1]
         else:
+            quoted = _trailing_tool_results(messages) if fake and fake.get("quote_tools") else None
             if fake and isinstance(fake.get("content"), str):
                 content = fake["content"]
+            elif quoted:
+                content = "fake: " + quoted
             else:
                 content = "fake: " + last_user
             chunks = WORD_RE.findall(content)
@@ -312,7 +328,8 @@ class Chat:
             self.finish = "length"
         self.chunks = chunks
         self.tool_calls: list[dict] = []
-        for i, call in enumerate((fake or {}).get("tool_calls") or []):
+        quoting = bool(fake and fake.get("quote_tools") and _trailing_tool_results(messages))
+        for i, call in enumerate([] if quoting else (fake or {}).get("tool_calls") or []):
             args = call.get("arguments", "")
             self.tool_calls.append({
                 "id": f"call_{self.cid[-12:]}{i}",

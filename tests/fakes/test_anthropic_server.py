@@ -371,3 +371,22 @@ def test_mode_faults_before_the_headers_on_the_models_probe(mode, http):
     with pytest.raises(httpx.ReadTimeout):
         http.get("/models", timeout=0.3)
     assert http.get("/models").status_code == 200
+
+
+def test_quote_tools_scripts_a_tool_round_trip(fake, client):
+    """One mode for both turns: the tool call first, then the tool's result quoted."""
+    fake.set_mode(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}], quote_tools=True)
+    try:
+        messages: list[Any] = [{"role": "user", "content": "Weather?"}]
+        first = client.messages.create(model=MODEL, max_tokens=100, tools=[WEATHER], messages=messages)
+        call = first.content[-1]
+        assert (first.stop_reason, call.type, call.name) == ("tool_use", "tool_use", "get_weather")
+        messages += [
+            {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18C"}]},
+        ]
+        second = client.messages.create(model=MODEL, max_tokens=100, tools=[WEATHER], messages=messages)
+        assert second.stop_reason == "end_turn"
+        assert [b.text for b in second.content] == [f"fake: {call.id}=18C"]
+    finally:
+        fake.clear_mode()

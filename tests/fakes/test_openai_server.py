@@ -651,3 +651,18 @@ def test_sdk_azure_stream_text_is_whole_after_the_prompt_filter_chunk(fake):
         chunks = list(c.chat.completions.create(model="my-deploy", messages=MSGS, stream=True))
     assert chunks[0].choices == [] and chunks[0].object == ""
     assert "".join(ch.choices[0].delta.content or "" for ch in chunks[1:]) == "fake: hello big world"
+
+
+def test_quote_tools_scripts_a_tool_round_trip(client):
+    """One directive for both turns: tool calls first, then the tool's result quoted."""
+    script = {"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}], "quote_tools": True}
+    first = client.chat.completions.create(model="gpt-4o", messages=MSGS, extra_body={"fake": script})
+    [call] = first.choices[0].message.tool_calls
+    follow = MSGS + [
+        {"role": "assistant", "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "18C"},
+    ]
+    second = client.chat.completions.create(model="gpt-4o", messages=follow, extra_body={"fake": script})
+    assert second.choices[0].finish_reason == "stop"
+    assert second.choices[0].message.content == f"fake: {call.id}=18C"
+    assert second.choices[0].message.tool_calls is None
