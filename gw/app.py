@@ -35,7 +35,7 @@ from .endpoints import admin, health, models
 from .endpoints.chat import read_chat
 from .endpoints.completions import read_completions
 from .endpoints.embeddings import read_embeddings
-from .endpoints.messages import read_messages
+from .endpoints.messages import read_count_tokens, read_messages
 from .errors import GatewayError, MethodNotAllowed, NotFound, Unavailable
 from .pipeline import Pipeline, Reader, Step
 from .routing import Clock
@@ -64,6 +64,7 @@ _PATHS: dict[str, _Path] = {
     "/v1/completions": _Path("POST", Endpoint.COMPLETIONS),
     "/v1/embeddings": _Path("POST", Endpoint.EMBEDDINGS),
     "/v1/messages": _Path("POST", Endpoint.MESSAGES, Protocol.ANTHROPIC),
+    "/v1/messages/count_tokens": _Path("POST", Endpoint.COUNT_TOKENS, Protocol.ANTHROPIC),
     "/v1/models": _Path("GET", Endpoint.MODELS),
     "/admin/reload": _Path("POST", Endpoint.ADMIN),
     "/health/detailed": _Path("GET", Endpoint.ADMIN),
@@ -71,8 +72,25 @@ _PATHS: dict[str, _Path] = {
     "/ready": _Path("GET", Endpoint.OTHER),
 }
 _UNKNOWN = _Path("", Endpoint.OTHER)
-# Polled all the time by orchestrators, monitors and scrapers: neither logged nor counted.
-_PROBES = frozenset({"/health", "/ready", "/health/detailed"})
+_ROOT = _Path("GET, HEAD", Endpoint.OTHER)  # agents' connectivity checks
+_MODEL = _Path("GET", Endpoint.MODELS)  # /v1/models/{id}
+_MESSAGES_OTHER = _Path("", Endpoint.OTHER, Protocol.ANTHROPIC)  # /v1/messages/...: Anthropic's 404
+# Polled all the time by orchestrators, monitors, scrapers and agents: neither logged nor counted.
+_PROBES = frozenset({"/health", "/ready", "/health/detailed", "/"})
+
+
+def _path_of(path: str) -> _Path:
+    """What gw knows of ``path``: its own entry, else its family's (by prefix)."""
+    known = _PATHS.get(path)
+    if known is not None:
+        return known
+    if path == "/":
+        return _ROOT
+    if path.startswith("/v1/models/"):
+        return _MODEL
+    if path.startswith("/v1/messages/"):
+        return _MESSAGES_OTHER
+    return _UNKNOWN
 
 
 class GatewayApp(Application):
@@ -115,11 +133,14 @@ class GatewayApp(Application):
 
     def _begin(self, request: Request) -> Exchange:
         path = request.path
-        known = _PATHS.get(path, _UNKNOWN)
+        known = _path_of(path)
+        protocol = known.protocol
+        if known.endpoint is Endpoint.MODELS and request.get_first_header(b"anthropic-version"):
+            protocol = Protocol.ANTHROPIC  # an Anthropic client: its list format, its errors
         info = RequestInfo(
             client_request_id(request.get_first_header(b"x-request-id")),
             known.endpoint,
-            known.protocol,
+            protocol,
             request.method,
             path[:200],
             time.perf_counter(),
@@ -190,6 +211,10 @@ def create_app(
     async def list_models(request: Request) -> Response:
         return await models.list_models(request, exchange_of(request), runtime_of())
 
+    async def get_model(request: Request) -> Response:
+        name = request.route_values.get("tail") or ""  # decoded: a model name may hold "/"
+        return await models.get_model(request, exchange_of(request), runtime_of(), name)
+
     async def health_check(request: Request) -> Response:
         return await health.health(request)
 
@@ -207,6 +232,7 @@ def create_app(
         "/v1/completions": routed(read_completions),
         "/v1/embeddings": routed(read_embeddings),
         "/v1/messages": routed(read_messages),
+        "/v1/messages/count_tokens": routed(read_count_tokens),
         "/v1/models": list_models,
         "/health": health_check,
         "/health/detailed": detailed,
@@ -215,17 +241,22 @@ def create_app(
     }
     for path, handler in handlers.items():
         app.router.add(_PATHS[path].method, path, handler)
+    app.router.add("GET", "/v1/models/*", get_model)  # after /v1/models, which it would match too
+    app.router.add("GET", "/", health.root)
+    app.router.add("HEAD", "/", health.root)
 
     async def fallback(request: Request) -> Response:
         path = request.path
         if metrics_path is not None and path == metrics_path and request.method == "GET":
             data, content_type = metrics.exposition(worker.batch)
             return Response(200, None, Content(content_type.encode(), data))
-        known = _PATHS.get(path)
-        if known is not None:
+        known = _path_of(path)
+        if known.method:
             raise MethodNotAllowed(
                 f"{request.method} is not allowed on {path}: use {known.method}", allow=known.method
             )
+        if path.startswith("/v1/"):
+            raise NotFound(f"no route for {request.method} {path[:200]}")
         if "/v1" + path in _PATHS:
             raise NotFound(f"no route for {path[:200]}: did you mean /v1{path}?")
         raise NotFound(f"no route for {path[:200]}: gw's API is under /v1 (e.g. POST /v1/chat/completions)")

@@ -111,6 +111,8 @@ def headers_for(info: RequestInfo, outcome: Outcome) -> list[tuple[bytes, bytes]
         overhead_ms = max(0.0, time.perf_counter() - info.received - outcome.upstream_s) * 1000
         headers.append((b"x-gw-provider", outcome.provider.encode()))
         headers.append((b"x-gw-overhead-ms", b"%.3f" % overhead_ms))
+    if outcome.token_count is not None:
+        headers.append((b"x-gw-token-count", outcome.token_count.encode()))
     return headers
 
 
