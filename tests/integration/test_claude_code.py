@@ -16,7 +16,7 @@ import openai
 import orjson
 import pytest
 
-from tests.conftest import FAKE_KEY, Gateway
+from tests.conftest import FAKE_KEY, Gateway, free_port
 from tests.fakes.anthropic_server import AnthropicFake
 from tests.fakes.gemini_server import GeminiFake
 from tests.fakes.runner import FakeUpstream
@@ -38,6 +38,7 @@ MESSAGES = [{"role": "user", "content": "What is the weather in Paris today"}]
 
 
 def config(fake: FakeUpstream, ant: AnthropicFake, gem: GeminiFake) -> str:
+    dead = free_port()
     return f"""
 auth:
   keys:
@@ -62,6 +63,15 @@ providers:
     type: openai
     base_url: {fake.openai_base_url}
     api_key: {FAKE_KEY}
+  counted-only:
+    type: openai
+    base_url: {fake.openai_base_url}
+    api_key: {FAKE_KEY}
+  dead-ant:
+    type: anthropic
+    base_url: http://127.0.0.1:{dead}/v1
+    api_key: {ANTHROPIC_KEY}
+    connect_timeout_s: 1
   demo:
     type: echo
 models:
@@ -75,6 +85,11 @@ models:
     targets: [{{provider: demo, model: echo-upstream}}]
   "claude-*":
     targets: [{{provider: ant, model: claude-upstream}}]
+  dead-claude-then-gpt:
+    targets: [{{provider: dead-ant, model: c, weight: 100}}, {{provider: counted-only, model: gpt-upstream}}]
+routing:
+  retries: 1
+  circuit_breaker: {{failures: 1000, cooldown_s: 1}}
 """
 
 
@@ -195,6 +210,23 @@ def test_other_backends_get_an_estimate_flagged_as_such_without_being_called(cli
     assert count.input_tokens == math.ceil(chars / 4)
     assert raw.headers["x-gw-provider"] == ("up" if model == "gpt" else "demo")
     assert fake.requests() == []
+
+
+def test_a_count_falls_back_like_any_call_and_an_estimate_leaves_the_breaker_alone(gw, http, fake):
+    for _ in range(3):
+        resp = http.post(
+            "/v1/messages/count_tokens", json={"model": "dead-claude-then-gpt", "messages": MESSAGES}
+        )
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["x-gw-token-count"] == "estimated"
+        assert resp.headers["x-gw-provider"] == "counted-only"
+    assert fake.requests() == []
+    providers = httpx.get(gw.url + "/health/detailed").json()["providers"]
+    assert providers["dead-ant"]["failures"] == 3  # tried, failed: counted
+    # never called: no latency sample, no error rate, no failure
+    assert providers["counted-only"]["latency_ms"] is None
+    assert providers["counted-only"]["error_rate"] is None
+    assert providers["counted-only"]["failures"] == 0
 
 
 def test_the_estimate_is_characters_over_four_rounded_up(http):
@@ -333,14 +365,15 @@ def test_an_openai_client_on_an_anthropic_backend_sends_only_the_providers_heade
 def test_the_anthropic_sdk_lists_models_in_anthropics_format(client):
     page = client.models.list()
     ids = [m.id for m in page.data]
-    assert ids == ["claude", "gemini", "gpt", "echo"]  # the pattern "claude-*" is not a model to list
+    # the pattern "claude-*" is not a model to list
+    assert ids == ["claude", "gemini", "gpt", "echo", "dead-claude-then-gpt"]
     for model in page.data:
         assert isinstance(model, anthropic.types.ModelInfo)
         assert model.type == "model"
         assert model.display_name == model.id
         assert model.created_at.year == 1970
     assert page.has_more is False
-    assert page.first_id == "claude" and page.last_id == "echo"
+    assert page.first_id == "claude" and page.last_id == "dead-claude-then-gpt"
 
 
 def test_the_anthropic_list_holds_only_the_keys_models(gw):
@@ -364,7 +397,7 @@ def test_the_anthropic_sdk_retrieves_one_model(gw, client):
 def test_the_openai_sdk_still_gets_openais_format(gw):
     with openai.OpenAI(base_url=gw.url + "/v1", api_key=KEY, max_retries=0) as oai:
         models = oai.models.list()
-        assert [m.id for m in models.data] == ["claude", "gemini", "gpt", "echo"]
+        assert [m.id for m in models.data] == ["claude", "gemini", "gpt", "echo", "dead-claude-then-gpt"]
         assert all(m.object == "model" and m.owned_by == "gw" for m in models.data)
         one = oai.models.retrieve("gpt")
         assert one.id == "gpt" and one.object == "model"
