@@ -280,7 +280,13 @@ def create_app(
             allow_origins=list(tables.server.cors_allow_origins),
             allow_methods="*",
             allow_headers="*",
-            expose_headers=["x-request-id", "x-gw-provider", "x-gw-overhead-ms", "retry-after"],
+            expose_headers=[
+                "x-request-id",
+                "x-gw-provider",
+                "x-gw-overhead-ms",
+                "x-gw-token-count",
+                "retry-after",
+            ],
         )
 
     async def start(application: Application) -> None:

@@ -57,7 +57,8 @@ class AnthropicAdapter(HTTPAdapter):
             outcome.token_count = "exact"
             return data
         if call.operation is Operation.MESSAGES:  # the client's protocol: its bytes, unchanged
-            answer, data = await self._post(orjson.dumps(native_request(call.body, target)), call)
+            payload = orjson.dumps(native_request(call.body, target))
+            answer, data = await self._post(payload, call, call.headers)
             outcome.usage = usage_from(answer.get("usage"))
             return data
         # InvalidInput (400) is raised here, before any connection.
@@ -78,10 +79,12 @@ class AnthropicAdapter(HTTPAdapter):
             converter = Converter(AnthropicDecoder(encoder), encoder)
         return self.stream_through(self.url, call, payload, converter, outcome, headers=headers)
 
-    async def _post(self, payload: bytes, call: Call) -> tuple[dict[str, Any], bytes]:
+    async def _post(
+        self, payload: bytes, call: Call, headers: tuple[tuple[str, str], ...] = ()
+    ) -> tuple[dict[str, Any], bytes]:
         """POST one request: the answer, checked to be an Anthropic message, and its bytes.
-        A Messages client's own headers go with it (a converted request's have none)."""
-        answer, data = await self.post_json(self.url, call, payload, call.headers)
+        ``headers``: the client's own, on pass-through."""
+        answer, data = await self.post_json(self.url, call, payload, headers)
         if answer.get("type") == "error":
             raise anthropic_error(self.provider, 500, data)
         if not isinstance(answer.get("content"), list):
