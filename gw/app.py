@@ -35,7 +35,7 @@ from .endpoints import admin, health, models
 from .endpoints.chat import read_chat
 from .endpoints.completions import read_completions
 from .endpoints.embeddings import read_embeddings
-from .endpoints.messages import read_messages
+from .endpoints.messages import read_count_tokens, read_messages
 from .endpoints.responses import read_compact, read_input_tokens, read_responses, stored_path
 from .errors import GatewayError, MethodNotAllowed, NotFound, Unavailable
 from .pipeline import Pipeline, Reader, Step, run_stored
@@ -65,6 +65,7 @@ _PATHS: dict[str, _Path] = {
     "/v1/completions": _Path("POST", Endpoint.COMPLETIONS),
     "/v1/embeddings": _Path("POST", Endpoint.EMBEDDINGS),
     "/v1/messages": _Path("POST", Endpoint.MESSAGES, Protocol.ANTHROPIC),
+    "/v1/messages/count_tokens": _Path("POST", Endpoint.COUNT_TOKENS, Protocol.ANTHROPIC),
     "/v1/responses": _Path("POST", Endpoint.RESPONSES, Protocol.RESPONSES),
     "/v1/responses/compact": _Path("POST", Endpoint.RESPONSES, Protocol.RESPONSES),
     "/v1/responses/input_tokens": _Path("POST", Endpoint.RESPONSES, Protocol.RESPONSES),
@@ -75,9 +76,28 @@ _PATHS: dict[str, _Path] = {
     "/ready": _Path("GET", Endpoint.OTHER),
 }
 _UNKNOWN = _Path("", Endpoint.OTHER)
-_STORED = _Path("GET", Endpoint.RESPONSES, Protocol.RESPONSES)  # /v1/responses/{id}...
-# Polled all the time by orchestrators, monitors and scrapers: neither logged nor counted.
-_PROBES = frozenset({"/health", "/ready", "/health/detailed"})
+_ROOT = _Path("GET, HEAD", Endpoint.OTHER)  # agents' connectivity checks
+_MODEL = _Path("GET", Endpoint.MODELS)  # /v1/models/{id}
+_MESSAGES_OTHER = _Path("", Endpoint.OTHER, Protocol.ANTHROPIC)  # /v1/messages/...: Anthropic's 404
+_STORED = _Path("", Endpoint.RESPONSES, Protocol.RESPONSES)  # /v1/responses/{id}...
+# Polled all the time by orchestrators, monitors, scrapers and agents: neither logged nor counted.
+_PROBES = frozenset({"/health", "/ready", "/health/detailed", "/"})
+
+
+def _path_of(path: str) -> _Path:
+    """What gw knows of ``path``: its own entry, else its family's (by prefix)."""
+    known = _PATHS.get(path)
+    if known is not None:
+        return known
+    if path == "/":
+        return _ROOT
+    if path.startswith("/v1/models/"):
+        return _MODEL
+    if path.startswith("/v1/messages/"):
+        return _MESSAGES_OTHER
+    if path.startswith("/v1/responses/"):
+        return _STORED
+    return _UNKNOWN
 
 
 class GatewayApp(Application):
@@ -120,11 +140,14 @@ class GatewayApp(Application):
 
     def _begin(self, request: Request) -> Exchange:
         path = request.path
-        known = _PATHS.get(path) or (_STORED if path.startswith("/v1/responses/") else _UNKNOWN)
+        known = _path_of(path)
+        protocol = known.protocol
+        if known.endpoint is Endpoint.MODELS and request.get_first_header(b"anthropic-version"):
+            protocol = Protocol.ANTHROPIC  # an Anthropic client: its list format, its errors
         info = RequestInfo(
             client_request_id(request.get_first_header(b"x-request-id")),
             known.endpoint,
-            known.protocol,
+            protocol,
             request.method,
             path[:200],
             time.perf_counter(),
@@ -195,6 +218,10 @@ def create_app(
     async def list_models(request: Request) -> Response:
         return await models.list_models(request, exchange_of(request), runtime_of())
 
+    async def get_model(request: Request) -> Response:
+        name = request.route_values.get("tail") or ""  # decoded: a model name may hold "/"
+        return await models.get_model(request, exchange_of(request), runtime_of(), name)
+
     async def health_check(request: Request) -> Response:
         return await health.health(request)
 
@@ -212,6 +239,7 @@ def create_app(
         "/v1/completions": routed(read_completions),
         "/v1/embeddings": routed(read_embeddings),
         "/v1/messages": routed(read_messages),
+        "/v1/messages/count_tokens": routed(read_count_tokens),
         "/v1/responses": routed(read_responses),
         "/v1/responses/compact": routed(read_compact),
         "/v1/responses/input_tokens": routed(read_input_tokens),
@@ -223,6 +251,9 @@ def create_app(
     }
     for path, handler in handlers.items():
         app.router.add(_PATHS[path].method, path, handler)
+    app.router.add("GET", "/v1/models/*", get_model)  # after /v1/models, which it would match too
+    app.router.add("GET", "/", health.root)
+    app.router.add("HEAD", "/", health.root)
 
     def stored(method: str, action: str = "") -> Handler:
         async def handler(request: Request) -> Response:
@@ -241,11 +272,13 @@ def create_app(
         if metrics_path is not None and path == metrics_path and request.method == "GET":
             data, content_type = metrics.exposition(worker.batch)
             return Response(200, None, Content(content_type.encode(), data))
-        known = _PATHS.get(path)
-        if known is not None:
+        known = _path_of(path)
+        if known.method:
             raise MethodNotAllowed(
                 f"{request.method} is not allowed on {path}: use {known.method}", allow=known.method
             )
+        if path.startswith("/v1/"):
+            raise NotFound(f"no route for {request.method} {path[:200]}")
         if "/v1" + path in _PATHS:
             raise NotFound(f"no route for {path[:200]}: did you mean /v1{path}?")
         raise NotFound(f"no route for {path[:200]}: gw's API is under /v1 (e.g. POST /v1/chat/completions)")
@@ -269,7 +302,13 @@ def create_app(
             allow_origins=list(tables.server.cors_allow_origins),
             allow_methods="*",
             allow_headers="*",
-            expose_headers=["x-request-id", "x-gw-provider", "x-gw-overhead-ms", "retry-after"],
+            expose_headers=[
+                "x-request-id",
+                "x-gw-provider",
+                "x-gw-overhead-ms",
+                "x-gw-token-count",
+                "retry-after",
+            ],
         )
 
     async def start(application: Application) -> None:

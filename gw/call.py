@@ -36,6 +36,7 @@ class Operation(StrEnum):
     RESPONSES_COMPACT = "responses/compact"  # native Responses backends only, like the two below
     RESPONSES_INPUT_TOKENS = "responses/input_tokens"
     EMBEDDINGS = "embeddings"
+    COUNT_TOKENS = "count_tokens"  # the input's token count (Anthropic's /v1/messages/count_tokens)
 
 
 # A whole answer's encoder: events in, the client's answer object out (``answer()``).
@@ -53,7 +54,17 @@ class Encoders:
 class Call:
     """One request as every target sees it (the same object across retries: never changed)."""
 
-    __slots__ = ("info", "operation", "body", "encoders", "include_usage", "_to_chat", "_chat")
+    __slots__ = (
+        "info",
+        "operation",
+        "body",
+        "encoders",
+        "include_usage",
+        "headers",
+        "estimate",
+        "_to_chat",
+        "_chat",
+    )
 
     def __init__(
         self,
@@ -63,12 +74,21 @@ class Call:
         encoders: Encoders | None = None,
         to_chat: Callable[[], dict[str, Any]] | None = None,
         include_usage: bool = False,
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+        estimate: Callable[[], bytes] | None = None,
     ) -> None:
         self.info = info
         self.operation = operation
         self.body = body  # the client's own request (pass-through sends a copy of it)
         self.encoders = encoders
         self.include_usage = include_usage  # stream_options.include_usage: the client wants the usage chunk
+        # The client's headers that a backend of its own protocol gets on pass-through
+        # (anthropic-beta, anthropic-version), over the provider's; converting backends ignore them.
+        self.headers = headers
+        # gw's own answer for a target whose adapter lacks the operation (count_tokens:
+        # an estimate), made without calling that backend; None: such a target is a 400.
+        self.estimate = estimate
         self._to_chat = to_chat
         self._chat: dict[str, Any] | None = None if to_chat is not None else body
 

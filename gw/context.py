@@ -38,6 +38,7 @@ class Endpoint(StrEnum):
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
     MESSAGES = "messages"
+    COUNT_TOKENS = "count_tokens"
     RESPONSES = "responses"
     MODELS = "models"
     ADMIN = "admin"
@@ -109,6 +110,7 @@ class Outcome:
         "cache_hit",
         "response_body",
         "failures",
+        "token_count",
     )
 
     def __init__(self) -> None:
@@ -125,6 +127,7 @@ class Outcome:
         self.cache_hit = False
         self.response_body: bytes | None = None  # only with `logging.bodies: true`
         self.failures: list[tuple[str, str]] | None = None  # (provider, reason) of each failed attempt
+        self.token_count: str | None = None  # count_tokens: "exact" or "estimated" (x-gw-token-count)
 
     def failed(self, provider: str, reason: str) -> None:
         """An upstream attempt failed (``gw_upstream_errors_total``)."""

@@ -41,6 +41,9 @@ class Parsed(NamedTuple):
     encoders: Encoders | None = None  # the client protocol's writers (None: embeddings)
     to_chat: Callable[[], dict[str, Any]] | None = None  # the OpenAI chat form, for converting backends
     include_usage: bool = False
+    # Client headers a backend of the client's own protocol gets on pass-through (lower case).
+    headers: tuple[str, ...] = ()
+    estimate: Callable[[], bytes] | None = None  # gw's own answer where a backend cannot serve it
 
 
 Reader = Callable[[dict[str, Any]], Parsed]
@@ -75,7 +78,16 @@ class Pipeline:
         info = exchange.info = exchange.info.known(
             exchange.info.key_name, route.model.name, parsed.stream, body if tables.logging.bodies else None
         )
-        call = Call(info, parsed.operation, body, parsed.encoders, parsed.to_chat, parsed.include_usage)
+        call = Call(
+            info,
+            parsed.operation,
+            body,
+            parsed.encoders,
+            parsed.to_chat,
+            parsed.include_usage,
+            headers=client_headers(request, parsed.headers) if parsed.headers else (),
+            estimate=parsed.estimate,
+        )
         outcome = exchange.outcome
         for step in self.steps:
             answer = await step(call, outcome)
@@ -126,6 +138,16 @@ def _answered(answer: bytes, exchange: Exchange) -> Response:
 
         return stream_response(info, exchange.outcome, body)
     return json_response(answer, info, exchange.outcome)
+
+
+def client_headers(request: Request, names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The client's values of the headers ``names`` it sent (several of one name joined by commas)."""
+    found = []
+    for name in names:
+        values = request.get_headers(name.encode())
+        if values:
+            found.append((name, ",".join(v.decode("latin-1") for v in values)))
+    return tuple(found)
 
 
 def receive_of(request: Request) -> Receive | None:

@@ -135,19 +135,26 @@ def plan(route: Route) -> Iterator[Bound]:
 
 
 async def attempt(
-    route: Route, call: Call, outcome: Outcome, once: Callable[[Bound, Target], Awaitable[T]]
+    route: Route,
+    call: Call,
+    outcome: Outcome,
+    once: Callable[[Bound, Target], Awaitable[T]],
+    instead: Callable[[], T] | None = None,
 ) -> T:
     """Run ``once`` on planned targets (``target_of``) until one succeeds or a failure is final.
 
     Every attempt's outcome goes to its target's breaker: a retryable failure
-    counts against it, any answer (the client's 4xx too) clears it.
+    counts against it, any answer (the client's 4xx too) clears it. A target
+    whose adapter lacks the call's operation is a 400, unless ``instead`` gives
+    gw's own answer for it (count_tokens' estimate): that target is not called
+    and its breaker is left as it is.
     """
     policy = route.policy
     failure: UpstreamError | None = None
     tried = False
     for bound in plan(route):
         adapter = bound.adapter
-        if call.operation not in adapter.operations:
+        if call.operation not in adapter.operations and instead is None:
             provider = bound.provider
             raise UnsupportedEndpoint(
                 f"provider '{provider.name}' (type {provider.type}) does not support {call.operation}"
@@ -157,6 +164,8 @@ async def attempt(
         tried = True
         outcome.provider = bound.provider.name
         outcome.bound = bound
+        if instead is not None and call.operation not in adapter.operations:
+            return instead()
         target = target_of(bound, call)
         outcome.upstream_model = target.model
         breaker = bound.breaker
@@ -190,9 +199,24 @@ async def attempt(
 
 
 async def answer(route: Route, call: Call, outcome: Outcome) -> bytes:
-    """The whole answer's bytes, in the client's protocol."""
+    """The whole answer's bytes, in the client's protocol.
+
+    A target that cannot serve the operation gets ``call.estimate()`` when the
+    call has one: a token count gw estimates (``x-gw-token-count: estimated``).
+    """
+    estimate = call.estimate
+
+    def estimated() -> bytes:
+        assert estimate is not None
+        outcome.token_count = "estimated"
+        return estimate()
+
     return await attempt(
-        route, call, outcome, lambda bound, target: bound.adapter.answer(call, target, outcome)
+        route,
+        call,
+        outcome,
+        lambda bound, target: bound.adapter.answer(call, target, outcome),
+        None if estimate is None else estimated,
     )
 
 

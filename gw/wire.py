@@ -115,6 +115,8 @@ def headers_for(info: RequestInfo, outcome: Outcome) -> list[tuple[bytes, bytes]
         if info.protocol is Protocol.RESPONSES and bound is not None and not bound.provider.responses_native:
             # converted for a chat backend: gw keeps no responses, whatever `store` said
             headers.append((b"x-gw-stored", b"false"))
+    if outcome.token_count is not None:
+        headers.append((b"x-gw-token-count", outcome.token_count.encode()))
     return headers
 
 

@@ -9,7 +9,7 @@ cdef class ResponsesEncoder(Encoder):
     cdef long long _created
     cdef str _model
     cdef dict _echo                 # the request's fields every Response repeats
-    cdef frozenset _custom          # the names of the request's custom (freeform) tools
+    cdef dict _tools                # chat name -> (name, namespace, custom) of the offered tools
     cdef list _items                # the output items (_Item), in output order
     cdef object _open               # the open message or reasoning _Item, or None
     cdef dict _calls                # tool call index -> its _Item

@@ -202,8 +202,9 @@ cdef str _tool_output(object output, str param, list media):
     return "\n".join(texts)
 
 
-cdef list _input(object raw, list messages):
-    """The ``input`` items, appended to ``messages`` as chat messages."""
+cdef list _input(object raw, list messages, dict names):
+    """The ``input`` items, appended to ``messages`` as chat messages (``names``: a
+    namespaced tool's chat name, ``_chat_names``)."""
     cdef list media = []
     cdef dict item
     cdef object kind, arguments
@@ -234,16 +235,18 @@ cdef list _input(object raw, list messages):
             if isinstance(arguments, dict):
                 arguments = _dumps(arguments).decode()
             _call(messages, _string(item.get("call_id"), param + ".call_id"),
-                  _string(item.get("name"), param + ".name"), _string(arguments, param + ".arguments"))
+                  _chat_name(item, param, names), _string(arguments, param + ".arguments"))
         elif kind == "custom_tool_call":
             # A custom tool is a function with one string parameter on a chat backend.
             arguments = _dumps({"input": _string(item.get("input"), param + ".input")}).decode()
             _call(messages, _string(item.get("call_id"), param + ".call_id"),
-                  _string(item.get("name"), param + ".name"), arguments)
+                  _chat_name(item, param, names), arguments)
         elif kind == "reasoning":
             # A reasoning item (its summary, its encrypted content) is the model's own:
             # no chat backend takes it back.
             continue
+        elif kind == "additional_tools":
+            continue  # tools (Codex sends its own this way): read by _offered
         else:
             raise InvalidInput(f"'{param}.type' {kind!r} cannot be sent to this model's backend: only messages, "
                                "function and custom tool calls, their outputs and reasoning are", f"{param}.type")
@@ -276,19 +279,74 @@ cdef dict _custom_function(dict tool, str name, str param):
     }
 
 
-cdef list _tools(object tools):
+cdef int _collect(object tools, object namespace, str param, list out) except -1:
+    cdef Py_ssize_t k
+    cdef dict tool
+    cdef str at
+    if tools is None:
+        return 0
+    if not isinstance(tools, list):
+        raise _bad(param, "must be an array")
+    for k in range(len(<list>tools)):
+        at = f"{param}[{k}]"
+        tool = _object((<list>tools)[k], at)
+        if tool.get("type") == "namespace" and namespace is None:
+            _collect(tool.get("tools"), _string(tool.get("name"), at + ".name"), at + ".tools", out)
+        else:
+            out.append((tool, namespace, at))
+    return 0
+
+
+cdef list _offered(dict body):
+    """(tool, namespace or None, param) of each tool the request offers: ``tools`` and the
+    tools of ``additional_tools`` input items (Codex's), namespaces expanded."""
+    cdef list out = []
+    cdef object raw = body.get("input")
+    cdef object item
+    cdef Py_ssize_t i
+    _collect(body.get("tools"), None, "tools", out)
+    if isinstance(raw, list):
+        for i in range(len(<list>raw)):
+            item = (<list>raw)[i]
+            if isinstance(item, dict) and (<dict>item).get("type") == "additional_tools":
+                _collect((<dict>item).get("tools"), None, f"input[{i}].tools", out)
+    return out
+
+
+cdef dict _chat_names(list offered):
+    """(namespace, name) -> the chat function's name: the name itself, or
+    ``{namespace}__{name}`` where more than one offered tool has that name."""
+    cdef dict seen = {}
+    cdef dict out = {}
+    cdef object name
+    for tool, namespace, _ in offered:
+        name = (<dict>tool).get("name")
+        if isinstance(name, str):
+            seen[name] = seen.get(name, 0) + 1
+    for tool, namespace, _ in offered:
+        name = (<dict>tool).get("name")
+        if isinstance(name, str):
+            out[(namespace, name)] = f"{namespace}__{name}" if namespace is not None and seen[name] > 1 else name
+    return out
+
+
+cdef str _chat_name(dict item, str param, dict names):
+    """A history call's name as the chat backend knows the tool."""
+    cdef str name = _string(item.get("name"), param + ".name")
+    cdef object namespace = item.get("namespace")
+    return names.get((namespace if isinstance(namespace, str) else None, name), name)
+
+
+cdef list _tools(list offered, dict names):
     cdef list out = []
     cdef dict tool, function
-    cdef object kind, value
+    cdef object kind, value, namespace
     cdef str name, param
-    cdef Py_ssize_t k
-    if not isinstance(tools, list):
-        raise _bad("tools", "must be an array")
-    for k in range(len(<list>tools)):
-        param = f"tools[{k}]"
-        tool = _object((<list>tools)[k], param)
+    for tool, namespace, param in offered:
         kind = tool.get("type")
         name = _string(tool.get("name"), param + ".name") if kind == "function" or kind == "custom" else None
+        if name is not None:
+            name = names[(namespace, name)]
         if kind == "function":
             function = {"name": name}
             value = tool.get("description")
@@ -359,6 +417,8 @@ cpdef dict to_chat(dict body):
     cdef list messages = []
     cdef dict out
     cdef object value, tools, reasoning
+    cdef list offered
+    cdef dict names
     for name, why in _REFUSED.items():
         if body.get(name) is not None:
             raise InvalidInput(f"'{name}': {why}", name)
@@ -370,7 +430,9 @@ cpdef dict to_chat(dict body):
         value = _string(value, "instructions")
         if value:
             messages.append({"role": "system", "content": value})
-    _input(body.get("input"), messages)
+    offered = _offered(body)
+    names = _chat_names(offered)
+    _input(body.get("input"), messages, names)
     out = {"model": body.get("model"), "messages": messages}
     value = max_tokens(body, None)
     if value is not None:
@@ -385,9 +447,8 @@ cpdef dict to_chat(dict body):
         value = body.get("safety_identifier")
     if isinstance(value, str):
         out["user"] = value
-    tools = body.get("tools")
-    if tools is not None:
-        tools = _tools(tools)
+    if offered:
+        tools = _tools(offered, names)
         if tools:
             out["tools"] = tools
             value = body.get("tool_choice")
@@ -431,6 +492,7 @@ cdef class _Item:
     cdef list parts             # its text, reasoning or argument fragments
     cdef str call_id
     cdef str name
+    cdef object namespace       # a namespaced tool's namespace (Codex's), or None
     cdef bytes head             # b',"item_id":"...","output_index":N,...,"delta":': its deltas' middle
     cdef str status             # None while open
 
@@ -455,6 +517,7 @@ cdef class _Item:
 
     cdef dict as_dict(self, bint whole):
         """The item as the Response holds it; not ``whole``: as it is added (empty)."""
+        cdef dict item
         cdef str status = self.status if whole and self.status is not None else "in_progress"
         if self.kind == _MESSAGE:
             return {"id": self.id, "type": "message", "status": status, "role": "assistant",
@@ -463,25 +526,36 @@ cdef class _Item:
             return {"id": self.id, "type": "reasoning",
                     "summary": [{"type": "summary_text", "text": self.text()}] if whole else []}
         if self.kind == _CALL:
-            return {"id": self.id, "type": "function_call", "status": status, "call_id": self.call_id,
+            item = {"id": self.id, "type": "function_call", "status": status, "call_id": self.call_id,
                     "name": self.name, "arguments": self.arguments() if whole else ""}
-        return {"id": self.id, "type": "custom_tool_call", "status": status, "call_id": self.call_id,
-                "name": self.name, "input": self.input() if whole else ""}
+        else:
+            item = {"id": self.id, "type": "custom_tool_call", "status": status, "call_id": self.call_id,
+                    "name": self.name, "input": self.input() if whole else ""}
+        if self.namespace is not None:
+            item["namespace"] = self.namespace
+        return item
 
 
 cdef dict _output_text_part(str text):
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
-cdef frozenset _custom_names(dict request):
-    cdef object tools = request.get("tools")
-    cdef list names = []
-    cdef object tool
-    if isinstance(tools, list):
-        for tool in <list>tools:
-            if isinstance(tool, dict) and (<dict>tool).get("type") == "custom" and isinstance((<dict>tool).get("name"), str):
-                names.append((<dict>tool)["name"])
-    return frozenset(names)
+cdef dict _tool_table(dict request):
+    """The chat name of each offered tool -> (its name, its namespace or None, custom or not):
+    how a backend's tool call is written back. A request whose tools cannot be read has
+    none here (to_chat refuses it before any backend is asked)."""
+    cdef list offered
+    cdef dict names, out = {}
+    try:
+        offered = _offered(request)
+    except InvalidInput:
+        return out
+    names = _chat_names(offered)
+    for tool, namespace, _ in offered:
+        name = (<dict>tool).get("name")
+        if isinstance(name, str):
+            out[names[(namespace, name)]] = (name, namespace, (<dict>tool).get("type") == "custom")
+    return out
 
 
 cdef dict _echo(dict request):
@@ -539,7 +613,7 @@ cdef class ResponsesEncoder(Encoder):
         self._created = created_at
         self._model = model
         self._echo = _echo(request)
-        self._custom = _custom_names(request)
+        self._tools = _tool_table(request)
         self._items = []
         self._calls = {}
 
@@ -553,18 +627,21 @@ cdef class ResponsesEncoder(Encoder):
 
     cpdef tool_start(self, int choice, int index, str call_id, str name, object extra):
         cdef _Item item
+        cdef tuple tool
         if choice != 0:
             return
         if self._open is not None:
             self._close(self._open, "completed")
             self._open = None
         item = _Item()
-        item.kind = _CUSTOM if name in self._custom else _CALL
+        tool = self._tools.get(name)
+        item.kind = _CUSTOM if tool is not None and tool[2] else _CALL
         item.index = len(self._items)
         item.id = new_id(_PREFIX[item.kind])
         item.parts = []
         item.call_id = call_id or new_id("call_")
-        item.name = name
+        item.name = tool[0] if tool is not None else name
+        item.namespace = tool[1] if tool is not None else None
         self._items.append(item)
         self._calls[index] = item
         self._added(item)

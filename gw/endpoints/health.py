@@ -1,10 +1,12 @@
-"""GET /health (liveness), /ready (readiness, 503 while starting or draining), /health/detailed."""
+"""GET /health (liveness), /ready (readiness, 503 while starting or draining), /health/detailed;
+HEAD and GET / (agents' connectivity checks: 200, no key needed)."""
 
 from __future__ import annotations
 
 import os
 
-from blacksheep import Request, Response
+import orjson
+from blacksheep import Content, Request, Response
 
 from ..auth import is_admin
 from ..errors import Unauthorized
@@ -14,6 +16,16 @@ from ..worker import Worker
 
 async def health(request: Request) -> Response:
     return _json(200, {"status": "ok"})
+
+
+_ROOT = orjson.dumps({"status": "ok", "service": "gw"})
+
+
+async def root(request: Request) -> Response:
+    """200 to anyone; HEAD's answer has the headers only."""
+    if request.method == "HEAD":
+        return Response(200, [(b"content-type", b"application/json")], None)
+    return Response(200, None, Content(b"application/json", _ROOT))
 
 
 def draining() -> bool:

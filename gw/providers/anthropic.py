@@ -1,7 +1,9 @@
 """Anthropic's Messages API (``POST {base_url}/messages``, ``api.anthropic.com/v1``).
 
-Anthropic clients (``/v1/messages``) pass through: the request with only
-``model`` rewritten (and ``max_tokens`` defaulted), the answer's bytes
+Anthropic clients (``/v1/messages``, ``/v1/messages/count_tokens``) pass
+through: the request with only ``model`` rewritten (and ``max_tokens``
+defaulted for messages), the client's ``anthropic-version`` and
+``anthropic-beta`` headers over the provider's, the answer's bytes
 unchanged. Every other client's request goes as its OpenAI chat form
 converted to Anthropic's (``gw/_fast/anthropic.pyx``), and the answer is
 decoded into the client's encoder. Here are Anthropic's URL, its
@@ -28,11 +30,20 @@ DEFAULT_API_VERSION = "2023-06-01"
 
 
 class AnthropicAdapter(HTTPAdapter):
-    operations = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.RESPONSES})
+    operations = frozenset(
+        {
+            Operation.CHAT,
+            Operation.COMPLETIONS,
+            Operation.MESSAGES,
+            Operation.RESPONSES,
+            Operation.COUNT_TOKENS,
+        }
+    )
 
     def __init__(self, provider: Provider) -> None:
         super().__init__(provider)
         self.url = f"{provider.base_url}/messages"
+        self.count_url = f"{provider.base_url}/messages/count_tokens"
 
     def auth_headers(self) -> list[tuple[str, str]]:
         headers = [("anthropic-version", self.provider.api_version or DEFAULT_API_VERSION)]
@@ -44,8 +55,16 @@ class AnthropicAdapter(HTTPAdapter):
         return anthropic_error(self.provider, status, body, retry_after)
 
     async def answer(self, call: Call, target: Target, outcome: Outcome) -> bytes:
+        if call.operation is Operation.COUNT_TOKENS:  # Anthropic's own count, unchanged
+            payload = orjson.dumps({**call.body, "model": target.model})
+            answer, data = await self.post_json(self.count_url, call, payload, call.headers)
+            if not isinstance(answer.get("input_tokens"), int):
+                raise invalid_answer(self.provider, "no 'input_tokens' number")
+            outcome.token_count = "exact"
+            return data
         if call.operation is Operation.MESSAGES:  # the client's protocol: its bytes, unchanged
-            answer, data = await self._post(orjson.dumps(native_request(call.body, target)), call)
+            payload = orjson.dumps(native_request(call.body, target))
+            answer, data = await self._post(payload, call, call.headers)
             outcome.usage = usage_from(answer.get("usage"))
             return data
         # InvalidInput (400) is raised here, before any connection.
@@ -55,18 +74,23 @@ class AnthropicAdapter(HTTPAdapter):
 
     def stream(self, call: Call, target: Target, outcome: Outcome) -> AsyncGenerator[bytes, None]:
         converter: StreamConverter
+        headers: tuple[tuple[str, str], ...] = ()
         if call.operation is Operation.MESSAGES:
             payload = orjson.dumps({**native_request(call.body, target), "stream": True})
             converter = MessagesWatch()
+            headers = call.headers
         else:
             payload = orjson.dumps(chat_request(call.chat(), target.model, max_tokens_of(target), True))
             encoder = call.stream_encoder(target.model)
             converter = Converter(AnthropicDecoder(encoder), encoder)
-        return self.stream_through(self.url, call, payload, converter, outcome)
+        return self.stream_through(self.url, call, payload, converter, outcome, headers=headers)
 
-    async def _post(self, payload: bytes, call: Call) -> tuple[dict[str, Any], bytes]:
-        """POST one request: the answer, checked to be an Anthropic message, and its bytes."""
-        answer, data = await self.post_json(self.url, call, payload)
+    async def _post(
+        self, payload: bytes, call: Call, headers: tuple[tuple[str, str], ...] = ()
+    ) -> tuple[dict[str, Any], bytes]:
+        """POST one request: the answer, checked to be an Anthropic message, and its bytes.
+        ``headers``: the client's own, on pass-through."""
+        answer, data = await self.post_json(self.url, call, payload, headers)
         if answer.get("type") == "error":
             raise anthropic_error(self.provider, 500, data)
         if not isinstance(answer.get("content"), list):

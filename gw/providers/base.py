@@ -14,7 +14,7 @@ from ..call import Call, Operation
 from ..config.tables import Provider, Target
 from ..context import Outcome
 from ..errors import UpstreamStatus, UpstreamUnavailable, redact
-from ..upstream import StreamResponse, Upstream
+from ..upstream import Headers, StreamResponse, Upstream
 
 
 class Adapter(Protocol):
@@ -259,9 +259,14 @@ class HTTPAdapter:
         """The backend's error answer as gw's error."""
         return status_error(self.provider, status, body, retry_after)
 
-    async def post_json(self, url: str, call: Call, payload: bytes) -> tuple[dict[str, Any], bytes]:
-        """POST and read the answer: a JSON object (and its bytes), or the error it is."""
-        status, data, retry_after = await self.upstream.post(url, (("x-request-id", call.info.id),), payload)
+    async def post_json(
+        self, url: str, call: Call, payload: bytes, headers: Headers = ()
+    ) -> tuple[dict[str, Any], bytes]:
+        """POST and read the answer: a JSON object (and its bytes), or the error it is.
+        ``headers`` go over the client's default ones (the client's own on pass-through)."""
+        status, data, retry_after = await self.upstream.post(
+            url, (("x-request-id", call.info.id), *headers), payload
+        )
         if status != 200:
             raise self.error(status, data, retry_after)
         try:
@@ -280,10 +285,11 @@ class HTTPAdapter:
         converter: StreamConverter,
         outcome: Outcome,
         accept: str = "text/event-stream",
+        headers: Headers = (),
     ) -> AsyncGenerator[bytes, None]:
         """POST for a stream and relay it through ``converter``, one yield per read."""
-        headers = (("accept", accept), ("x-request-id", call.info.id))
-        async with self.upstream.stream(url, headers, payload) as resp:
+        sent = (("accept", accept), ("x-request-id", call.info.id), *headers)
+        async with self.upstream.stream(url, sent, payload) as resp:
             if resp.status != 200:
                 raise self.error(resp.status, await resp.read_all(), resp.retry_after)
             async for out in pump(resp, converter, self.provider, outcome):

@@ -3,8 +3,11 @@
 Every client's request goes as its OpenAI chat form converted to
 ``models/{m}:generateContent`` or ``:streamGenerateContent?alt=sse``; the
 answer is decoded into the client's encoder; OpenAI embeddings
-go to ``:batchEmbedContents``. The translation itself is ``gw/_fast/gemini.pyx``;
-here are Gemini's URLs, its ``x-goog-api-key`` header and its error bodies.
+go to ``:batchEmbedContents``; a count_tokens request goes, converted the same
+way, to ``:countTokens`` (as ``generateContentRequest``: system instruction
+and tools counted too), its ``totalTokens`` back as ``{"input_tokens": n}``.
+The translation itself is ``gw/_fast/gemini.pyx``; here are Gemini's URLs,
+its ``x-goog-api-key`` header and its error bodies.
 """
 
 from __future__ import annotations
@@ -38,20 +41,28 @@ _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
 class _Urls:
-    """A model's three endpoints, built once per model name."""
+    """A model's endpoints, built once per model name."""
 
-    __slots__ = ("path", "generate", "stream", "embed")
+    __slots__ = ("path", "generate", "stream", "embed", "count")
 
     def __init__(self, base_url: str, model: str) -> None:
         self.path = model_path(model)  # "models/gemini-2.5-flash"
         self.generate = f"{base_url}/{self.path}:generateContent"
         self.stream = f"{base_url}/{self.path}:streamGenerateContent?alt=sse"
         self.embed = f"{base_url}/{self.path}:batchEmbedContents"
+        self.count = f"{base_url}/{self.path}:countTokens"
 
 
 class GeminiAdapter(HTTPAdapter):
     operations = frozenset(
-        {Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.RESPONSES, Operation.EMBEDDINGS}
+        {
+            Operation.CHAT,
+            Operation.COMPLETIONS,
+            Operation.MESSAGES,
+            Operation.RESPONSES,
+            Operation.EMBEDDINGS,
+            Operation.COUNT_TOKENS,
+        }
     )
 
     def __init__(self, provider: Provider) -> None:
@@ -74,6 +85,8 @@ class GeminiAdapter(HTTPAdapter):
     async def answer(self, call: Call, target: Target, outcome: Outcome) -> bytes:
         if call.operation is Operation.EMBEDDINGS:
             return await self._embeddings(call, target, outcome)
+        if call.operation is Operation.COUNT_TOKENS:
+            return await self._count_tokens(call, target, outcome)
         payload = orjson.dumps(chat_request(call.chat()))  # InvalidInput before any connection
         answer, data = await self.post_json(self.urls(target).generate, call, payload)
         if isinstance(answer.get("error"), dict):
@@ -122,6 +135,16 @@ class GeminiAdapter(HTTPAdapter):
             raise invalid_answer(self.provider, f"not {len(texts)} embeddings")
         outcome.usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
         return orjson.dumps(result)
+
+    async def _count_tokens(self, call: Call, target: Target, outcome: Outcome) -> bytes:
+        urls = self.urls(target)
+        request = {"model": urls.path, **chat_request(call.chat())}  # InvalidInput first
+        answer, _ = await self.post_json(urls.count, call, orjson.dumps({"generateContentRequest": request}))
+        total = answer.get("totalTokens", 0)  # proto3 JSON leaves a 0 out
+        if not isinstance(total, int) or isinstance(total, bool):
+            raise invalid_answer(self.provider, "no 'totalTokens' number")
+        outcome.token_count = "exact"
+        return orjson.dumps({"input_tokens": total})  # count_tokens' answer (Anthropic's)
 
 
 def blocked(provider: Provider, reason: str) -> UpstreamStatus:

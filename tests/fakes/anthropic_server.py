@@ -1,4 +1,4 @@
-"""A wire-level fake of Anthropic's Messages API (``POST /v1/messages``).
+"""A wire-level fake of Anthropic's Messages API (``POST /v1/messages``, ``/v1/messages/count_tokens``).
 
 Run it as a process::
 
@@ -67,6 +67,13 @@ follows that object; the text after it is the prompt. Without any (and without
 ``delay_s``, ``chunk_delay_s``
 
 ``retry_after``           the ``retry-after`` header of a 429 (default "7")
+
+``POST /v1/messages/count_tokens`` (also ``?beta=true``) takes a Messages
+body without ``max_tokens``, ``stream``, ``temperature``, ``stop_sequences``
+and the like (each "Extra inputs are not permitted"), checked as above, and
+answers ``{"input_tokens": N}``: the words ``usage.input_tokens`` counts,
+plus the words of each tool's name and description. A ``FAKE {...}``
+directive's ``status``, ``delay_s`` and faults before the headers apply.
 
 ``GET /v1/models`` lists models in Anthropic's shape (``{"data": [{"type":
 "model", "id", "display_name", "created_at"}], "has_more", "first_id",
@@ -145,6 +152,11 @@ TOP_LEVEL = frozenset({
     "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream",
     "temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "service_tier",
     "container", "mcp_servers", "context_management", "output_config",
+})  # fmt: skip
+# What count_tokens takes: a Messages request's input, without the generation settings.
+COUNT_TOP_LEVEL = frozenset({
+    "model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers",
+    "context_management", "output_config", "output_format", "cache_control", "speed",
 })  # fmt: skip
 BLOCK_TYPES = frozenset({
     "text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking",
@@ -265,19 +277,19 @@ def _check_blocks(i: int, role: str, content: Any, prev_tool_ids: set[str]) -> l
     return uses
 
 
-def check_request(body: Any) -> None:
-    """Raise ``Invalid`` for what Anthropic would refuse with a 400."""
+def check_request(body: Any, count: bool = False) -> None:
+    """Raise ``Invalid`` for what Anthropic would refuse with a 400 (``count``: a count_tokens body)."""
     if not isinstance(body, dict):
         raise Invalid("There was an error parsing the body of your request")
     for key in body:
-        if key not in TOP_LEVEL:
+        if key not in (COUNT_TOP_LEVEL if count else TOP_LEVEL):
             raise Invalid(f"{key}: Extra inputs are not permitted")
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise Invalid("model: Field required")
     max_tokens = body.get("max_tokens")
-    if max_tokens is None:
+    if max_tokens is None and not count:
         raise Invalid("max_tokens: Field required")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+    if not count and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
         raise Invalid("max_tokens: Input should be greater than or equal to 1")
     messages = body.get("messages")
     if not isinstance(messages, list):
@@ -392,6 +404,16 @@ def count_input_words(body: dict) -> int:
             for b in content:
                 if isinstance(b, dict) and b.get("type") == "tool_result":
                     words += len(result_text(b).split())
+    return words
+
+
+def count_tokens(body: dict) -> int:
+    """count_tokens' answer: the input words as usage counts them, and each tool's name and description."""
+    words = count_input_words(body)
+    for tool in body.get("tools") or ():
+        for field in ("name", "description"):
+            if isinstance(tool.get(field), str):
+                words += len(tool[field].split())
     return words
 
 
@@ -583,7 +605,8 @@ class AnthropicProtocol(FakeProtocol):
                 self.fail_with(401, "invalid x-api-key", rid)
                 return
         models = method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/"))
-        if not (method == "POST" and path == "/v1/messages" or models):
+        counting = method == "POST" and path == "/v1/messages/count_tokens"
+        if not (method == "POST" and path == "/v1/messages" or models or counting):
             self.fail_with(404, f"Not Found: {method} {path}", rid)
             return
         if not headers.get("anthropic-version"):
@@ -591,6 +614,9 @@ class AnthropicProtocol(FakeProtocol):
             return
         if models:
             self.models(path, query, rid)
+            return
+        if counting:
+            self.count(body, rid)
             return
         try:
             check_request(body)
@@ -624,6 +650,16 @@ class AnthropicProtocol(FakeProtocol):
             return
         one = orjson.dumps(found[0])
         self.answer(self.state.take_mode(), lambda: self.reply(200, one, rid), rid)
+
+    def count(self, body: Any, rid: str) -> None:
+        try:
+            check_request(body, count=True)
+            fake, _ = directive(last_user_text(body["messages"]))
+        except (Invalid, ValueError) as exc:
+            self.fail_with(400, str(exc), rid)
+            return
+        answer = orjson.dumps({"input_tokens": count_tokens(body)})
+        self.answer(fake or self.state.take_mode(), lambda: self.reply(200, answer, rid), rid)
 
     # -- fast stream (no directive): every event its own write, no awaits
 

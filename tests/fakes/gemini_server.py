@@ -14,7 +14,7 @@ It prints ``LISTENING <port>`` once it accepts connections. In tests::
 Routes (``v1beta`` or ``v1``): ``POST /models/{m}:generateContent``,
 ``:streamGenerateContent`` (``?alt=sse``: ``data: {...}\\r\\n\\r\\n`` events,
 no ``[DONE]``; without it a JSON array), ``:batchEmbedContents``,
-``:embedContent``, ``GET /models`` and ``/models/{m}``. The key is read from
+``:embedContent``, ``:countTokens``, ``GET /models`` and ``/models/{m}``. The key is read from
 ``x-goog-api-key`` or ``?key=``: a missing key is Google's 403
 ``PERMISSION_DENIED``, a wrong one its 400 ``API_KEY_INVALID``.
 
@@ -23,6 +23,14 @@ responses, ``fake: <name>=<response JSON>``), word by word when streamed,
 ``candidateCount`` candidates, ``maxOutputTokens`` words at most
 (``MAX_TOKENS``); usage counts words. Every stream event carries the usage so
 far, the last one the finishReason and the full usage.
+
+``:countTokens`` takes ``{"contents": [...]}`` or ``{"generateContentRequest":
+{"model": "models/...", "contents", "systemInstruction"?, "tools"?, ...}}`` (not
+both; nothing else) and answers ``{"totalTokens": N, "promptTokensDetails":
+[{"modality": "TEXT", "tokenCount": N}]}``: the words of the contents and the
+system instruction, plus those of each function declaration's name and
+description. A directive's ``status``, ``delay_s`` and faults before the
+headers apply.
 
 Steering: when the last user turn's text starts with ``FAKE {json}``, the fake
 follows that object. The text after it is the prompt; without any, the answer
@@ -431,6 +439,9 @@ class GeminiProtocol(FakeProtocol):
         if operation in ("batchEmbedContents", "embedContent"):
             self.embed(operation, resource, body, rid)
             return
+        if operation == "countTokens":
+            self.count_tokens(body, rid)
+            return
         if operation not in ("generateContent", "streamGenerateContent"):
             self.reply(404, google_error(404, f"Method not found: {operation}"))
             return
@@ -488,6 +499,42 @@ class GeminiProtocol(FakeProtocol):
             vectors.append({"values": embedding(text, int(dims))})
         out = pretty({"embedding": vectors[0]} if operation == "embedContent" else {"embeddings": vectors})
         self.answer(None if steered else self.state.take_mode(), lambda: self.reply(200, out), rid)
+
+    # -- token counts
+
+    def count_tokens(self, body: dict, rid: str) -> None:
+        unknown = sorted(set(body) - {"contents", "generateContentRequest"})
+        if unknown:
+            self.reply(400, google_error(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": '
+                                         "Cannot find field."))
+            return
+        request = body.get("generateContentRequest")
+        contents, system, tools = body.get("contents"), None, None
+        if request is not None:
+            if contents is not None:
+                self.reply(400, google_error(400, "contents and generate_content_request cannot both be set"))
+                return
+            if not isinstance(request, dict) or not isinstance(request.get("model"), str):
+                self.reply(400, google_error(400, "* CountTokensRequest.generate_content_request.model: "
+                                             "model is not specified\n"))
+                return
+            contents, system, tools = request.get("contents"), request.get("systemInstruction"), request.get("tools")
+        if not isinstance(contents, list) or not contents:
+            self.reply(400, google_error(400, "* CountTokensRequest.contents: contents is not specified\n"))
+            return
+        try:
+            fake, _ = directive(last_user_text(contents))
+        except ValueError as exc:
+            self.reply(400, google_error(400, f"fake: {exc}"))
+            return
+        total = count_words(contents, system)
+        for tool in tools if isinstance(tools, list) else ():
+            for declaration in tool.get("functionDeclarations") or () if isinstance(tool, dict) else ():
+                for field in ("name", "description"):
+                    if isinstance(declaration.get(field), str):
+                        total += len(declaration[field].split())
+        out = pretty({"totalTokens": total, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]})
+        self.answer(fake or self.state.take_mode(), lambda: self.reply(200, out), rid)
 
     # -- fast stream (no directive): every event its own write, no awaits
 

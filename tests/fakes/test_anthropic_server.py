@@ -390,3 +390,27 @@ def test_quote_tools_scripts_a_tool_round_trip(fake, client):
         assert [b.text for b in second.content] == [f"fake: {call.id}=18C"]
     finally:
         fake.clear_mode()
+
+
+def test_sdk_counts_tokens_of_the_input_and_the_tools(client, fake):
+    count = client.messages.count_tokens(
+        model=MODEL, system="Be brief", messages=[{"role": "user", "content": "hello big world"}], tools=[WEATHER]
+    )
+    assert isinstance(count, anthropic.types.MessageTokensCount)
+    assert count.input_tokens == 2 + 3 + 1 + 5  # system, text, the tool's name and description
+    beta = client.beta.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "hi there"}])
+    assert beta.input_tokens == 2
+    assert fake.requests()[-1]["path"] == "/v1/messages/count_tokens"
+
+
+def test_count_tokens_refuses_generation_settings_and_follows_directives(http):
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+    resp = http.post("/messages/count_tokens", json={**body, "max_tokens": 5})
+    assert resp.status_code == 400
+    assert resp.json()["error"]["message"] == "max_tokens: Extra inputs are not permitted"
+    resp = http.post("/messages/count_tokens?beta=true", json=body)
+    assert resp.json() == {"input_tokens": 1}
+    steered = {"model": MODEL, "messages": [{"role": "user", "content": directive(status=529)}]}
+    resp = http.post("/messages/count_tokens", json=steered)
+    assert resp.status_code == 529
+    assert resp.json()["error"]["type"] == "overloaded_error"

@@ -274,3 +274,26 @@ def test_mode_faults_on_the_models_probe_and_embeddings(mode, http):
     embed = {"requests": [{"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "x"}]}}]}
     assert http.post("/models/gemini-embedding-001:batchEmbedContents", json=embed).status_code == 503
     assert http.post("/models/gemini-embedding-001:batchEmbedContents", json=embed).status_code == 200
+
+
+def test_sdk_counts_tokens(client, fake):
+    fake.reset()
+    count = client.models.count_tokens(model=MODEL, contents="hello big world")
+    assert count.total_tokens == 3
+    assert fake.requests()[-1]["path"] == f"/v1beta/models/{MODEL}:countTokens"
+
+
+def test_count_tokens_takes_a_generate_content_request_with_its_system_and_tools(http):
+    request = {
+        "model": f"models/{MODEL}",
+        "contents": [{"role": "user", "parts": [{"text": "hello big world"}]}],
+        "systemInstruction": {"parts": [{"text": "be brief"}]},
+        "tools": [{"functionDeclarations": [{"name": "get_weather", "description": "The weather"}]}],
+    }
+    resp = http.post(f"/models/{MODEL}:countTokens", json={"generateContentRequest": request})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["totalTokens"] == 3 + 2 + 1 + 2
+    both = {"generateContentRequest": request, "contents": request["contents"]}
+    assert http.post(f"/models/{MODEL}:countTokens", json=both).status_code == 400
+    no_model = {"generateContentRequest": {"contents": request["contents"]}}
+    assert http.post(f"/models/{MODEL}:countTokens", json=no_model).status_code == 400

@@ -863,3 +863,54 @@ def test_any_chat_stream_is_valid_responses_events_that_accumulate_to_the_whole_
     answer = whole.answer()
     valid_response(answer)
     assert _summary(streamed) == _summary(answer)
+
+
+# -- Codex's tools: an `additional_tools` input item, in namespaces
+
+EXEC = {"type": "custom", "name": "exec", "description": "Run JavaScript", "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}
+WAIT = {"type": "function", "name": "wait", "parameters": {"type": "object", "properties": {}}, "strict": False}
+
+
+def codex_tools_request(**extra: Any) -> dict[str, Any]:
+    return {
+        "model": "gpt-6.2-sol",
+        "input": [
+            {"type": "additional_tools", "role": "developer", "tools": [
+                {"type": "namespace", "name": "functions", "description": "Tools", "tools": [EXEC, WAIT]},
+                {"type": "namespace", "name": "collaboration", "description": "Agents", "tools": [{**WAIT}]},
+            ]},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "run it"}]},
+        ],
+        **extra,
+    }  # fmt: skip
+
+
+def test_additional_tools_items_are_the_tools_and_namespaces_are_flattened() -> None:
+    chat = to_chat(codex_tools_request())
+    assert [m["role"] for m in chat["messages"]] == ["user"]
+    # `wait` is in two namespaces: each gets its namespace in its chat name; `exec` stays itself
+    assert [t["function"]["name"] for t in chat["tools"]] == ["exec", "functions__wait", "collaboration__wait"]
+    assert chat["tools"][0]["function"]["parameters"]["required"] == ["input"]
+
+
+def test_a_namespaced_call_in_the_history_takes_its_chat_name() -> None:
+    body = codex_tools_request()
+    body["input"] += [
+        {"type": "function_call", "call_id": "c1", "name": "wait", "namespace": "collaboration", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "done"},
+        {"type": "custom_tool_call", "call_id": "c2", "name": "exec", "namespace": "functions", "input": "1+1"},
+        {"type": "custom_tool_call_output", "call_id": "c2", "output": [{"type": "input_text", "text": "2"}]},
+    ]
+    calls = [c["function"]["name"] for m in to_chat(body)["messages"] for c in m.get("tool_calls", ())]
+    assert calls == ["collaboration__wait", "exec"]
+
+
+def test_a_call_of_a_namespaced_tool_is_written_back_with_its_name_and_namespace() -> None:
+    request = codex_tools_request()
+    answer = answer_of([("tool_start", 0, 0, "call_1", "exec", None), ("tool_args", 0, 0, '{"input": "await tools.x()"}'),
+                        ("tool_start", 0, 1, "call_2", "collaboration__wait", None), ("tool_args", 0, 1, "{}"),
+                        ("finish", 0, "tool_calls", None)], request)  # fmt: skip
+    first, second = answer["output"]
+    assert (first["type"], first["name"], first["namespace"], first["input"]) == (
+        "custom_tool_call", "exec", "functions", "await tools.x()")
+    assert (second["type"], second["name"], second["namespace"]) == ("function_call", "wait", "collaboration")

@@ -243,6 +243,7 @@ def test_the_openai_backend_receives_the_converted_request(client, fake):
             "name": "get_weather", "description": "The weather of a city", "parameters": WEATHER_TOOL["input_schema"]}}],
         "tool_choice": "auto",
         "parallel_tool_calls": False,
+        "reasoning_effort": "low",  # thinking with a budget of 1024
     }  # fmt: skip
 
 
