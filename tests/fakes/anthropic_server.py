@@ -277,8 +277,18 @@ def _check_blocks(i: int, role: str, content: Any, prev_tool_ids: set[str]) -> l
     return uses
 
 
-def check_request(body: Any, count: bool = False) -> None:
-    """Raise ``Invalid`` for what Anthropic would refuse with a 400 (``count``: a count_tokens body)."""
+# Betas (``anthropic-beta``) that let a request carry more: Claude Code's.
+SYSTEM_TURNS_BETA = "per-turn-control-2026-07-01"  # a "system" role inside messages
+DEFER_LOADING_BETA = "advanced-tool-use-2025-11-20"  # tools' defer_loading
+
+
+def betas(headers: dict) -> frozenset[str]:
+    return frozenset(b.strip() for b in headers.get("anthropic-beta", "").split(",") if b.strip())
+
+
+def check_request(body: Any, count: bool = False, betas: frozenset[str] = frozenset()) -> None:
+    """Raise ``Invalid`` for what Anthropic would refuse with a 400 (``count``: a count_tokens
+    body; ``betas``: the request's ``anthropic-beta`` values)."""
     if not isinstance(body, dict):
         raise Invalid("There was an error parsing the body of your request")
     for key in body:
@@ -297,9 +307,12 @@ def check_request(body: Any, count: bool = False) -> None:
     if not messages:
         raise Invalid("messages: at least one message is required")
     prev_tool_ids: set[str] = set()
+    roles = ("user", "assistant", "system") if SYSTEM_TURNS_BETA in betas else ("user", "assistant")
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+        if not isinstance(m, dict) or m.get("role") not in roles:
             raise Invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        if m["role"] == "system":
+            continue
         uses = _check_blocks(i, m["role"], m.get("content"), prev_tool_ids if m["role"] == "user" else set())
         if m["role"] == "assistant":
             prev_tool_ids = set(uses)
@@ -337,8 +350,11 @@ def check_request(body: Any, count: bool = False) -> None:
             schema = tool.get("input_schema")
             if not isinstance(schema, dict) or schema.get("type") != "object":
                 raise Invalid(f"tools.{k}.custom.input_schema.type: Input should be 'object'")
-            if set(tool) - {"name", "description", "input_schema", "type", "cache_control"}:
-                extra = sorted(set(tool) - {"name", "description", "input_schema", "type", "cache_control"})[0]
+            known = {"name", "description", "input_schema", "type", "cache_control"}
+            if DEFER_LOADING_BETA in betas:
+                known.add("defer_loading")
+            if set(tool) - known:
+                extra = sorted(set(tool) - known)[0]
                 raise Invalid(f"tools.{k}.custom.{extra}: Extra inputs are not permitted")
     choice = body.get("tool_choice")
     if choice is not None:
@@ -619,7 +635,7 @@ class AnthropicProtocol(FakeProtocol):
             self.count(body, rid)
             return
         try:
-            check_request(body)
+            check_request(body, betas=betas(headers))
             fake, prompt = directive(last_user_text(body["messages"]))
         except (Invalid, ValueError) as exc:
             self.fail_with(400, str(exc), rid)

@@ -414,3 +414,16 @@ def test_count_tokens_refuses_generation_settings_and_follows_directives(http):
     resp = http.post("/messages/count_tokens", json=steered)
     assert resp.status_code == 529
     assert resp.json()["error"]["type"] == "overloaded_error"
+
+
+def test_claude_codes_beta_fields_need_their_betas(http):
+    body = {
+        "model": MODEL, "max_tokens": 10,
+        "messages": [{"role": "user", "content": "hi"}, {"role": "system", "content": "env"}],
+        "tools": [{"name": "t", "input_schema": {"type": "object"}, "defer_loading": True}],
+    }  # fmt: skip
+    refused = http.post("/messages", json=body)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == "messages.1.role: Input should be 'user' or 'assistant'"
+    betas = "per-turn-control-2026-07-01,advanced-tool-use-2025-11-20"
+    assert http.post("/messages", json=body, headers={"anthropic-beta": betas}).status_code == 200
