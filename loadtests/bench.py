@@ -24,7 +24,9 @@ share core 1.  Order of the measures:
    one gw, as a ratio to the OpenAI pass-through row; and the converted streams
    next to the pass-through ones: messages-openai (/v1/messages over the OpenAI
    fake) and chat-anthropic (/v1/chat/completions over the Anthropic fake) against
-   messages-anthropic and chat-openai (``--no-backends`` skips step 9)
+   messages-anthropic and chat-openai; /v1/responses streamed over the OpenAI fake
+   (native, passed through) and the Anthropic fake (converted) against chat-openai
+   (``--no-backends`` skips step 9)
 
 Every wrk measure is preceded by a warm-up run.  Idle RSS is the median over all
 fresh starts.  Prints Markdown tables with issue 10's targets next to the ratios
@@ -67,6 +69,7 @@ SERVER_CPU = "0"
 SIDE_CPU = "1"  # fake upstream + load generator (client_bench.wrk pins wrk to core 1 too)
 CHAT_PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"
+RESPONSES_PATH = "/v1/responses"
 MODEL = "fake-gpt"
 HI, LO = 32, 1
 MB = 1024.0
@@ -76,6 +79,8 @@ TARGET_RATIO = 0.55  # gw req/s @32c, of the no-op app's
 TARGET_P50_ADDED_MS = 0.35  # added at p50 with 1 connection
 TARGET_STREAM_RATIO = 0.35  # streamed completions/s @32c, of the no-op app's req/s @32c
 TARGET_CONVERTED = 0.80  # a converted stream's completions/s, of the pass-through's
+# issue 11: /v1/responses streamed, of the chat pass-through stream's completions/s
+TARGET_RESPONSES = {"responses-openai": 0.95, "responses-anthropic": 0.80}
 TARGET_TREE_MB = 30.0  # idle RSS of gw serve's processes, above the no-op app's
 
 CHAT_BODY = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).encode()
@@ -391,14 +396,17 @@ CONVERTED = {  # row: (client API, backend)
     "messages-anthropic": ("messages", "anthropic"),
     "messages-openai": ("messages", "openai"),
     "chat-anthropic": ("chat", "anthropic"),
+    "responses-openai": ("responses", "openai"),  # native: passed through
+    "responses-anthropic": ("responses", "anthropic"),
 }
-PASS_THROUGH = {"chat": "chat-openai", "messages": "messages-anthropic"}  # client API -> its row
+# client API -> the row it is measured against (Responses: the chat pass-through, issue 11)
+PASS_THROUGH = {"chat": "chat-openai", "messages": "messages-anthropic", "responses": "chat-openai"}
 PASS_THROUGH_BY_BACKEND = {"openai": "chat-openai", "anthropic": "messages-anthropic"}
 
 
 def converted_rates(rows: dict) -> dict[str, float]:
     """Streamed completions/s of each CONVERTED row (chat rows: step 9's stream rows)."""
-    return {name: rows[backend]["stream" if api == "chat" else "messages"]["rps"]
+    return {name: rows[backend]["stream" if api == "chat" else api]["rps"]
             for name, (api, backend) in CONVERTED.items()}
 
 
@@ -417,8 +425,9 @@ def backend_targets(rows: dict) -> list[tuple[str, str, bool]]:
         if name in PASS_THROUGH.values():
             continue
         share = ratio(rates[name], rates[PASS_THROUGH[api]])
-        out.append((f"{name} completions/s >= {100 * TARGET_CONVERTED:g}% of {PASS_THROUGH[api]}'s",
-                    f"{f(100 * share, 1)}%", share >= TARGET_CONVERTED))
+        target = TARGET_RESPONSES.get(name, TARGET_CONVERTED)
+        out.append((f"{name} completions/s >= {100 * target:g}% of {PASS_THROUGH[api]}'s",
+                    f"{f(100 * share, 1)}%", share >= target))
     return out
 
 
@@ -460,11 +469,14 @@ POINTS = {
     "chat": (CHAT_PATH, "0", "chat"),
     "stream": (CHAT_PATH, "1", "chat"),
     "messages": (MESSAGES_PATH, "1", "messages"),
+    "responses": (RESPONSES_PATH, "1", "responses"),
 }
 
 
 def points_of(kind: str) -> list[str]:
-    return ["chat", "stream", "messages"] if kind in PASS_THROUGH_BY_BACKEND else ["chat", "stream"]
+    if kind in PASS_THROUGH_BY_BACKEND:
+        return ["chat", "stream", "messages", "responses"]
+    return ["chat", "stream"]
 
 
 def stream_ends(base: str, kind: str, what: str) -> str | None:
@@ -475,12 +487,19 @@ def stream_ends(base: str, kind: str, what: str) -> str | None:
     words = "one two three four five six seven eight nine ten"
     user = {"role": "user", "content": words}
     body: dict = {"model": f"b-{kind}", "messages": [user], "max_tokens": 64, "stream": True}
-    end = b"data: [DONE]\n\n" if api == "chat" else b"event: message_stop"
+    ends = {"chat": b"data: [DONE]\n\n", "messages": b"event: message_stop"}
+    end = ends.get(api, b"event: response.completed")
+    if api == "responses":
+        body = {"model": f"b-{kind}", "input": [user], "max_output_tokens": 64, "stream": True}
     try:
         r = httpx.post(base + path, json=body, headers={"authorization": f"Bearer {GW_KEY}"}, timeout=10)
     except httpx.HTTPError as exc:
         return f"{kind} {what}: {type(exc).__name__}: {exc}"
-    if r.status_code != 200 or end not in r.content or b'"error"' in r.content:
+    # a Response object has `"error": null`: there, a failure is its own event
+    failed = b"event: error" in r.content or b"response.failed" in r.content
+    if api != "responses":
+        failed = b'"error"' in r.content
+    if r.status_code != 200 or end not in r.content or failed:
         return f"{kind} {what}: status {r.status_code}, {r.content[-200:]!r}"
     return None
 
@@ -547,13 +566,15 @@ def backends_report(rows: dict, broken: list[str]) -> str:
     rates = converted_rates(rows)
     for name, (api, backend) in CONVERTED.items():
         same_api, same_backend = PASS_THROUGH[api], PASS_THROUGH_BY_BACKEND[backend]
-        errors = rows[backend]["stream" if api == "chat" else "messages"]["errors"]
+        errors = rows[backend]["stream" if api == "chat" else api]["errors"]
         kind = " (pass-through)" if name == same_api else ""
         L.append(f"| {name}{kind} | {api} -> {backend} | {f(rates[name])} "
                  f"| {f(100 * ratio(rates[name], rates[same_api]), 1)}% "
                  f"| {f(100 * ratio(rates[name], rates[same_backend]), 1)}% | {errors} |")
     L.append(f"\nTarget (issue 10): messages-openai and chat-anthropic >= {100 * TARGET_CONVERTED:g}% of the "
-             "same API's pass-through (one decode, one encode against bytes forwarded).")
+             "same API's pass-through (one decode, one encode against bytes forwarded). Issue 11: "
+             "responses-openai (native, passed through) >= 95% and responses-anthropic (converted) >= 80% "
+             "of chat-openai.")
     if broken:
         L.append("\nStreams that did not end properly (checked once before measuring): " + "; ".join(broken))
     return "\n".join(L) + "\n"

@@ -897,8 +897,10 @@ class FakeProtocol(asyncio.Protocol):
             state.responses[answer.id] = answer.response()
             if len(state.responses) > 1000:
                 state.responses.pop(next(iter(state.responses)))
-            if fake or body.get("stream") is True:
-                self.start(self.run_responses(fake or {}, rid, answer, body.get("stream") is True))
+            if fake:
+                self.start(self.run_responses(fake, rid, answer, body.get("stream") is True))
+            elif body.get("stream") is True:
+                self.stream_responses_sync(rid, answer)
             else:
                 self.send(200, orjson.dumps(answer.response()), rid)
             return
@@ -1070,6 +1072,21 @@ class FakeProtocol(asyncio.Protocol):
         except asyncio.CancelledError:
             self.count_disconnect()
             # swallow: the connection is gone, nobody awaits this task
+
+    def stream_responses_sync(self, rid: str, answer: responses_api.ResponsesAnswer) -> None:
+        """A Responses stream without a directive: every event its own write, no awaits
+        (as ``stream_sync``: the load tests' upstream)."""
+        st = self.state.stats
+        w = self.transport.write
+        w(self.stream_head(rid))
+        st["streams_started"] += 1
+        for event in answer.head_events():
+            w(http_chunk(event))
+        for item in answer.item_events():
+            for event in item:
+                w(http_chunk(event))
+        w(http_chunk(answer.final_event()) + b"0\r\n\r\n")
+        st["streams_completed"] += 1
 
     def stored_response(self, method: str, rest: str, rid: str) -> None:
         """GET / DELETE ``/v1/responses/{id}``, POST ``/v1/responses/{id}/cancel``."""
