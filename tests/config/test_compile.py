@@ -260,7 +260,7 @@ def test_the_default_config_serves_only_echo_with_an_empty_environment(monkeypat
     assert "providers.ollama.enabled is false (OLLAMA_ENABLED is not set): provider disabled" in t.warnings
     assert t.dropped_models["gpt-4o"] == "its provider 'openai' is disabled: OPENAI_API_KEY is not set"
     assert {d.name for d in t.dropped if d.kind == "model"} == {
-        "gpt-4o-mini", "gpt-4o", "claude-sonnet", "gemini-flash", "llama3"
+        "gpt-4o-mini", "gpt-4o", "claude-sonnet", "gemini-flash", "llama3", "claude-*", "gpt-*"
     }
     assert (t.server.host, t.server.port) == ("127.0.0.1", 8080)
     assert t.auth.admin_key_digest is None
@@ -269,7 +269,8 @@ def test_the_default_config_serves_only_echo_with_an_empty_environment(monkeypat
 def test_the_default_config_turns_openai_on_with_its_key(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     t = load_tables(REPO / "config.yaml", environ={"OPENAI_API_KEY": "sk-test-0123456789abcdef"}, dotenv=None)
-    assert set(t.models) == {"echo", "gpt-4o", "gpt-4o-mini"}
+    assert set(t.models) == {"echo", "gpt-4o", "gpt-4o-mini", "gpt-*"}
+    assert t.patterns == ("gpt-*",) and t.models["gpt-*"].targets == (Target("openai", "{model}"),)
     assert t.models["gpt-4o"].targets == (Target("openai", "gpt-4o"),)
 
 
@@ -284,7 +285,9 @@ def test_the_default_config_turns_on_every_backend_from_its_variables(monkeypatc
         "GW_ADMIN_KEY": "admin-0123456789abcdef",
     }
     t = load_tables(REPO / "config.yaml", environ=env, dotenv=None)
-    assert set(t.models) == {"echo", "gpt-4o", "gpt-4o-mini", "claude-sonnet", "gemini-flash", "llama3"}
+    assert set(t.models) == {
+        "echo", "gpt-4o", "gpt-4o-mini", "claude-sonnet", "gemini-flash", "llama3", "claude-*", "gpt-*"
+    }  # fmt: skip
     assert t.providers["ollama"].base_url == "http://gpu:11434"
     assert t.models["claude-sonnet"].targets[0].default_max_tokens == 64000
     assert t.auth.admin_key_digest is not None

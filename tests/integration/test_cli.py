@@ -175,9 +175,15 @@ def test_a_configured_model_whose_provider_is_off_answers_404_saying_why(gateway
     assert r.json()["error"]["message"] == (
         "model 'gpt-4o' is configured but its provider 'openai' is disabled: OPENAI_API_KEY is empty"
     )
+    # a name only a pattern of an off provider matches is told the same
     r = httpx.post(gw.url + "/v1/chat/completions", json={**body, "model": "gpt-5-nobody"})
     assert r.status_code == 404
-    assert r.json()["error"]["message"] == "model 'gpt-5-nobody' does not exist"
+    assert r.json()["error"]["message"] == (
+        "model 'gpt-5-nobody' is configured but its provider 'openai' is disabled: OPENAI_API_KEY is empty"
+    )
+    r = httpx.post(gw.url + "/v1/chat/completions", json={**body, "model": "mistral-nobody"})
+    assert r.status_code == 404
+    assert r.json()["error"]["message"] == "model 'mistral-nobody' does not exist"
 
 
 def test_a_key_not_covering_the_model_is_not_told_it_exists(gateway) -> None:
