@@ -20,7 +20,7 @@ from typing import Any
 from typing_extensions import disjoint_base
 
 from .events import Decoder, Sink
-from .sse import Framed
+from .sse import Watch
 
 def chat_request(
     body: dict[str, Any], model: str, default_max_tokens: int, stream: bool = False
@@ -117,7 +117,7 @@ class AnthropicDecoder(Decoder):
         """At EOF: notes a stream cut inside an event in ``invalid``."""
 
 @disjoint_base
-class MessagesWatch(Framed):
+class MessagesWatch(Watch):
     """Watches an Anthropic stream forwarded unchanged (``/v1/messages`` to an Anthropic backend):
 
         watch = MessagesWatch()

@@ -20,7 +20,7 @@ from .rules import InvalidInput
 from .events cimport Decoder, Sink
 from .rules cimport (add_turn, content_parts, count, data_url, effort, file_data, finish_reason, functions, image_url, invalid, is_link,
                      make_usage, max_tokens, new_id, options, part_text, part_type, tool_calls, tool_choice, where)
-from .sse cimport Event, Framed, SSEDecoder, forward_last, joined
+from .sse cimport Event, Framed, SSEDecoder, Watch, forward_last, joined
 
 _dumps = orjson.dumps
 
@@ -352,22 +352,6 @@ cpdef read_answer(dict message, Sink sink):
 
 # ------------------------------------------------------------------ streams
 
-cdef inline bint _is_ws(char c) noexcept nogil:
-    return c == b' ' or c == b'\t' or c == b'\n' or c == b'\r'
-
-
-cdef bint _looks_like_object(bytes data):
-    # The pass-through watcher parses only the events it must; the others are
-    # checked to be shaped like a JSON object, so garbage is still caught.
-    cdef const char* p = data
-    cdef Py_ssize_t n = len(data)
-    cdef Py_ssize_t a = 0
-    cdef Py_ssize_t b = n
-    while a < b and _is_ws(p[a]):
-        a += 1
-    while b > a and _is_ws(p[b - 1]):
-        b -= 1
-    return b - a >= 2 and p[a] == b'{' and p[b - 1] == b'}'
 
 
 # A text or thinking delta as Anthropic writes it (compact, keys in this
@@ -607,22 +591,22 @@ cdef class AnthropicDecoder(Decoder):
             self._close_sse()
 
 
-cdef class MessagesWatch(Framed):
-    """Watches an Anthropic Messages stream forwarded as it is (``/v1/messages``).
-
-    Each event goes out as the upstream's own bytes. Only ``message_start`` and
-    ``message_delta`` (usage) and ``error`` are parsed; the others are checked
-    to be shaped like a JSON object. An ``error`` event is kept back (gw sends
-    its own), ``message_stop`` ends the stream. ``message_start`` and pings
-    wait for the first block, so an error right after them is still retryable.
+cdef class MessagesWatch(Watch):
+    """Watches an Anthropic Messages stream forwarded as it is (``/v1/messages``,
+    ``sse.Watch``): ``message_start`` and ``message_delta`` (usage) and
+    ``error`` are parsed; an ``error`` event is kept back (gw sends its own),
+    ``message_stop`` ends the stream. ``message_start`` and pings wait for the
+    first block, so an error right after them is still retryable.
     """
 
     cdef _Usage _usage
-    cdef list _held         # message_start and pings, until the first block
 
     def __init__(self):
         self._sse = SSEDecoder()
         self._usage = _Usage()
+        self._parse = _WATCH_PARSE
+        self._opening = _WATCH_OPENING
+        self._ends = _WATCH_ENDS
         self._held = []
 
     @property
@@ -630,51 +614,20 @@ cdef class MessagesWatch(Framed):
         """OpenAI usage so far (``make_usage``), or None before message_start."""
         return self._usage.openai()
 
-    cpdef bytes feed(self, bytes chunk):
-        cdef list out = []
-        cdef list events
-        cdef Event event
-        cdef object name, obj, message
-        events = self._events(chunk)
-        if events is None:
-            return b""
-        for event in events:
-            name = event.event
-            if not _looks_like_object(event.data):
-                self.invalid = "an event is not a JSON object"
-                break
-            obj = None
-            if name is None or name == "message_start" or name == "message_delta" or name == "error":
-                obj = self._object(event.data, "an event")
-                if obj is None:
-                    break
-                if name is None:
-                    name = obj.get("type")
-            if name == "message_start":
-                message = obj.get("message")
-                if isinstance(message, dict):
-                    self._usage.read(message.get("usage"))
-            elif name == "message_delta":
-                self._usage.read(obj.get("usage"))
-            elif name == "error":
-                self.error = obj.get("error") if obj.get("error") is not None else obj
-                break
-            if self._held is not None:
-                # Nothing goes out before the first block: an `error` event
-                # right after message_start then leaves gw free to retry.
-                if name == "message_start" or name == "ping":
-                    self._held.append(event.raw)
-                    continue
-                out.extend(self._held)
-                self._held = None
-            if name == "message_stop":
-                self.done = True
-                forward_last(out, event)
-                break
-            out.append(event.raw)
-        return joined(out)
+    cdef bint _seen(self, object name, dict obj) except -1:
+        cdef object message
+        if name == "message_start":
+            message = obj.get("message")
+            if isinstance(message, dict):
+                self._usage.read(message.get("usage"))
+        elif name == "message_delta":
+            self._usage.read(obj.get("usage"))
+        elif name == "error":
+            self.error = obj.get("error") if obj.get("error") is not None else obj
+            return True
+        return False
 
-    cpdef bytes close(self):
-        """At EOF: notes a stream cut inside an event."""
-        self._close_sse()
-        return b""
+
+cdef frozenset _WATCH_PARSE = frozenset({"message_start", "message_delta", "error"})
+cdef frozenset _WATCH_OPENING = frozenset({"message_start", "ping"})
+cdef frozenset _WATCH_ENDS = frozenset({"message_stop"})

@@ -14,7 +14,7 @@ import orjson
 from .rules import InvalidInput
 from .events cimport Encoder
 from .openai import InvalidAnswer
-from .rules cimport max_tokens, new_id, stop_list, tool_arguments
+from .rules cimport max_tokens, new_id, stop_list, stream_with_usage, tool_arguments
 
 _dumps = orjson.dumps
 _loads = orjson.loads
@@ -36,7 +36,6 @@ _STOP_REASONS = {
 }
 
 _EMPTY_SCHEMA = {"type": "object", "properties": {}}
-_STREAM_OPTIONS = {"include_usage": True}
 
 # Stream event heads: every event is `event: <type>\ndata: {json}\n\n`, as Anthropic sends.
 _MESSAGE_START = b'event: message_start\ndata: {"type":"message_start","message":{"id":'
@@ -461,10 +460,7 @@ cpdef dict to_openai(dict body):
     value = _effort(body.get("thinking"), body.get("output_config"))
     if value is not None:
         out["reasoning_effort"] = value
-    if body.get("stream") is True:
-        out["stream"] = True
-        # Usage arrives in the last chunk; message_delta needs it.
-        out["stream_options"] = dict(_STREAM_OPTIONS)
+    stream_with_usage(body, out)  # message_delta needs the usage of the last chunk
     return out
 
 

@@ -21,7 +21,7 @@ from libc.stdio cimport snprintf
 
 from .rules import InvalidInput
 from .events cimport Encoder
-from .rules cimport max_tokens, new_id
+from .rules cimport max_tokens, new_id, stream_with_usage
 
 _dumps = orjson.dumps
 _loads = orjson.loads
@@ -46,7 +46,6 @@ _REFUSED = {
     "prompt": "stored prompts live on OpenAI's servers: send 'instructions' and 'input'",
 }
 
-_STREAM_OPTIONS = {"include_usage": True}
 _EMPTY_SCHEMA = {"type": "object", "properties": {}}
 _CUSTOM_NOTE = "Put the tool's freeform input, exactly as it would be sent, in the string parameter `input`."
 
@@ -466,9 +465,7 @@ cpdef dict to_chat(dict body):
         if value is not None:
             # The converters map it to each backend's thinking control (and check the level).
             out["reasoning_effort"] = _string(value, "reasoning.effort")
-    if body.get("stream") is True:
-        out["stream"] = True
-        out["stream_options"] = dict(_STREAM_OPTIONS)
+    stream_with_usage(body, out)  # response.completed needs the usage of the last chunk
     return out
 
 

@@ -9,13 +9,13 @@ from typing import Any
 
 from typing_extensions import disjoint_base
 
-from .sse import Framed
+from .sse import Watch
 
 def response_usage(usage: object) -> dict[str, Any] | None:
     """A Response object's ``usage`` as OpenAI chat usage, or None."""
 
 @disjoint_base
-class ResponsesWatch(Framed):
+class ResponsesWatch(Watch):
     """Watches a Responses stream forwarded as it is: the final events for the usage
     and the end, ``error`` kept back; the opening events wait for the first output."""
 

@@ -1,5 +1,6 @@
 # C interface of gw/_fast/rules.pyx: each conversion rule, defined once.
 
+cdef int stream_with_usage(dict body, dict out) except -1
 cpdef dict make_usage(long long uncached, long long completion, long long cache_read=*,
                       long long cache_write=*, long long reasoning=*)
 cpdef dict tool_arguments(object raw, str param)

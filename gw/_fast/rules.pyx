@@ -425,3 +425,12 @@ cdef int add_turn(list turns, str role, str key, list items) except -1:
             return 0
     turns.append({"role": role, key: items})
     return 0
+
+
+cdef int stream_with_usage(dict body, dict out) except -1:
+    """A client request that streams (``stream: true``), as the chat request a converting
+    backend takes: streamed, with the usage chunk (the client's protocol needs the counts)."""
+    if body.get("stream") is True:
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}
+    return 0

@@ -51,6 +51,20 @@ cdef class Framed:
     cdef dict _object(self, bytes data, str what)
 
 
+cdef class Watch(Framed):
+    # A stream forwarded as it is, watched (the pass-through watchers): the events
+    # to parse (each given to _seen), those held back until the first other one,
+    # and those that end the stream.
+    cdef frozenset _parse
+    cdef frozenset _opening
+    cdef frozenset _ends
+    cdef list _held                 # the opening events, until the first other one
+
+    cpdef bytes feed(self, bytes chunk)
+    cpdef bytes close(self)
+    cdef bint _seen(self, object name, dict obj) except -1
+
+
 cdef inline bytes joined(list out):
     # The bytes of one read's events, as one object: most reads hold one event.
     if not out:

@@ -104,3 +104,14 @@ class Framed:
     @property
     def invalid(self) -> str | None:
         """Why the bytes are not the protocol, or None."""
+
+
+@disjoint_base
+class Watch(Framed):
+    """A stream forwarded as it is, watched (the pass-through watchers): its own bytes out,
+    a few events parsed, the opening ones held until the first other one."""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The upstream's own bytes of the events ``chunk`` completes (maybe b"")."""
+    def close(self) -> bytes:
+        """At EOF: notes a stream cut inside an event; returns b""."""

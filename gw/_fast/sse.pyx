@@ -300,6 +300,23 @@ cdef class NDJSONDecoder:
         return [] if line is None else [line]
 
 
+cdef inline bint _is_ws(char c) noexcept nogil:
+    return c == b' ' or c == b'\t' or c == b'\n' or c == b'\r'
+
+
+cdef bint _looks_like_object(bytes data):
+    # A watcher parses only the events it must; the others are checked to be
+    # shaped like a JSON object, so garbage is still caught.
+    cdef const char* p = data
+    cdef Py_ssize_t a = 0
+    cdef Py_ssize_t b = len(data)
+    while a < b and _is_ws(p[a]):
+        a += 1
+    while b > a and _is_ws(p[b - 1]):
+        b -= 1
+    return b - a >= 2 and p[a] == b'{' and p[b - 1] == b'}'
+
+
 cdef class Framed:
     """What reads a backend's stream of events shares: the SSE decoder, the
     JSON of an event, and the three ways reading ends: the answer's end
@@ -340,3 +357,60 @@ cdef class Framed:
             self.invalid = f"{what} is not a JSON object"
             return None
         return obj
+
+
+cdef class Watch(Framed):
+    """A stream forwarded as it is, watched (``anthropic.MessagesWatch``,
+    ``responses_watch.ResponsesWatch``): each event goes out as the upstream's
+    own bytes, one read's events as one chunk. Only the events a subclass names
+    in ``_parse`` are parsed and given to ``_seen`` (which reads the usage, or
+    sets ``error`` and stops); the others are checked to be shaped like a JSON
+    object. The ``_opening`` events wait for the first other one, so that an
+    error right after them leaves nothing sent and gw free to retry; an event
+    in ``_ends`` ends the stream."""
+
+    cpdef bytes feed(self, bytes chunk):
+        cdef list out = []
+        cdef list events
+        cdef Event event
+        cdef object name
+        cdef dict obj
+        events = self._events(chunk)
+        if events is None:
+            return b""
+        for event in events:
+            name = event.event
+            if not _looks_like_object(event.data):
+                self.invalid = "an event is not a JSON object"
+                break
+            if name is None or name in self._parse:
+                obj = self._object(event.data, "an event")
+                if obj is None:
+                    break
+                if name is None:
+                    name = obj.get("type")
+                    if not isinstance(name, str):
+                        name = None
+                if self._seen(name, obj):
+                    break
+            if self._held is not None:
+                if name in self._opening:
+                    self._held.append(event.raw)
+                    continue
+                out.extend(self._held)
+                self._held = None
+            if name in self._ends:
+                self.done = True
+                forward_last(out, event)
+                break
+            out.append(event.raw)
+        return joined(out)
+
+    cpdef bytes close(self):
+        """At EOF: notes a stream cut inside an event."""
+        self._close_sse()
+        return b""
+
+    cdef bint _seen(self, object name, dict obj) except -1:
+        """A parsed event: True when reading stops (``error`` set)."""
+        return False
