@@ -39,6 +39,10 @@ class Operation(StrEnum):
     COUNT_TOKENS = "count_tokens"  # the input's token count (Anthropic's /v1/messages/count_tokens)
 
 
+# What a backend that takes the OpenAI chat form serves, converted where it must be:
+# every adapter lists these, and what it serves besides (``operations``).
+CHAT_FORMS = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.RESPONSES})
+
 # A whole answer's encoder: events in, the client's answer object out (``answer()``).
 WholeEncoder = ChatAnswer | CompletionAnswer | MessageAnswer | ResponseAnswer
 

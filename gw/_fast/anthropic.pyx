@@ -602,12 +602,8 @@ cdef class MessagesWatch(Watch):
     cdef _Usage _usage
 
     def __init__(self):
-        self._sse = SSEDecoder()
+        Watch.__init__(self, _WATCH_PARSE, _WATCH_OPENING, _WATCH_ENDS)
         self._usage = _Usage()
-        self._parse = _WATCH_PARSE
-        self._opening = _WATCH_OPENING
-        self._ends = _WATCH_ENDS
-        self._held = []
 
     @property
     def usage(self):

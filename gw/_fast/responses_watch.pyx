@@ -8,7 +8,7 @@ provider with ``responses: native``): its stream watched, its usage read.
 """
 
 from .rules cimport make_usage
-from .sse cimport SSEDecoder, Watch
+from .sse cimport Watch
 
 # The events that end a response: each carries the final Response object.
 cdef frozenset _ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -55,12 +55,8 @@ cdef class ResponsesWatch(Watch):
     cdef object _usage
 
     def __init__(self):
-        self._sse = SSEDecoder()
+        Watch.__init__(self, _PARSE, _OPENING, _ENDS)
         self._usage = None
-        self._parse = _PARSE
-        self._opening = _OPENING
-        self._ends = _ENDS
-        self._held = []
 
     @property
     def usage(self):

@@ -111,6 +111,7 @@ class Watch(Framed):
     """A stream forwarded as it is, watched (the pass-through watchers): its own bytes out,
     a few events parsed, the opening ones held until the first other one."""
 
+    def __init__(self, parse: frozenset[str], opening: frozenset[str], ends: frozenset[str]) -> None: ...
     def feed(self, chunk: bytes) -> bytes:
         """The upstream's own bytes of the events ``chunk`` completes (maybe b"")."""
     def close(self) -> bytes:

@@ -369,6 +369,13 @@ cdef class Watch(Framed):
     error right after them leaves nothing sent and gw free to retry; an event
     in ``_ends`` ends the stream."""
 
+    def __init__(self, frozenset parse not None, frozenset opening not None, frozenset ends not None):
+        self._sse = SSEDecoder()
+        self._parse = parse
+        self._opening = opening
+        self._ends = ends
+        self._held = []
+
     cpdef bytes feed(self, bytes chunk):
         cdef list out = []
         cdef list events

@@ -19,7 +19,7 @@ import orjson
 
 from .._fast.anthropic import AnthropicDecoder, MessagesWatch, chat_request, read_answer, usage_from
 from .._fast.events import Converter
-from ..call import Call, Operation
+from ..call import CHAT_FORMS, Call, Operation
 from ..config.describe import ANTHROPIC_DEFAULT_MAX_TOKENS
 from ..config.tables import Provider, Target
 from ..context import Outcome
@@ -30,15 +30,7 @@ DEFAULT_API_VERSION = "2023-06-01"
 
 
 class AnthropicAdapter(HTTPAdapter):
-    operations = frozenset(
-        {
-            Operation.CHAT,
-            Operation.COMPLETIONS,
-            Operation.MESSAGES,
-            Operation.RESPONSES,
-            Operation.COUNT_TOKENS,
-        }
-    )
+    operations = CHAT_FORMS | {Operation.COUNT_TOKENS}
 
     def __init__(self, provider: Provider) -> None:
         super().__init__(provider)

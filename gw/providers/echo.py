@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from .._fast.events import Sink
-from ..call import Call, Operation
+from ..call import CHAT_FORMS, Call, Operation
 from ..config.tables import Provider, Target
 from ..context import Outcome
 
@@ -101,9 +101,7 @@ def _vector(text: str, dims: int) -> list[float]:
 
 
 class EchoAdapter:
-    operations = frozenset(
-        {Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.RESPONSES, Operation.EMBEDDINGS}
-    )
+    operations = CHAT_FORMS | {Operation.EMBEDDINGS}
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider

@@ -31,7 +31,7 @@ from .._fast.gemini import (
     model_path,
     read_answer,
 )
-from ..call import Call, Operation
+from ..call import CHAT_FORMS, Call, Operation
 from ..config.tables import Provider, Target
 from ..context import Outcome
 from ..errors import UpstreamError, UpstreamStatus
@@ -54,16 +54,7 @@ class _Urls:
 
 
 class GeminiAdapter(HTTPAdapter):
-    operations = frozenset(
-        {
-            Operation.CHAT,
-            Operation.COMPLETIONS,
-            Operation.MESSAGES,
-            Operation.RESPONSES,
-            Operation.EMBEDDINGS,
-            Operation.COUNT_TOKENS,
-        }
-    )
+    operations = CHAT_FORMS | {Operation.EMBEDDINGS, Operation.COUNT_TOKENS}
 
     def __init__(self, provider: Provider) -> None:
         super().__init__(provider)

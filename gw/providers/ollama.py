@@ -27,7 +27,7 @@ from .._fast.ollama import (
     embedding_inputs,
     read_answer,
 )
-from ..call import Call, Operation
+from ..call import CHAT_FORMS, Call, Operation
 from ..config.tables import Provider, Target
 from ..context import Outcome
 from ..errors import UpstreamStatus
@@ -35,9 +35,7 @@ from .base import HTTPAdapter, invalid_answer, status_error, write_answer
 
 
 class OllamaAdapter(HTTPAdapter):
-    operations = frozenset(
-        {Operation.CHAT, Operation.COMPLETIONS, Operation.MESSAGES, Operation.RESPONSES, Operation.EMBEDDINGS}
-    )
+    operations = CHAT_FORMS | {Operation.EMBEDDINGS}
     probe_path = "/api/tags"
 
     def __init__(self, provider: Provider) -> None:

@@ -16,7 +16,7 @@ from .._fast.convert import OpenAIStream
 from .._fast.events import Converter
 from .._fast.openai import ChatDecoder, read_answer
 from .._fast.responses_watch import ResponsesWatch, response_usage
-from ..call import Call, Operation
+from ..call import CHAT_FORMS, Call, Operation
 from ..config.tables import Target
 from ..context import Outcome
 from ..errors import UnsupportedEndpoint
@@ -37,17 +37,9 @@ _NATIVE = {
 
 
 class OpenAIAdapter(HTTPAdapter):
-    operations = frozenset(
-        {
-            Operation.CHAT,
-            Operation.COMPLETIONS,
-            Operation.MESSAGES,
-            Operation.RESPONSES,
-            Operation.RESPONSES_COMPACT,
-            Operation.RESPONSES_INPUT_TOKENS,
-            Operation.EMBEDDINGS,
-        }
-    )
+    operations = CHAT_FORMS | {
+        Operation.RESPONSES_COMPACT, Operation.RESPONSES_INPUT_TOKENS, Operation.EMBEDDINGS
+    }
 
     def url(self, target: Target, endpoint: str) -> str:
         """Where ``endpoint`` (``chat/completions``, ``completions``, ``embeddings``) is."""
