@@ -23,7 +23,7 @@ import orjson
 from blacksheep import Request, Response
 
 from ..auth import authenticate
-from ..config.tables import ApiKey
+from ..config.tables import ApiKey, is_pattern
 from ..context import Exchange, Protocol
 from ..errors import Forbidden, ModelNotFound
 from ..runtime import Runtime
@@ -31,11 +31,6 @@ from ..wire import json_response
 
 # gw knows no creation date of a model: the Unix epoch, as OpenAI's "created": 0.
 CREATED_AT = "1970-01-01T00:00:00Z"
-
-
-def is_pattern(name: str) -> bool:
-    """A model name that is a glob pattern (``claude-*``, ``gpt-4?``, ``o[13]``)."""
-    return "*" in name or "?" in name or "[" in name
 
 
 def _caller(request: Request, exchange: Exchange, runtime: Runtime) -> ApiKey | None:
@@ -54,7 +49,7 @@ def _model(name: str, protocol: Protocol) -> dict[str, Any]:
 async def list_models(request: Request, exchange: Exchange, runtime: Runtime) -> Response:
     caller = _caller(request, exchange, runtime)
     protocol = exchange.info.protocol
-    data = [_model(name, protocol) for name in runtime.visible_models(caller) if not is_pattern(name)]
+    data = [_model(name, protocol) for name in runtime.visible_models(caller)]  # exact names only
     if protocol is Protocol.ANTHROPIC:
         body: dict[str, Any] = {
             "data": data,
@@ -73,9 +68,7 @@ async def get_model(request: Request, exchange: Exchange, runtime: Runtime, name
     missing = ModelNotFound(f"model '{name[:200]}' does not exist", param="model")
     if is_pattern(name):
         raise missing
-    # TODO(model patterns): a name that only a pattern matches (``claude-opus-4-1``
-    # under ``claude-*``) is a model too: answered here once ``Runtime.resolve``
-    # resolves patterns, with nothing to change in this module.
+    # a name only a pattern matches (``claude-opus-4-1`` under ``claude-*``) is a model too
     try:
         runtime.resolve(name, caller)
     except (ModelNotFound, Forbidden):
@@ -83,4 +76,4 @@ async def get_model(request: Request, exchange: Exchange, runtime: Runtime, name
     return json_response(orjson.dumps(_model(name, exchange.info.protocol)), exchange.info, exchange.outcome)
 
 
-__all__ = ["CREATED_AT", "get_model", "is_pattern", "list_models"]
+__all__ = ["CREATED_AT", "get_model", "list_models"]

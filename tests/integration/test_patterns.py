@@ -109,3 +109,12 @@ def test_metrics_label_the_pattern_never_the_free_form_name(gw):
         return text if 'model="gpt-*"' in text else None
 
     assert name not in eventually(series, 5, "the pattern's series")
+
+
+def test_a_name_a_pattern_serves_is_a_model_of_its_own_and_the_pattern_is_not(gw):
+    headers = {"authorization": f"Bearer {APP}"}
+    one = httpx.get(gw.url + "/v1/models/claude-opus-5-5", headers=headers, timeout=10)
+    assert one.status_code == 200 and one.json()["id"] == "claude-opus-5-5"
+    assert httpx.get(gw.url + "/v1/models/claude-*", headers=headers, timeout=10).status_code == 404
+    gpt_only = {"authorization": f"Bearer {GPT_ONLY}"}
+    assert httpx.get(gw.url + "/v1/models/claude-opus-5-5", headers=gpt_only, timeout=10).status_code == 404
