@@ -31,7 +31,8 @@ CODEX_EXEC_SOURCE = 'const r = await tools.exec_command({cmd: "echo gw-tool-ok"}
 
 
 def config(models: dict[str, str], anthropic: AnthropicFake | None = None, openai: FakeUpstream | None = None) -> str:
-    """A gw config: echo, the fakes given, and ``models`` (model name -> provider)."""
+    """A gw config: echo, the fakes given, and ``models`` (model name -> provider); the OpenAI
+    fake is there twice: ``fake-openai`` converts /v1/responses, ``fake-openai-native`` passes it."""
     text = "providers:\n  demo: {type: echo}\n"
     if anthropic is not None:
         text += f"  fake-anthropic: {{type: anthropic, base_url: {anthropic.url}/v1, api_key: {FAKE_KEY}}}\n"
@@ -40,6 +41,7 @@ def config(models: dict[str, str], anthropic: AnthropicFake | None = None, opena
         text += (
             f"  fake-openai: {{type: openai, base_url: {openai.openai_base_url}, api_key: {FAKE_KEY},"
             " responses: convert}\n"
+            f"  fake-openai-native: {{type: openai, base_url: {openai.openai_base_url}, api_key: {FAKE_KEY}}}\n"
         )
     text += "models:\n"
     for name, provider in models.items():
@@ -126,3 +128,18 @@ def test_codex_tool_round_trip(codex: Runner, gateway: Callable[..., Gateway], o
     assert len(openai_fake.requests()) == 2
     assert "gw-tool-ok" in done.stdout, explain(done)
     assert done.stdout.strip().startswith("fake: "), explain(done)
+
+
+def test_codex_through_a_native_responses_backend(
+    codex: Runner, gateway: Callable[..., Gateway], openai_fake: FakeUpstream
+) -> None:
+    """Passed through: the fake's own /v1/responses gets Codex's request as it is (its
+    additional_tools item, store: false...) but for the model, and its stream reaches Codex."""
+    gw = gateway(config({"gpt-*": "fake-openai-native"}, openai=openai_fake))
+    done = codex(gw.url + "/v1", PLAIN)
+    assert done.returncode == 0, explain(done)
+    assert done.stdout.strip().endswith("fake: " + PLAIN), explain(done)
+    (sent,) = openai_fake.requests()
+    assert sent["path"] == "/v1/responses" and sent["body"]["model"] == "upstream-model"
+    assert sent["body"]["store"] is False
+    assert any(item.get("type") == "additional_tools" for item in sent["body"]["input"])

@@ -620,3 +620,15 @@ def log_line(gw: Gateway, request_id: str, timeout: float = 5.0) -> dict:
         if time.monotonic() > deadline:
             raise AssertionError(f"no log line for {request_id}")
         time.sleep(0.05)
+
+
+def test_reasoning_effort_reaches_anthropic_as_extended_thinking(client, fake):
+    answer = client.chat.completions.create(
+        model="claude", messages=fake_says("ok", thinking="weighing it"), reasoning_effort="medium",
+        max_tokens=16000, temperature=0.2,
+    )  # fmt: skip
+    body = sent(fake)["body"]
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 8192}
+    assert "temperature" not in body  # Anthropic refuses it with thinking on
+    assert answer.choices[0].message.reasoning_content == "weighing it"  # type: ignore[attr-defined]
+    assert answer.usage is not None

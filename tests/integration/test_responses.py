@@ -253,3 +253,17 @@ def test_compact_and_input_tokens_go_to_the_native_backend_and_400_elsewhere(cli
 def test_a_response_id_that_is_not_one_is_404(gw):
     resp = httpx.get(gw.url + "/v1/responses/a.b", headers={"authorization": f"Bearer {KEY}"})
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
+
+
+def test_reasoning_crosses_both_ways_on_a_converted_backend(client, fakes):
+    ant = fakes[0]
+    resp = client.responses.create(
+        model="anthropic", input=directive(thinking="weighing it"), reasoning={"effort": "high"}, max_output_tokens=30000
+    )  # fmt: skip
+    assert ant.requests()[-1]["body"]["thinking"] == {"type": "enabled", "budget_tokens": 24576}
+    reasoning, message = resp.output
+    assert reasoning.type == "reasoning" and [s.text for s in reasoning.summary] == ["weighing it"]
+    assert message.type == "message"
+    with client.responses.stream(model="anthropic", input=directive(thinking="weighing it"), reasoning={"effort": "low"}) as stream:
+        final = stream.get_final_response()
+    assert final.output[0].type == "reasoning"
