@@ -49,7 +49,10 @@ class Table:
     def evictions(self) -> int:
         """Live entries dropped because their 64 slots were all live."""
     def close(self) -> None:
-        """Unmap the table; any use afterwards raises ValueError."""
+        """Unmap the table; any use afterwards raises ValueError.
+
+        Not while another thread is inside one of its calls (they run without the GIL).
+        """
     def take(self, key: bytes, now: float, limit: float, period: float, cost: float = 1.0) -> float:
         """GCRA: 0.0 when ``cost`` fits (and is recorded), else the seconds until it would.
 

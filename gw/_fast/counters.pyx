@@ -36,11 +36,12 @@ that long and then resumed may write one slot unlocked: at worst one key's
 value is off by one update). A steal is counted in `steals`; the stolen-from
 holder's unlock then does nothing (it releases only its own word).
 
-Measured (2 shared x86-64 cores, Python 3.11, best of 3 x 2M calls, noisy):
-from Python, take() and add() cost 85-100 ns a call where a trivial cpdef call
-(SmoothWeighted.pick) costs 30-60; releasing the GIL is about 15 ns of it, the
-uncontended lock (CAS + release, in C) about 5 ns. Four processes taking from
-one key on the two cores: 78 ns/op aggregate (one process: 89), no steals.
+Measured (2 x86-64 cores shared with other work, Python 3.11, best of 3 x 2M
+calls; noisy): from Python, take(), add() and get() cost 80-110 ns a call,
+where a trivial cpdef call (SmoothWeighted.pick) costs 30-60; releasing the GIL
+is about 15 ns of it, the uncontended lock (load, CAS, release; in C) about
+5 ns. Four processes taking from one key on the two cores: 80-170 ns per take
+in aggregate (one process alone: 90-150), never a steal.
 The alternative, an fcntl OFD lock (F_OFD_SETLKW + F_UNLCK: released by the
 kernel when its holder dies, so no steal is needed) costs about 1500 ns per
 lock/unlock pair in C, 15 times a whole take().
@@ -147,9 +148,11 @@ cdef extern from *:
         unsigned spins = 0;
         if (mine == 0) mine = 1;
         for (;;) {
-            cur = 0;
-            if (__atomic_compare_exchange_n(&h->lock, &cur, mine, 0,
-                                            __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            /* Test, then test-and-set: waiters read the word (shared in their
+               caches) and write it only when it looks free. */
+            cur = __atomic_load_n(&h->lock, __ATOMIC_RELAXED);
+            if (cur == 0 && __atomic_compare_exchange_n(&h->lock, &cur, mine, 0,
+                                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
                 return mine;
             if (cur != seen) {          /* a new holder: time it from now */
                 seen = cur;
@@ -371,7 +374,7 @@ cdef class Table:
                     header = os.pread(fd, _HEADER, 0)
                     if header[:8] != MAGIC:
                         raise ValueError(f"{path}: not a gw counters table (its header is {header[:8]!r})")
-                    if header[:24] != _header(slots)[:24]:
+                    if len(header) >= 24 and header[:24] != _header(slots)[:24]:
                         _, version, slot_size, count = struct.unpack("=8sIIQ", header[:24])
                         raise ValueError(
                             f"{path}: a table of version {version} with {count} slots of {slot_size} "
@@ -399,7 +402,8 @@ cdef class Table:
             self._base = NULL
 
     def close(self):
-        """Unmap the table; using it afterwards raises ValueError."""
+        """Unmap the table; using it afterwards raises ValueError (not while another
+        thread is inside one of its calls)."""
         if self._base != NULL:
             gwc_unmap(self._base, self._size)
             self._base = NULL

@@ -242,9 +242,10 @@ def test_a_table_of_another_size_or_version_is_refused(tmp_path: Path) -> None:
 def test_a_cut_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "limits"
     Table(str(path), 1024)
-    os.truncate(path, 1000)
-    with pytest.raises(ValueError, match="1000 bytes, expected 32896"):
-        Table(str(path), 1024)
+    for size in (1000, 12):
+        os.truncate(path, size)
+        with pytest.raises(ValueError, match=f"{size} bytes, expected 32896"):
+            Table(str(path), 1024)
 
 
 def test_a_new_file_is_stamped_with_the_header(tmp_path: Path) -> None:
