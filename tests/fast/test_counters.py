@@ -6,12 +6,14 @@ import os
 import signal
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gw._fast.counters import MAGIC, Table
 
@@ -135,6 +137,48 @@ def test_adjust_refuses_nonsense_arguments(table: Table) -> None:
         table.adjust(b"rpm:a", NOW, 0, 60, 1)
     with pytest.raises(ValueError):
         table.adjust(b"rpm:a", NOW, 60, 60, math.inf)
+
+
+# (seconds since the previous request, cost) for a bucket of 10 per 60 s
+requests = st.lists(st.tuples(st.floats(0, 20), st.integers(0, 12)), max_size=40)
+
+
+def replay(admitted: Sequence[tuple[float, float]]) -> Table:
+    table = Table(None, 64)
+    for at, cost in admitted:
+        assert table.take(b"k", at, 10, 60, cost) == 0.0
+    return table
+
+
+@given(requests)
+def test_no_window_ever_admits_more_than_the_limit_and_what_it_refilled(steps: list[tuple[float, int]]) -> None:
+    table = Table(None, 64)
+    now, admitted = NOW, []
+    for dt, cost in steps:
+        now += dt
+        if table.take(b"k", now, 10, 60, cost) == 0.0:
+            admitted.append((now, cost))
+    for i, (start, _) in enumerate(admitted):
+        for end, _ in admitted[i:]:
+            total = sum(c for t, c in admitted if start <= t <= end)
+            assert total <= 10 + (end - start) * 10 / 60 + 1e-6
+
+
+@given(requests)
+def test_a_refused_request_is_admitted_exactly_after_its_retry(steps: list[tuple[float, int]]) -> None:
+    table = Table(None, 64)
+    now, admitted = NOW, []
+    for dt, cost in steps:
+        now += dt
+        retry = table.take(b"k", now, 10, 60, cost)
+        if retry == 0.0:
+            admitted.append((now, cost))
+        elif cost > 10:
+            assert retry == math.inf
+        else:
+            assert replay(admitted).take(b"k", now + retry, 10, 60, cost) == 0.0
+            if retry > 1e-3:
+                assert replay(admitted).take(b"k", now + retry - 1e-3, 10, 60, cost) > 0
 
 
 # Counters
