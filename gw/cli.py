@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -64,8 +65,9 @@ def check(config: str) -> int:
     return 0
 
 
-# Imports gw's compiled modules as a worker will; prints why not. A child process:
-# `gw serve` itself never imports them (nor what they import).
+# Imports gw's compiled modules as a worker will; prints why not. Then makes the
+# limits table the workers will share (argv[2]). A child process: `gw serve` itself
+# never imports them (nor what they import).
 _IMPORT_FAST = """
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -74,19 +76,31 @@ try:
 except ImportError as exc:
     print(exc.__cause__ or exc)
     sys.exit(1)
+try:
+    gw._fast.counters.Table(sys.argv[2]).close()
+except (OSError, ValueError) as exc:
+    print(f"cannot make the limits table {sys.argv[2]}: {exc}")
+    sys.exit(2)
 """
 
 
-def _not_compiled() -> str | None:
+def _fast_problem(limits_file: Path) -> str | None:
     """Why Granian's workers could not import gw's compiled modules (each would fail,
-    be respawned and fail again): said once here instead."""
+    be respawned and fail again): said once here instead. Otherwise makes the table
+    in ``limits_file`` (``GW_LIMITS_FILE``) that keeps the memory backend's limits
+    across the workers, before any of them maps it."""
     result = subprocess.run(
-        [sys.executable, "-P", "-c", _IMPORT_FAST, str(ROOT)], capture_output=True, text=True, check=False
+        [sys.executable, "-P", "-c", _IMPORT_FAST, str(ROOT), str(limits_file)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode == 0:
         return None
     lines = (result.stdout or result.stderr).strip().splitlines()
     cause = lines[-1] if lines else f"exit status {result.returncode}"
+    if result.returncode == 2:
+        return cause
     if (ROOT / "setup.py").is_file():  # a source tree, on PYTHONPATH or installed editable
         return (
             f"gw runs from its source tree {ROOT}, whose Cython modules are not compiled"
@@ -135,13 +149,14 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
         print("\n".join(exc.problems), file=sys.stderr)
         return 1
     server = tables.server
-    problem = _not_compiled() or _port_taken(server.host, server.port)
+    state = Path(tempfile.mkdtemp(prefix="gw-"))
+    problem = _fast_problem(state / "limits") or _port_taken(server.host, server.port)
     if problem is not None:
+        shutil.rmtree(state, ignore_errors=True)
         print(problem, file=sys.stderr)
         return 1
 
     serverlogs.setup(tables.logging.level, tables.logging.format)
-    state = Path(tempfile.mkdtemp(prefix="gw-"))
     (state / "metrics").mkdir()
     (state / "reload").touch()
     # The warnings are printed here; workers compiling the same config stay quiet.
@@ -149,6 +164,7 @@ def serve(config: str, host: str | None, port: int | None, workers: int | None) 
     os.environ.update(
         GW_CONFIG=str(Path(config).resolve()),
         GW_DRAIN_FILE=str(state / "draining"),
+        GW_LIMITS_FILE=str(state / "limits"),
         GW_RELOAD_FILE=str(state / "reload"),
         GW_WARNINGS_FILE=str(state / "warnings"),
         PROMETHEUS_MULTIPROC_DIR=str(state / "metrics"),

@@ -15,6 +15,8 @@ events, a client *encoder* writes them in the client's protocol.
 - ``convert``: the OpenAI pass-through watcher (a byte scan, no re-encoding);
   ``responses_watch``: the Responses API's (native OpenAI and Azure).
 - ``select``: smooth weighted round-robin.
+- ``counters``: rate-limit buckets and counters shared by the workers of one
+  ``gw serve`` (a mapped file).
 
 There is no pure-Python copy of these modules; importing ``gw._fast`` fails
 with instructions when the extensions have not been built.
@@ -26,6 +28,7 @@ try:
         chat,
         completions,
         convert,
+        counters,
         events,
         gemini,
         messages,
@@ -48,6 +51,7 @@ __all__ = [
     "chat",
     "completions",
     "convert",
+    "counters",
     "events",
     "gemini",
     "messages",

@@ -14,7 +14,7 @@ MODULES = sorted(p.stem for p in Path(gw._fast.__file__).parent.glob("*.pyx"))
 
 def test_the_module_list_is_the_whole_hot_path() -> None:
     assert MODULES == [
-        "anthropic", "chat", "completions", "convert", "events", "gemini",
+        "anthropic", "chat", "completions", "convert", "counters", "events", "gemini",
         "messages", "ollama", "openai", "responses", "responses_watch", "rules", "select", "sse",
     ]  # fmt: skip
 

@@ -270,6 +270,23 @@ def test_a_port_in_use_is_one_line_naming_it_and_how_to_change_it(tmp_path: Path
     assert "--port" in line and "GW__SERVER__PORT" in line
 
 
+# --- state shared by the workers ------------------------------------------------------
+
+
+def test_gw_serve_makes_the_limits_table_its_workers_share_and_removes_it_after(gateway) -> None:
+    from gw._fast.counters import Table
+
+    gw = gateway(ECHO, workers=2)
+    # The supervisor's environment (the workers inherit it) names the table, made already.
+    environ = Path(f"/proc/{gw.process.pid}/environ").read_bytes().split(b"\0")
+    (path,) = [item.split(b"=", 1)[1].decode() for item in environ if item.startswith(b"GW_LIMITS_FILE=")]
+    table = Table(path)
+    assert table.slots == 65536
+    table.close()
+    gw.close()
+    assert not Path(path).exists()
+
+
 # --- a small supervisor ------------------------------------------------------------
 
 
