@@ -73,7 +73,9 @@ class RedisServer:
                 raise RuntimeError(f"redis-server exited with {self.process.returncode}:\n{self.log()}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"redis-server on port {self.port}: no PONG within {timeout}s\n{self.log()}")
+                raise RuntimeError(
+                    f"redis-server on port {self.port}: no PONG within {timeout}s\n{self.log()}"
+                )
             time.sleep(0.02)
 
     def kill(self) -> None:
