@@ -178,12 +178,20 @@ class _Script:
 class RedisLimits:
     """RedisLimits("redis://127.0.0.1:6379/0", prefix="gw:", timeout=0.25, max_connections=64)
 
-    ``timeout`` bounds connecting and each reply; a call waits at most ``timeout`` for a
-    free pooled connection too. Nothing is retried inside a call.
+    ``timeout`` bounds connecting and each reply; a call waits at most ``pool_timeout``
+    (default: ``timeout``) for a free pooled connection, so a call fails within
+    ``pool_timeout + timeout`` (or ``+ 2 * timeout`` when it must connect anew). Nothing is
+    retried inside a call. One pool per event loop (per gw worker).
     """
 
     def __init__(
-        self, url: str, prefix: str = "gw:", *, timeout: float = 0.25, max_connections: int = 64
+        self,
+        url: str,
+        prefix: str = "gw:",
+        *,
+        timeout: float = 0.25,
+        pool_timeout: float | None = None,
+        max_connections: int = 64,
     ) -> None:
         require_redis()
         import redis.asyncio
@@ -205,7 +213,7 @@ class RedisLimits:
         pool = redis.asyncio.BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
-            timeout=timeout,  # waiting for a free connection
+            timeout=timeout if pool_timeout is None else pool_timeout,  # for a free connection
             socket_connect_timeout=timeout,
             socket_timeout=timeout,
             retry=Retry(NoBackoff(), 0),  # redis-py retries 3 times by default
@@ -269,8 +277,8 @@ class RedisLimits:
         args: list[float] = []
         for take in takes:
             _check_rate(take.limit, take.period)
-            if take.cost < 0:
-                raise ValueError(f"cost must be >= 0, got {take.cost!r}")
+            if not 0 <= take.cost < math.inf:
+                raise ValueError(f"cost must be >= 0 and finite, got {take.cost!r}")
             keys.append(self._key("rate", take.key))
             args += (take.limit, take.period, take.cost)
         if len(set(keys)) != len(keys):
@@ -289,6 +297,8 @@ class RedisLimits:
         A refund stops at a full bucket; a charge is kept whole (a debt later takes wait out).
         """
         _check_rate(limit, period)
+        if not math.isfinite(delta_cost):
+            raise ValueError(f"delta_cost must be finite, got {delta_cost!r}")
         args = [repr(float(limit)), repr(float(period)), repr(float(delta_cost))]
         return _seconds(await self._run(self._adjust, [self._key("rate", key)], args))
 
@@ -320,6 +330,8 @@ class RedisLimits:
 
     async def spend(self, key: str, amount_usd: float, period_end_unix: float) -> float:
         """Add ``amount_usd``; the total expires at ``period_end_unix`` (then starts at 0). Returns it."""
+        if not math.isfinite(amount_usd) or not math.isfinite(period_end_unix):
+            raise ValueError(f"amount and period end must be finite, got {amount_usd!r}, {period_end_unix!r}")
         args: list[str | int] = [repr(float(amount_usd)), math.ceil(period_end_unix * 1000)]
         return float(await self._run(self._spend, [self._key("budget", key)], args))
 
@@ -334,12 +346,12 @@ class RedisLimits:
 
 
 def _check_rate(limit: float, period: float) -> None:
-    if not limit > 0 or not period > 0:
-        raise ValueError(f"limit and period must be > 0, got {limit!r} and {period!r}")
+    if not 0 < limit < math.inf or not 0 < period < math.inf:
+        raise ValueError(f"limit and period must be > 0 and finite, got {limit!r} and {period!r}")
 
 
 def _ms(seconds: float) -> int:
-    if not seconds > 0:
+    if not 0 < seconds < math.inf:
         raise ValueError(f"ttl must be > 0, got {seconds!r}")
     return max(1, math.ceil(seconds * 1000))
 

@@ -154,6 +154,10 @@ def test_take_many_rejects_a_key_twice_and_bad_numbers(redis_url):
             await limits.take("a", 0, 60)
         with pytest.raises(ValueError, match=">= 0"):
             await limits.take("a", 1, 60, -1)
+        with pytest.raises(ValueError, match="finite"):
+            await limits.take("a", 1, 60, math.nan)
+        with pytest.raises(ValueError, match="finite"):
+            await limits.take("a", math.inf, 60)
         assert await limits.take_many([]) == 0.0
 
     run(redis_url, scenario)
@@ -178,6 +182,14 @@ def test_two_replicas_sharing_a_limit_never_admit_more_than_it(redis_url):
     admitted, elapsed = asyncio.run(main())
     # 50 per minute: one more each 1.2 s at most (the tpm's 62 per minute is not the binding one)
     assert 50 <= admitted <= 50 + int(elapsed / 1.2), (admitted, elapsed)
+
+
+def test_hundreds_of_decisions_in_flight_queue_for_the_pool_rather_than_fail(redis_url):
+    async def scenario(limits: RedisLimits) -> list[float]:
+        takes = [Take("busy:rpm", 10_000, 60, 1), Take("busy:tpm", 10**7, 60, 100)]
+        return await asyncio.gather(*(limits.take_many(takes) for _ in range(300)))  # 64 connections
+
+    assert run(redis_url, scenario) == [0.0] * 300
 
 
 # Concurrency leases --------------------------------------------------------------------
