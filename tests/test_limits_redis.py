@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,6 +14,7 @@ from typing import Any, TypeVar
 import pytest
 import redis
 
+import gw
 from gw.limits_redis import LimitsUnavailable, RedisLimits, Take
 from tests.redis_server import RedisServer
 
@@ -396,3 +399,13 @@ def test_start_on_a_redis_that_is_down_raises_limits_unavailable(redis_server: R
             await limits.close()
 
     asyncio.run(main())
+
+
+def test_without_redis_py_the_module_imports_and_the_class_says_to_install_the_extra(monkeypatch):
+    for name in [m for m in sys.modules if m == "redis" or m.startswith("redis.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    monkeypatch.setattr(gw, "limits_redis", sys.modules["gw.limits_redis"])  # put back after
+    monkeypatch.delitem(sys.modules, "gw.limits_redis")
+    module = importlib.import_module("gw.limits_redis")  # gw imports it lazily: no redis needed here
+    with pytest.raises(ImportError, match=r"install gw\[redis\]"):
+        module.RedisLimits("redis://127.0.0.1:6379/0")
