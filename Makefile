@@ -48,7 +48,11 @@ serve: $(SERVE_STAMP)
 check: $(SERVE_STAMP)
 	$(VENV)/bin/gw check --config config.yaml
 
+# The Redis limits' tests run a real redis-server (Debian's package), installed here if missing.
+REDIS_INSTALL := apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server
 test: build
+	@command -v redis-server >/dev/null 2>&1 || { echo "installing redis-server (apt-get)"; \
+		if [ "$$(id -u)" = 0 ]; then $(REDIS_INSTALL); else sudo sh -c '$(REDIS_INSTALL)'; fi; }
 	$(PY) -m pytest
 
 # ruff (pyproject's [tool.ruff]) and mypy --strict ([tool.mypy]); gw/_fast is typed by its

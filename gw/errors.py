@@ -17,6 +17,7 @@ GatewayError              status  type
   - UpstreamUnavailable   502 connect, reset, garbage
   - UpstreamTimeout       504
 ConfigError               start-up and reload only; `gw check` exits 1
+LimitsUnavailable         internal: Redis (limits) unreachable; gw applies limits.on_redis_error
 """
 
 from __future__ import annotations
@@ -182,6 +183,14 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str] | tuple[str, ...]) -> None:
         self.problems = tuple(problems)
         super().__init__("\n".join(self.problems))
+
+
+class LimitsUnavailable(Exception):
+    """The shared limits store (Redis) did not answer in time, refused, or failed.
+
+    Every call of ``gw.limits_redis.RedisLimits`` raises only this, so one ``except``
+    applies ``limits.on_redis_error`` (open: admit; closed: refuse). Never rendered as is.
+    """
 
 
 # Things that look like credentials: bearer tokens and common key prefixes.

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.fakes.runner import FakeUpstream
+from tests.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE_KEY = "sk-fake-upstream-key-0123456789abcdef"
@@ -205,3 +206,19 @@ def gw_std(fake: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
     gw = Gateway(path)
     yield gw
     gw.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server shared by the session (tests use keys of their own); fails if not installed."""
+    server = RedisServer()
+    yield server.url
+    server.close()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, for tests that kill it and start it again on the same port."""
+    server = RedisServer()
+    yield server
+    server.close()

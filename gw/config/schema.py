@@ -15,6 +15,7 @@ line each.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -651,6 +652,9 @@ def _needs_redis_url(ctx: _Ctx, path: Path, raw: Any, out: dict[str, Any]) -> No
     # a redis_url that was given but failed its check is reported already
     if out.get("backend") == "redis" and not out.get("redis_url") and given is None:
         ctx.error(path + ("redis_url",), "required when backend is redis")
+    # redis-py is an extra: looked up (not imported) only when a redis backend is configured
+    if out.get("backend") == "redis" and importlib.util.find_spec("redis") is None:
+        ctx.error(path + ("backend",), "redis needs the redis package: install gw[redis]")
 
 
 def _metrics_path(ctx: _Ctx, path: Path, value: Any) -> Any:

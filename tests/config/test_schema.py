@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 
 import pytest
@@ -383,6 +384,14 @@ def test_retry_on_takes_statuses_and_two_names(cfg):
 def test_a_redis_backend_needs_a_redis_url(cfg, section):
     assert cfg.errors(BASE + f"{section}: {{backend: redis}}\n") == [
         f"config.yaml: {section}.redis_url: required when backend is redis"
+    ]
+
+
+@pytest.mark.parametrize("section", ["cache", "limits"])
+def test_a_redis_backend_without_the_redis_package_says_to_install_the_extra(cfg, section, monkeypatch):
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if not installed: find_spec gives None
+    assert cfg.errors(BASE + f"{section}: {{backend: redis, redis_url: 'redis://localhost'}}\n") == [
+        f"config.yaml: {section}.backend: redis needs the redis package: install gw[redis]"
     ]
 
 
