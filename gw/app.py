@@ -172,8 +172,15 @@ class GatewayApp(Application):
                 duration = time.perf_counter() - exchange.info.received
                 self.worker.batch.record(exchange.info, outcome, duration)
                 self.worker.output.request(exchange.info, outcome, duration)
-            if exchange.runtime is not None:
-                exchange.runtime.leave()
+            runtime = exchange.runtime
+            if runtime is not None:
+                if outcome.held is not None:
+                    provider = outcome.bound.provider if outcome.bound is not None else None
+                    try:
+                        await runtime.limits.settle(outcome.held, outcome.usage, provider)
+                    except Exception:  # the request is over: a failed correction must not undo it
+                        log.exception("settling the request's tokens failed")
+                runtime.leave()
 
 
 def exchange_of(request: Request) -> Exchange:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from typing import Protocol as _Protocol
 
 if TYPE_CHECKING:
+    from .limits import Held
     from .relay import ClientWatch
     from .routing import Bound
     from .runtime import Runtime
@@ -108,6 +109,8 @@ class Outcome:
         "upstream_s",
         "error",
         "cache_hit",
+        "limited",
+        "held",
         "response_body",
         "failures",
         "token_count",
@@ -125,6 +128,8 @@ class Outcome:
         self.upstream_s = 0.0
         self.error: str | None = None
         self.cache_hit = False
+        self.limited: str | None = None  # which of gw's limits refused it (gw_rate_limited_total)
+        self.held: Held | None = None  # what gw's limits admitted it with, settled at its end
         self.response_body: bytes | None = None  # only with `logging.bodies: true`
         self.failures: list[tuple[str, str]] | None = None  # (provider, reason) of each failed attempt
         self.token_count: str | None = None  # count_tokens: "exact" or "estimated" (x-gw-token-count)

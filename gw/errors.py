@@ -103,9 +103,12 @@ class RateLimited(GatewayError):
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: float = 1.0, **kw: Any) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float = 1.0, limit: str | None = None, **kw: Any
+    ) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+        self.limit = limit  # which of gw's limits refused: key_rpm, key_tpm, provider_rpm, provider_tpm
 
 
 class Unavailable(GatewayError):

@@ -63,23 +63,24 @@ local now = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 """
 
 # KEYS: one rate key per entry; ARGV: limit, period, cost per entry. Admits all or none.
-# Returns '0' (admitted, every tat stored), the largest wait in seconds, or 'inf' (a cost above its limit).
+# Returns '0' (admitted, every tat stored), or the largest wait in seconds ('inf': a cost above its
+# limit) and the 0-based index of the entry that waits it: '1.500000 1'.
 TAKE_LUA = (
     _NOW
     + """
 local slack = 0.000001
-local tats, wait = {}, 0
+local tats, wait, which = {}, 0, 0
 for i = 1, #KEYS do
   local limit, period, cost = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
-  if cost > limit then return 'inf' end
+  if cost > limit then return 'inf ' .. (i - 1) end
   local tat = tonumber(redis.call('GET', KEYS[i])) or now
   if tat < now then tat = now end
   local new_tat = tat + cost * period / limit
   local w = new_tat - now - period
-  if w > slack and w > wait then wait = w end
+  if w > slack and w > wait then wait, which = w, i - 1 end
   tats[i] = new_tat
 end
-if wait > 0 then return string.format('%.6f', wait) end
+if wait > 0 then return string.format('%.6f %d', wait, which) end
 for i = 1, #KEYS do
   local ms = math.ceil((tats[i] - now) * 1000)
   if ms > 0 then redis.call('SET', KEYS[i], string.format('%.17g', tats[i]), 'PX', ms) end
@@ -273,6 +274,10 @@ class RedisLimits:
 
         ``math.inf``: some cost is above its limit and can never be admitted.
         """
+        return (await self.take_which(takes))[0]
+
+    async def take_which(self, takes: Sequence[Take]) -> tuple[float, int]:
+        """``take_many``, and the index of the entry that waits longest (-1 when admitted)."""
         keys: list[str] = []
         args: list[float] = []
         for take in takes:
@@ -284,8 +289,12 @@ class RedisLimits:
         if len(set(keys)) != len(keys):
             raise ValueError("take_many: a key appears twice")
         if not keys:
-            return 0.0
-        return _seconds(await self._run(self._take, keys, [repr(float(a)) for a in args]))
+            return 0.0, -1
+        reply = await self._run(self._take, keys, [repr(float(a)) for a in args])
+        parts = (reply.decode() if isinstance(reply, bytes) else str(reply)).split()
+        if len(parts) < 2:
+            return 0.0, -1
+        return _seconds(parts[0]), int(parts[1])
 
     async def take(self, key: str, limit: float, period: float, cost: float = 1) -> float:
         """``take_many`` of one: 0.0 if admitted (and taken), else the seconds to wait."""

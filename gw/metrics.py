@@ -58,7 +58,13 @@ PROVIDER_UP = Gauge(
     ("provider",),
     multiprocess_mode="livemin",
 )
-RATE_LIMITED = Counter("gw_rate_limited_total", "Requests refused by gw's own rate limits", ("key", "model"))
+RATE_LIMITED = Counter("gw_rate_limited_total", "Requests refused by gw's own rate limits", ("key", "limit"))
+# 1 while the shared limits store (Redis) answers; with several workers, the lowest.
+LIMITS_UP = Gauge(
+    "gw_limits_backend_up",
+    "Whether the limits store answered the last time it was asked",
+    multiprocess_mode="livemin",
+)
 CACHE_HITS = Counter("gw_cache_hits_total", "Answers served from the cache", ("model",))
 CACHE_MISSES = Counter("gw_cache_misses_total", "Cacheable requests not in the cache", ("model",))
 
@@ -116,6 +122,8 @@ class Batch:
         key = info.key_name or ""
         endpoint = info.endpoint
         add(REQUESTS, (key, model, provider, endpoint, status_class(outcome.status)))
+        if outcome.limited is not None:
+            add(RATE_LIMITED, (key, outcome.limited))
         if not provider:
             return  # refused before routing: no latency or token series for it
         self.observe(DURATION, (model, provider, endpoint), duration_s)
@@ -221,3 +229,8 @@ def worker_exited(pid: int, multiproc_dir: str | None = None) -> None:
     path = multiproc_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
         multiprocess.mark_process_dead(pid, path)
+
+
+def limits_up(up: bool) -> None:
+    """The limits store answered (or not) the last time a worker asked it."""
+    LIMITS_UP.set(1 if up else 0)

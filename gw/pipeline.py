@@ -74,6 +74,8 @@ class Pipeline:
         body = parse_object(await read_body(request, tables.server.max_body_bytes))
         parsed = read(body)
         route = runtime.resolve(parsed.model, caller)
+        if runtime.limits.backend is not None:
+            await runtime.limits.admit(caller, body, exchange.outcome)  # 429 when over the key's limit
         # the model label is the configured name: a pattern's, not the free-form requested one
         info = exchange.info = exchange.info.known(
             exchange.info.key_name, route.model.name, parsed.stream, body if tables.logging.bodies else None

@@ -31,10 +31,12 @@ from .errors import (
     BadRequest,
     NoHealthyTarget,
     NotFound,
+    RateLimited,
     UnsupportedEndpoint,
     UpstreamError,
     UpstreamUnavailable,
 )
+from .limits import Limits
 from .providers.base import Adapter, StoresResponses
 
 T = TypeVar("T")
@@ -66,11 +68,13 @@ def target_of(bound: Bound, call: Call) -> Target:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """``routing`` of the config: extra attempts, what is retried, and the clock breakers read."""
+    """``routing`` of the config: extra attempts, what is retried, the clock breakers read,
+    and gw's own limits (a provider over its rate limit is skipped like an unhealthy one)."""
 
     retries: int = 0
     retry_on: frozenset[int | str] = frozenset()
     clock: Clock = time.monotonic
+    limits: Limits | None = None
 
 
 class Route:
@@ -152,8 +156,15 @@ async def attempt(
     policy = route.policy
     failure: UpstreamError | None = None
     tried = False
+    limited, which = 0.0, ""  # the shortest wait of the targets over their provider's rate limit
     for bound in plan(route):
         adapter = bound.adapter
+        if policy.limits is not None and bound.provider.rate_limit is not None and outcome.held is not None:
+            wait, over = await policy.limits.target(bound.provider, outcome.held, call.body)
+            if wait > 0:
+                if not limited or wait < limited:
+                    limited, which = wait, over
+                continue
         if call.operation not in adapter.operations and instead is None:
             provider = bound.provider
             raise UnsupportedEndpoint(
@@ -195,6 +206,14 @@ async def attempt(
             outcome.upstream_s += time.perf_counter() - started
     if failure is not None:
         raise failure
+    if limited:
+        outcome.limited = which
+        raise RateLimited(
+            f"every target of model '{route.model.name}' is over its provider's rate limit: "
+            f"retry in {max(1, int(limited + 0.999))}s",
+            retry_after=limited,
+            limit=outcome.limited,
+        )
     raise route.unavailable()
 
 

@@ -22,6 +22,7 @@ from . import logs, metrics
 from .breaker import Health
 from .config.tables import REQUESTED, ApiKey, Tables
 from .errors import Forbidden, ModelNotFound
+from .limits import Backend, Limits
 from .providers import Adapter, build_adapter
 from .providers.base import StoresResponses
 from .routing import Bound, Clock, Policy, Route
@@ -29,9 +30,14 @@ from .routing import Bound, Clock, Policy, Route
 
 class Runtime:
     def __init__(
-        self, tables: Tables, previous: Runtime | None = None, clock: Clock = time.monotonic
+        self,
+        tables: Tables,
+        previous: Runtime | None = None,
+        clock: Clock = time.monotonic,
+        limits: Backend | None = None,
     ) -> None:
         self.tables = tables
+        self.limits = Limits(tables, limits)
         # Providers whose record is unchanged keep their adapter (connection
         # pools) and breakers; the rest are built anew.
         kept = set()
@@ -53,7 +59,7 @@ class Runtime:
             )
 
         routing = tables.routing
-        policy = Policy(routing.retries, routing.retry_on, clock)
+        policy = Policy(routing.retries, routing.retry_on, clock, self.limits if limits is not None else None)
         routes = {
             name: Route(
                 model,

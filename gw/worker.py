@@ -30,6 +30,7 @@ from . import logs, metrics
 from .config import load_tables
 from .config.tables import Tables
 from .errors import ConfigError
+from .limits import Backend, backend_of
 from .probes import HealthChecker
 from .routing import Clock
 from .runtime import Runtime
@@ -52,6 +53,7 @@ class Worker:
         self.batch = metrics.Batch()
         self.output = logs.Output()
         self.checker: HealthChecker | None = None
+        self.limits: Backend | None = None  # gw's own limits' shared state, kept across reloads
         self._signal_file = os.environ.get("GW_RELOAD_FILE") or None
         # Read before the caller loads the config: a reload announced while this
         # worker starts (after its config was read) still reaches it.
@@ -59,7 +61,8 @@ class Worker:
         self._poller: asyncio.TimerHandle | None = None
 
     def start(self, tables: Tables) -> Runtime:
-        runtime = Runtime(tables, clock=self.clock)
+        self.limits = backend_of(tables)
+        runtime = Runtime(tables, clock=self.clock, limits=self.limits)
         self._swap(runtime)
         if self._signal_file is not None:
             self._poller = asyncio.get_running_loop().call_later(_POLL_S, self._poll)
@@ -81,7 +84,9 @@ class Worker:
                 problems=list(exc.problems),
             )
             raise
-        runtime = Runtime(tables, previous=old, clock=self.clock)
+        if self.limits is None or tables.limits != old.tables.limits:
+            self.limits = backend_of(tables)  # (a backend no longer used is dropped: memory or a pool)
+        runtime = Runtime(tables, previous=old, clock=self.clock, limits=self.limits)
         summary = changes(old.tables, tables)
         self._swap(runtime)
         logs.setup(tables.logging.level, tables.logging.format, self.output)

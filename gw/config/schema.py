@@ -640,7 +640,12 @@ def _cache(ctx: _Ctx, path: Path, value: Any) -> Any:
 
 
 def _limits(ctx: _Ctx, path: Path, value: Any) -> Any:
-    out = fields(ctx, path, value, {"backend": choice(LimitsBackend), "redis_url": _redis_url})
+    checks = {
+        "backend": choice(LimitsBackend),
+        "redis_url": _redis_url,
+        "on_redis_error": choice(("open", "closed")),
+    }
+    out = fields(ctx, path, value, checks)
     if out is None:
         return BAD
     _needs_redis_url(ctx, path, value, out)

@@ -166,6 +166,7 @@ class Cache:
 class Limits:
     backend: LimitsBackend = LimitsBackend.MEMORY
     redis_url: str | None = None
+    on_redis_error: str = "open"  # open: admit while Redis is unreachable; closed: 503
 
 
 @dataclass(frozen=True, slots=True)

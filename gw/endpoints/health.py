@@ -90,5 +90,11 @@ async def detailed(request: Request, worker: Worker) -> Response:
             "pid": os.getpid(),
             "providers": providers,
             "models": models,
+            # gw's own rate limits: where their state is, and whether it answered last time
+            "limits": {
+                "backend": str(runtime.tables.limits.backend) if runtime.limits.backend is not None else None,
+                "up": runtime.limits.up,
+                "on_redis_error": runtime.tables.limits.on_redis_error,
+            },
         },
     )
