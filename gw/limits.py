@@ -64,7 +64,8 @@ class Held:
     key: str | None = None  # the key's name when its tokens are limited
     key_limit: RateLimit | None = None
     reserved: float = 0.0  # tokens reserved
-    providers: dict[str, float] = field(default_factory=dict)  # provider -> tokens reserved there
+    # provider -> (tokens reserved there, its tpm)
+    providers: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def reserve_of(body: dict[str, Any]) -> float:
@@ -88,7 +89,7 @@ def _entries(prefix: str, limit: RateLimit | None, tokens: float) -> list[Entry]
 class Limits:
     """The tables' limits on a backend (``None``: no limit configured anywhere)."""
 
-    __slots__ = ("backend", "closed", "_outage", "_any_key", "_any_provider")
+    __slots__ = ("backend", "closed", "_outage", "_any_provider")
 
     def __init__(self, tables: Tables, backend: Backend | None) -> None:
         self.backend = backend
@@ -96,7 +97,6 @@ class Limits:
         self._outage = False
         if backend is not None:
             metrics.limits_up(True)
-        self._any_key = any(k.rate_limit for k in tables.auth.keys_by_digest.values())
         self._any_provider = any(p.rate_limit for p in tables.providers.values())
 
     @property
@@ -139,7 +139,7 @@ class Limits:
         if wait > 0:
             return wait, "provider_" + entries[which][0].rsplit(":", 1)[1]
         if limit.tpm:
-            held.providers[provider.name] = tokens
+            held.providers[provider.name] = (tokens, float(limit.tpm))
         return 0.0, ""
 
     async def settle(self, held: Held, usage: dict[str, Any] | None, provider: Provider | None) -> None:
@@ -152,10 +152,9 @@ class Limits:
                 await self.backend.adjust(
                     f"key:{held.key}:tpm", float(held.key_limit.tpm), MINUTE, used - held.reserved
                 )
-            for name, reserved in held.providers.items():
-                limit = provider.rate_limit if provider is not None and provider.name == name else None
-                charged = used if limit is not None else 0.0  # only the target that answered used them
-                tpm = float(limit.tpm) if limit is not None and limit.tpm else 1.0
+            for name, (reserved, tpm) in held.providers.items():
+                # only the target that answered used tokens; the others' reservations go back
+                charged = used if provider is not None and provider.name == name else 0.0
                 await self.backend.adjust(f"provider:{name}:tpm", tpm, MINUTE, charged - reserved)
         except LimitsUnavailable:
             self._down()
