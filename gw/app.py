@@ -314,6 +314,7 @@ def create_app(
                 "x-gw-provider",
                 "x-gw-overhead-ms",
                 "x-gw-token-count",
+                "x-gw-cost-usd",
                 "retry-after",
             ],
         )

@@ -134,6 +134,27 @@ class Outcome:
         self.failures: list[tuple[str, str]] | None = None  # (provider, reason) of each failed attempt
         self.token_count: str | None = None  # count_tokens: "exact" or "estimated" (x-gw-token-count)
 
+    def tokens(self) -> tuple[int, int]:
+        """Prompt and completion tokens of the answer's usage (0 when unknown)."""
+        usage = self.usage
+        if not usage:
+            return 0, 0
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        return (
+            prompt if isinstance(prompt, int) and prompt > 0 else 0,
+            completion if isinstance(completion, int) and completion > 0 else 0,
+        )
+
+    def cost_usd(self) -> float | None:
+        """What the answer cost at its model's ``price`` (a fallback's, when one answered);
+        None without a price or a usage."""
+        bound = self.bound
+        price = bound.price if bound is not None else None
+        prompt, completion = self.tokens()
+        if price is None or not (prompt or completion):
+            return None
+        return (prompt * price.input_per_mtok + completion * price.output_per_mtok) / 1e6
+
     def failed(self, provider: str, reason: str) -> None:
         """An upstream attempt failed (``gw_upstream_errors_total``)."""
         if self.failures is None:

@@ -133,22 +133,14 @@ class Batch:
         self.observe(OVERHEAD, (endpoint,), max(0.0, (ttft_s or duration_s) - outcome.upstream_s))
         if outcome.retries:
             add(RETRIES, (model,), outcome.retries)
-        usage = outcome.usage
-        if usage:
-            prompt = usage.get("prompt_tokens")
-            completion = usage.get("completion_tokens")
-            prompt = prompt if isinstance(prompt, int) and prompt > 0 else 0
-            completion = completion if isinstance(completion, int) and completion > 0 else 0
-            if prompt:
-                add(TOKENS, (key, model, provider, "prompt"), prompt)
-            if completion:
-                add(TOKENS, (key, model, provider, "completion"), completion)
-            # The price of the model that answered: a fallback's, when one did.
-            price = outcome.bound.price if outcome.bound is not None else None
-            if price is not None and (prompt or completion):
-                cost = (prompt * price.input_per_mtok + completion * price.output_per_mtok) / 1e6
-                if cost:
-                    add(COST, (key, model, provider), cost)
+        prompt, completion = outcome.tokens()
+        if prompt:
+            add(TOKENS, (key, model, provider, "prompt"), prompt)
+        if completion:
+            add(TOKENS, (key, model, provider, "completion"), completion)
+        cost = outcome.cost_usd()
+        if cost:
+            add(COST, (key, model, provider), cost)
 
     def flush(self) -> None:
         counts, self.counts = self.counts, {}

@@ -121,7 +121,11 @@ def headers_for(info: RequestInfo, outcome: Outcome) -> list[tuple[bytes, bytes]
 
 
 def json_response(data: bytes, info: RequestInfo, outcome: Outcome, status: int = 200) -> Response:
-    return Response(status, headers_for(info, outcome), Content(JSON, data))
+    headers = headers_for(info, outcome)
+    cost = outcome.cost_usd()
+    if cost is not None:  # a whole answer's cost at its model's price (a stream's comes too late)
+        headers.append((b"x-gw-cost-usd", b"%.8f" % cost))
+    return Response(status, headers, Content(JSON, data))
 
 
 def stream_response(

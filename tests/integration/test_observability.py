@@ -584,3 +584,14 @@ def test_text_log_format_gives_key_value_lines(fake, gateway):
         "event": "request", "key": "app", "model": "echo", "provider": "demo", "status": "200"
     }
     assert any(r["event"] == "worker started" for r in records), "gw's own events are text too"
+
+
+def test_a_whole_answer_says_its_cost_at_the_models_price(fake, gateway):
+    gw = gateway(config(fake))
+    headers = {"authorization": f"Bearer {APP_KEY}"}
+    priced = httpx.post(gw.url + CHAT, json=chat_body("gpt", 5), headers=headers, timeout=10)
+    usage = priced.json()["usage"]
+    cost = (usage["prompt_tokens"] * PRICE_IN + usage["completion_tokens"] * PRICE_OUT) / 1e6
+    assert float(priced.headers["x-gw-cost-usd"]) == pytest.approx(cost, abs=1e-8)
+    unpriced = httpx.post(gw.url + CHAT, json=chat_body("echo", 4), headers=headers, timeout=10)
+    assert "x-gw-cost-usd" not in unpriced.headers
