@@ -26,6 +26,7 @@ from blacksheep import Request, Response
 from . import routing
 from .auth import authenticate
 from .call import Call, Encoders, Operation
+from .config.tables import ApiKey
 from .context import Exchange, Outcome
 from .relay import ClientWatch, LateWatches, Receive, Relay
 from .runtime import Runtime
@@ -65,12 +66,8 @@ class Pipeline:
 
     async def run(self, request: Request, exchange: Exchange, runtime: Runtime, read: Reader) -> Response:
         """Authenticate, read the body, run the steps, route; answer or stream."""
-        runtime.active += 1  # until the request ends: a reload closes this runtime's clients only after
-        exchange.runtime = runtime
+        caller = enter(request, exchange, runtime)
         tables = runtime.tables
-        caller = authenticate(tables.auth, request)
-        if caller is not None:  # known from here on, for the log line and metrics of a refusal too
-            exchange.info = exchange.info.known(caller.name)
         body = parse_object(await read_body(request, tables.server.max_body_bytes))
         parsed = read(body)
         route = runtime.resolve(parsed.model, caller)
@@ -113,17 +110,24 @@ class Pipeline:
         return stream_response(info, outcome, relay.body)
 
 
+def enter(request: Request, exchange: Exchange, runtime: Runtime) -> ApiKey | None:
+    """The request starts on ``runtime`` (counted until it ends: a reload closes this
+    runtime's clients only after) and its caller is known: 401 for a bad key."""
+    runtime.active += 1
+    exchange.runtime = runtime
+    caller = authenticate(runtime.tables.auth, request)
+    if caller is not None:  # known from here on, for the log line and metrics of a refusal too
+        exchange.info = exchange.info.known(caller.name)
+    return caller
+
+
 async def run_stored(
     request: Request, exchange: Exchange, runtime: Runtime, method: str, path: str
 ) -> Response:
     """A stored response's route (``GET``/``DELETE /v1/responses/{id}``, ``.../cancel``,
     ``.../input_items``): no model to route by, so each native Responses provider the
     caller may use is asked in turn (``routing.stored``)."""
-    runtime.active += 1
-    exchange.runtime = runtime
-    caller = authenticate(runtime.tables.auth, request)
-    if caller is not None:
-        exchange.info = exchange.info.known(caller.name)
+    caller = enter(request, exchange, runtime)
     info = exchange.info
     call = Call(info, Operation.RESPONSES, {})
     adapters = runtime.stored_responses(caller)

@@ -105,6 +105,9 @@ class Worker:
         runtime, self.runtime = self.runtime, None
         if runtime is not None:
             await runtime.aclose()
+        limits, self.limits = self.limits, None
+        if limits is not None:
+            await limits.aclose()  # the Redis pool, if any
 
     def _swap(self, runtime: Runtime) -> None:
         old = self.runtime
