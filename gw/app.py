@@ -175,11 +175,10 @@ class GatewayApp(Application):
             runtime = exchange.runtime
             if runtime is not None:
                 if outcome.held is not None:
-                    provider = outcome.bound.provider if outcome.bound is not None else None
                     try:
-                        await runtime.limits.settle(outcome.held, outcome.usage, provider)
+                        await runtime.limits.settle(outcome)
                     except Exception:  # the request is over: a failed correction must not undo it
-                        log.exception("settling the request's tokens failed")
+                        log.exception("settling the request's limits failed")
                 runtime.leave()
 
 

@@ -1,17 +1,19 @@
 """gw's limits shared by every replica, in Redis: rates (GCRA), concurrency leases, budgets.
 
     limits = RedisLimits("redis://127.0.0.1:6379/0")
-    await limits.start()                                   # loads the scripts; LimitsUnavailable if down
-    wait = await limits.take_many([Take("app:rpm", 600, 60, 1), Take("app:tpm", 200_000, 60, 1200)])
-    if wait: raise RateLimited(..., retry_after=wait)      # nothing was taken
-    await limits.adjust("app:tpm", 200_000, 60, 830 - 1200)  # the estimate, corrected from usage
-    if await limits.acquire("app:conc", 20, lease_id, ttl=60): ... finally: await limits.release(...)
-    total = await limits.spend("app:2026-12", 0.0042, period_end_unix)
+    await limits.start()                                   # loads the script; LimitsUnavailable if down
+    refused = await limits.admit([Take("app:rpm", 600, 60, 1), Take("app:tpm", 200_000, 60, 1200)],
+                                 budget=("app:2026-12", 50.0), lease=("app", 20, lease_id, 60))
+    if refused: raise RateLimited(...)                     # nothing was taken
+    await limits.settle([Take("app:tpm", 200_000, 60, 830 - 1200)],   # the estimate, corrected
+                        spend=("app:2026-12", 0.0042, period_end_unix), release=("app", lease_id))
 
-Each decision is one round trip: one Lua script (EVALSHA; after a Redis restart or
-SCRIPT FLUSH the first call gets NOSCRIPT, loads the script and runs it again). Scripts
-read the clock with Redis' ``TIME``, so replicas with skewed clocks agree. Every key is
-``{prefix}{kind}:{key}`` (kind ``rate``, ``lease``, ``budget``) and expires by itself.
+Each decision is one op of one Lua script (EVALSHA; after a Redis restart or SCRIPT
+FLUSH the first call gets NOSCRIPT, loads the script and runs it again), and the ops
+of concurrent requests share one script call: one round trip for all of them. The
+script reads the clock with Redis' ``TIME``, so replicas with skewed clocks agree.
+Every key is ``{prefix}{kind}:{key}`` (kind ``rate``, ``lease``, ``budget``) and
+expires by itself.
 
 Rates: GCRA, the token bucket of capacity ``limit`` refilled over ``period`` (no burst
 above the period's total). Per key Redis holds ``tat``, the theoretical arrival time:
@@ -30,11 +32,12 @@ rounding room: a bucket holds at most ``limit + 1µs / T`` units.
 Failures: a refused connection, a timeout (``timeout``, 0.25 s, for connecting and
 for each reply) or any Redis error raises ``LimitsUnavailable`` at once, never
 retried inside the call; the pool reconnects by itself on the next call once Redis
-is back. Keys of one ``take_many`` must live on one node (no Redis Cluster).
+is back. Keys of one batch must live on one node (no Redis Cluster).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
@@ -46,7 +49,7 @@ from gw.errors import LimitsUnavailable
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["LimitsUnavailable", "RedisLimits", "Take", "require_redis"]
+__all__ = ["LimitsUnavailable", "RedisLimits", "Refused", "Take", "require_redis"]
 
 INSTALL_HINT = "the redis package is not installed: install gw[redis] (pip install 'gw[redis]')"
 
@@ -57,100 +60,129 @@ EPOCH = 1_700_000_000
 _NOW = f"""local _t = redis.call('TIME')
 local now = (tonumber(_t[1]) - {EPOCH}) + tonumber(_t[2]) / 1000000
 """
-# now: Unix milliseconds, from the Redis server's clock.
-_NOW_MS = """local _t = redis.call('TIME')
-local now = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
-"""
-
-# KEYS: one rate key per entry; ARGV: limit, period, cost per entry. Admits all or none.
-# Returns '0' (admitted, every tat stored), or the largest wait in seconds ('inf': a cost above its
-# limit) and the 0-based index of the entry that waits it: '1.500000 1'.
-TAKE_LUA = (
+# Every decision is one op of BATCH_LUA; ops queued by concurrent requests go to Redis
+# together, one script call (one round trip) for all of them, run one after another.
+# ARGV is the ops back to back, each: its name, its first key's index in KEYS (0-based),
+# then its fields; a field ``k`` is a key's index from that first key (1-based), 0: none.
+#   take   n, (k, limit, period, cost) * n, budget k, amount, lease k, limit, id, ttl_ms
+#          -> '0' | 'rate <wait> <which>' | 'budget <spent>' | 'concurrency <held>'
+#          all or nothing: rates (GCRA), the budget (refused once spent >= amount), a lease
+#   settle n, (k, limit, period, delta) * n, spend k, amount, end_ms, release k, id
+#          -> '<spent total, -1 without spend> <the wait the adjustments leave> <released 0|1>'
+#   renew  k, id, ttl_ms -> '1' | '0' (not held)
+#   held   k -> leases held          spent  k -> the total
+# Rates: a missing key is a full bucket; an adjustment's refund stops at a full bucket, its
+# charge is kept whole (a debt later takes wait out). Leases: a ZSET of lease ids scored by
+# their expiry (Unix ms), expired ones dropped first (a replica that died frees its slots
+# after ttl); the key expires with its last lease. Budgets: INCRBYFLOAT, expiring at the
+# period's end.
+BATCH_LUA = (
     _NOW
-    + """
+    + """local now_ms = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 local slack = 0.000001
-local tats, wait, which = {}, 0, 0
-for i = 1, #KEYS do
-  local limit, period, cost = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
-  if cost > limit then return 'inf ' .. (i - 1) end
-  local tat = tonumber(redis.call('GET', KEYS[i])) or now
-  if tat < now then tat = now end
-  local new_tat = tat + cost * period / limit
-  local w = new_tat - now - period
-  if w > slack and w > wait then wait, which = w, i - 1 end
-  tats[i] = new_tat
+local out, i = {}, 1
+local function expire_with_last(key)
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('PEXPIREAT', key, last[2]) end
 end
-if wait > 0 then return string.format('%.6f %d', wait, which) end
-for i = 1, #KEYS do
-  local ms = math.ceil((tats[i] - now) * 1000)
-  if ms > 0 then redis.call('SET', KEYS[i], string.format('%.17g', tats[i]), 'PX', ms) end
+local function set_tat(key, tat)
+  local ms = math.ceil((tat - now) * 1000)
+  if ms > 0 then
+    redis.call('SET', key, string.format('%.17g', tat), 'PX', ms)
+  else
+    redis.call('DEL', key)
+  end
 end
-return '0'
-"""
-)
-
-# KEYS[1]: a rate key; ARGV: limit, period, delta (cost units; negative refunds).
-# A refund stops at a full bucket (tat = now); a charge is kept whole, even past the
-# limit (a debt later requests wait out). Returns the wait before anything is admitted.
-ADJUST_LUA = (
-    _NOW
-    + """
-local limit, period, delta = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
-local new_tat = tat + delta * period / limit
-local ms = math.ceil((new_tat - now) * 1000)
-if ms > 0 then
-  redis.call('SET', KEYS[1], string.format('%.17g', new_tat), 'PX', ms)
-else
-  redis.call('DEL', KEYS[1])
+while i <= #ARGV do
+  local op, base = ARGV[i], tonumber(ARGV[i + 1])
+  local function key(j) local k = tonumber(ARGV[j]); if k > 0 then return KEYS[base + k] end end
+  local reply
+  if op == 'take' then
+    local n = tonumber(ARGV[i + 2])
+    local rates, j = i + 3, i + 3 + 4 * n
+    local budget, amount = key(j), tonumber(ARGV[j + 1])
+    local lease, limit, id, ttl = key(j + 2), tonumber(ARGV[j + 3]), ARGV[j + 4], tonumber(ARGV[j + 5])
+    i = j + 6
+    if budget then
+      local spent = tonumber(redis.call('GET', budget)) or 0
+      if spent >= amount then reply = string.format('budget %.17g', spent) end
+    end
+    local held_already = false
+    if not reply and lease then
+      redis.call('ZREMRANGEBYSCORE', lease, '-inf', now_ms)
+      held_already = redis.call('ZSCORE', lease, id)
+      local held = redis.call('ZCARD', lease)
+      if not held_already and held >= limit then reply = 'concurrency ' .. held end
+    end
+    local tats, wait, which = {}, 0, 0
+    if not reply then
+      for r = 0, n - 1 do
+        local at = rates + 4 * r
+        local rlimit, period, cost = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+        if cost > rlimit then wait, which = math.huge, r; break end
+        local tat = tonumber(redis.call('GET', key(at))) or now
+        if tat < now then tat = now end
+        local new_tat = tat + cost * period / rlimit
+        local w = new_tat - now - period
+        if w > slack and w > wait then wait, which = w, r end
+        tats[r + 1] = new_tat
+      end
+      if wait > 0 then reply = string.format('rate %.6f %d', wait, which) end
+    end
+    if not reply then
+      for r = 0, n - 1 do set_tat(key(rates + 4 * r), tats[r + 1]) end
+      if lease then
+        redis.call('ZADD', lease, now_ms + ttl, id)
+        expire_with_last(lease)
+      end
+      reply = '0'
+    end
+  elseif op == 'settle' then
+    local n = tonumber(ARGV[i + 2])
+    local j, wait = i + 3, 0
+    for r = 1, n do
+      local limit, period, delta = tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2]), tonumber(ARGV[j + 3])
+      local k = key(j)
+      local tat = tonumber(redis.call('GET', k)) or now
+      if tat < now then tat = now end
+      local new_tat = tat + delta * period / limit
+      set_tat(k, new_tat)
+      wait = math.max(wait, new_tat - now - period)
+      j = j + 4
+    end
+    local spend, total = key(j), '-1'
+    if spend then
+      total = redis.call('INCRBYFLOAT', spend, ARGV[j + 1])
+      redis.call('PEXPIREAT', spend, ARGV[j + 2])
+    end
+    local lease, released = key(j + 3), 0
+    if lease then released = redis.call('ZREM', lease, ARGV[j + 4]) end
+    i = j + 5
+    reply = string.format('%s %.6f %d', total, wait, released)
+  elseif op == 'renew' then
+    local lease, id, ttl = key(i + 2), ARGV[i + 3], tonumber(ARGV[i + 4])
+    i = i + 5
+    redis.call('ZREMRANGEBYSCORE', lease, '-inf', now_ms)
+    reply = '0'
+    if redis.call('ZSCORE', lease, id) then
+      redis.call('ZADD', lease, 'XX', now_ms + ttl, id)
+      expire_with_last(lease)
+      reply = '1'
+    end
+  elseif op == 'held' then
+    reply = tostring(redis.call('ZCOUNT', key(i + 2), '(' .. now_ms, '+inf'))
+    i = i + 3
+  elseif op == 'spent' then
+    reply = redis.call('GET', key(i + 2)) or '0'
+    i = i + 3
+  else
+    return redis.error_reply('unknown op ' .. tostring(op))
+  end
+  out[#out + 1] = reply
 end
-return string.format('%.6f', math.max(0, new_tat - now - period))
+return out
 """
 )
-
-# Leases: KEYS[1] a ZSET of lease ids scored by their expiry (Unix ms, server clock).
-# Expired leases go first, so a replica that died holding some frees them after ttl.
-# The key expires with its last lease.
-_EXPIRE_WITH_LAST = """
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
-"""
-
-# ARGV: limit, lease_id, ttl_ms. 1: held (taken, or already held and extended); 0: full.
-ACQUIRE_LUA = (
-    _NOW_MS
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local limit, id, ttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-if not redis.call('ZSCORE', KEYS[1], id) and redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
-redis.call('ZADD', KEYS[1], now + ttl, id)
-"""
-    + _EXPIRE_WITH_LAST
-    + "return 1\n"
-)
-
-# ARGV: lease_id, ttl_ms. 1: extended; 0: not held (expired or released).
-RENEW_LUA = (
-    _NOW_MS
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
-"""
-    + _EXPIRE_WITH_LAST
-    + "return 1\n"
-)
-
-# Returns the number of leases held (not expired).
-HELD_LUA = _NOW_MS + "return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')\n"
-
-# KEYS[1]: a budget key; ARGV: amount, period end (Unix ms). Returns the new total.
-SPEND_LUA = """
-local total = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-return total
-"""
 
 
 class Take(NamedTuple):
@@ -160,6 +192,16 @@ class Take(NamedTuple):
     limit: float
     period: float
     cost: float
+
+
+class Refused(NamedTuple):
+    """Why ``take`` refused: ``kind`` is ``rate`` (``wait`` seconds, the entry ``which``),
+    ``budget`` (``value``: spent) or ``concurrency`` (``value``: leases held)."""
+
+    kind: str
+    wait: float = 0.0
+    which: int = -1
+    value: float = 0.0
 
 
 def require_redis() -> None:
@@ -176,13 +218,22 @@ class _Script:
     sha: str = ""
 
 
+# An op waiting for the next batch: its keys, its fields, the future of its reply.
+_Op = tuple[list[str], list[str | int | float], "asyncio.Future[bytes]"]
+
+
 class RedisLimits:
     """RedisLimits("redis://127.0.0.1:6379/0", prefix="gw:", timeout=0.25, max_connections=64)
 
     ``timeout`` bounds connecting and each reply; a call waits at most ``pool_timeout``
-    (default: ``timeout``) for a free pooled connection, so a call fails within
-    ``pool_timeout + timeout`` (or ``+ 2 * timeout`` when it must connect anew). Nothing is
-    retried inside a call. One pool per event loop (per gw worker).
+    (default: ``timeout``) for a free pooled connection. Nothing is retried inside a call.
+    One instance per event loop (per gw worker).
+
+    Calls are batched: each queues one op of ``BATCH_LUA`` and waits for its reply; one
+    script call at a time carries every op queued meanwhile (those of one loop tick when
+    Redis is idle, more under load). A batch that fails fails each of its calls with
+    ``LimitsUnavailable``, within about ``2 * timeout`` of their call (the batch before
+    it, then theirs).
     """
 
     def __init__(
@@ -223,15 +274,9 @@ class RedisLimits:
         self._redis: redis.asyncio.Redis = redis.asyncio.Redis.from_pool(pool)  # closed with it
         self._noscript: type[Exception] = NoScriptError
         self._failures: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
-        self._take = _Script(TAKE_LUA)
-        self._adjust = _Script(ADJUST_LUA)
-        self._acquire = _Script(ACQUIRE_LUA)
-        self._renew = _Script(RENEW_LUA)
-        self._held = _Script(HELD_LUA)
-        self._spend = _Script(SPEND_LUA)
-
-    def _scripts(self) -> tuple[_Script, ...]:
-        return (self._take, self._adjust, self._acquire, self._renew, self._held, self._spend)
+        self._batch = _Script(BATCH_LUA)
+        self._queue: list[_Op] = []
+        self._sending: asyncio.Task[None] | None = None
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
@@ -241,18 +286,50 @@ class RedisLimits:
             raise LimitsUnavailable(f"redis {what}: {exc.__class__.__name__}: {exc}") from exc
 
     async def start(self) -> None:
-        """Load every script (SCRIPT LOAD): a Redis that is down shows at start-up."""
+        """Load the script (SCRIPT LOAD): a Redis that is down shows at start-up."""
         with self._errors("script load"):
-            for script in self._scripts():
-                script.sha = str(await self._redis.script_load(script.lua))
+            self._batch.sha = str(await self._redis.script_load(self._batch.lua))
 
     async def close(self) -> None:
+        if self._sending is not None:
+            await asyncio.gather(self._sending, return_exceptions=True)
         await self._redis.aclose()
 
     async def ping(self) -> None:
         """One PING; raises ``LimitsUnavailable`` when Redis does not answer."""
         with self._errors("ping"):
             await cast(Awaitable[Any], self._redis.ping())
+
+    # The batch -----------------------------------------------------------------------------
+
+    def _op(self, keys: list[str], fields: list[str | int | float]) -> asyncio.Future[bytes]:
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._queue.append((keys, fields, future))
+        if self._sending is None:
+            self._sending = asyncio.get_running_loop().create_task(self._send())
+        return future
+
+    async def _send(self) -> None:
+        try:
+            while self._queue:
+                ops, self._queue = self._queue, []
+                keys: list[str] = []
+                args: list[str | int | float] = []
+                for op_keys, fields, _ in ops:
+                    args += (fields[0], len(keys), *fields[1:])
+                    keys += op_keys
+                try:
+                    replies = await self._run(self._batch, keys, args)
+                except LimitsUnavailable as exc:
+                    for _, _, future in ops:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, _, future), reply in zip(ops, replies, strict=True):
+                    if not future.done():
+                        future.set_result(reply)
+        finally:
+            self._sending = None
 
     async def _run(self, script: _Script, keys: Sequence[str], args: Sequence[str | int | float]) -> Any:
         with self._errors("script"):
@@ -267,88 +344,133 @@ class RedisLimits:
     def _evalsha(self, sha: str, keys: Sequence[str], args: Sequence[str | int | float]) -> Awaitable[Any]:
         return self._redis.evalsha(sha, len(keys), *keys, *args)
 
-    # Rates -------------------------------------------------------------------------------
+    async def _reply(self, keys: list[str], fields: list[str | int | float]) -> list[str]:
+        reply = await self._op(keys, fields)
+        return (reply.decode() if isinstance(reply, bytes) else str(reply)).split()
 
-    async def take_many(self, takes: Sequence[Take]) -> float:
-        """Admit all of ``takes`` (distinct keys) or none: 0.0, else the largest wait in seconds.
+    # Decisions -----------------------------------------------------------------------------
 
-        ``math.inf``: some cost is above its limit and can never be admitted.
-        """
-        return (await self.take_which(takes))[0]
-
-    async def take_which(self, takes: Sequence[Take]) -> tuple[float, int]:
-        """``take_many``, and the index of the entry that waits longest (-1 when admitted)."""
+    async def admit(
+        self,
+        takes: Sequence[Take],
+        budget: tuple[str, float] | None = None,
+        lease: tuple[str, int, str, float] | None = None,
+    ) -> Refused | None:
+        """Admit all or nothing: the rates ``takes`` (distinct keys), a ``budget`` (key,
+        amount: refused once its spent total reaches the amount), a ``lease`` (key, limit,
+        lease id, ttl: refused when ``limit`` other leases are held). None when admitted
+        (all recorded), else why not; a rate whose cost is above its limit waits ``inf``."""
         keys: list[str] = []
-        args: list[float] = []
+        fields: list[str | int | float] = ["take", len(takes)]
         for take in takes:
             _check_rate(take.limit, take.period)
             if not 0 <= take.cost < math.inf:
                 raise ValueError(f"cost must be >= 0 and finite, got {take.cost!r}")
             keys.append(self._key("rate", take.key))
-            args += (take.limit, take.period, take.cost)
+            fields += (len(keys), repr(float(take.limit)), repr(float(take.period)), repr(float(take.cost)))
         if len(set(keys)) != len(keys):
             raise ValueError("take_many: a key appears twice")
-        if not keys:
+        if budget is not None:
+            keys.append(self._key("budget", budget[0]))
+            fields += (len(keys), repr(float(budget[1])))
+        else:
+            fields += (0, 0)
+        if lease is not None:
+            keys.append(self._key("lease", lease[0]))
+            fields += (len(keys), int(lease[1]), lease[2], _ms(lease[3]))
+        else:
+            fields += (0, 0, "", 0)
+        parts = await self._reply(keys, fields)
+        if parts[0] == "0":
+            return None
+        if parts[0] == "rate":
+            return Refused("rate", float(parts[1]), int(parts[2]))
+        return Refused(parts[0], value=float(parts[1]))
+
+    async def settle(
+        self,
+        adjusts: Sequence[Take] = (),
+        spend: tuple[str, float, float] | None = None,
+        release: tuple[str, str] | None = None,
+    ) -> tuple[float | None, float, bool]:
+        """After the fact: charge or refund rates (``Take.cost`` is the delta: a refund stops at
+        a full bucket, a charge is kept whole), add to a budget (key, USD, the period's end
+        in Unix seconds: the total expires then), give a lease back (key, lease id).
+        Returns (the budget's new total or None, the wait the adjustments leave, released)."""
+        keys: list[str] = []
+        fields: list[str | int | float] = ["settle", len(adjusts)]
+        for take in adjusts:
+            _check_rate(take.limit, take.period)
+            if not math.isfinite(take.cost):
+                raise ValueError(f"delta_cost must be finite, got {take.cost!r}")
+            keys.append(self._key("rate", take.key))
+            fields += (len(keys), repr(float(take.limit)), repr(float(take.period)), repr(float(take.cost)))
+        if spend is not None:
+            if not math.isfinite(spend[1]) or not math.isfinite(spend[2]):
+                raise ValueError(f"amount and period end must be finite, got {spend[1]!r}, {spend[2]!r}")
+            keys.append(self._key("budget", spend[0]))
+            fields += (len(keys), repr(float(spend[1])), math.ceil(spend[2] * 1000))
+        else:
+            fields += (0, 0, 0)
+        if release is not None:
+            keys.append(self._key("lease", release[0]))
+            fields += (len(keys), release[1])
+        else:
+            fields += (0, "")
+        parts = await self._reply(keys, fields)
+        total = float(parts[0])
+        return (None if spend is None else total), _seconds(parts[1]), parts[2] == "1"
+
+    # One limit at a time (tests, tools) ----------------------------------------------------
+
+    async def take_which(self, takes: Sequence[Take]) -> tuple[float, int]:
+        """Admit all of ``takes`` or none: (0.0, -1), else (the largest wait, its index)."""
+        if not takes:
             return 0.0, -1
-        reply = await self._run(self._take, keys, [repr(float(a)) for a in args])
-        parts = (reply.decode() if isinstance(reply, bytes) else str(reply)).split()
-        if len(parts) < 2:
-            return 0.0, -1
-        return _seconds(parts[0]), int(parts[1])
+        refused = await self.admit(takes)
+        return (0.0, -1) if refused is None else (refused.wait, refused.which)
+
+    async def take_many(self, takes: Sequence[Take]) -> float:
+        """``take_which``'s wait: 0.0 when admitted; ``math.inf`` when a cost is above its limit."""
+        return (await self.take_which(takes))[0]
 
     async def take(self, key: str, limit: float, period: float, cost: float = 1) -> float:
         """``take_many`` of one: 0.0 if admitted (and taken), else the seconds to wait."""
         return await self.take_many((Take(key, limit, period, cost),))
 
     async def adjust(self, key: str, limit: float, period: float, delta_cost: float) -> float:
-        """Charge (``delta_cost > 0``) or refund (``< 0``) after the fact; returns the wait it leaves.
-
-        A refund stops at a full bucket; a charge is kept whole (a debt later takes wait out).
-        """
-        _check_rate(limit, period)
-        if not math.isfinite(delta_cost):
-            raise ValueError(f"delta_cost must be finite, got {delta_cost!r}")
-        args = [repr(float(limit)), repr(float(period)), repr(float(delta_cost))]
-        return _seconds(await self._run(self._adjust, [self._key("rate", key)], args))
-
-    # Concurrency -------------------------------------------------------------------------
+        """Charge (``delta_cost > 0``) or refund (``< 0``) after the fact; returns the wait it leaves."""
+        return (await self.settle([Take(key, limit, period, delta_cost)]))[1]
 
     async def acquire(self, key: str, limit: int, lease_id: str, ttl: float) -> bool:
         """Hold one of ``limit`` slots for ``ttl`` seconds (renew long streams); False when full.
 
         Acquiring a lease already held extends it and is True.
         """
-        args: list[str | int] = [int(limit), lease_id, _ms(ttl)]
-        return bool(await self._run(self._acquire, [self._key("lease", key)], args))
+        return await self.admit((), lease=(key, limit, lease_id, ttl)) is None
 
     async def renew(self, key: str, lease_id: str, ttl: float) -> bool:
         """Extend a held lease to ``ttl`` seconds from now; False if it expired or was released."""
-        return bool(await self._run(self._renew, [self._key("lease", key)], [lease_id, _ms(ttl)]))
+        parts = await self._reply([self._key("lease", key)], ["renew", 1, lease_id, _ms(ttl)])
+        return parts[0] == "1"
 
     async def release(self, key: str, lease_id: str) -> bool:
         """Give the slot back; False if it was not held (expired, or released already)."""
-        with self._errors("release"):
-            removed = await self._redis.zrem(self._key("lease", key), lease_id)
-        return bool(removed)
+        return (await self.settle(release=(key, lease_id)))[2]
 
     async def held(self, key: str) -> int:
         """How many leases of ``key`` are held (not expired)."""
-        return int(await self._run(self._held, [self._key("lease", key)], []))
-
-    # Budgets -----------------------------------------------------------------------------
+        return int((await self._reply([self._key("lease", key)], ["held", 1]))[0])
 
     async def spend(self, key: str, amount_usd: float, period_end_unix: float) -> float:
         """Add ``amount_usd``; the total expires at ``period_end_unix`` (then starts at 0). Returns it."""
-        if not math.isfinite(amount_usd) or not math.isfinite(period_end_unix):
-            raise ValueError(f"amount and period end must be finite, got {amount_usd!r}, {period_end_unix!r}")
-        args: list[str | int] = [repr(float(amount_usd)), math.ceil(period_end_unix * 1000)]
-        return float(await self._run(self._spend, [self._key("budget", key)], args))
+        total = (await self.settle(spend=(key, amount_usd, period_end_unix)))[0]
+        assert total is not None
+        return total
 
     async def spent(self, key: str) -> float:
         """The total spent in the current period (0.0 when none)."""
-        with self._errors("get"):
-            value = await self._redis.get(self._key("budget", key))
-        return float(value) if value is not None else 0.0
+        return float((await self._reply([self._key("budget", key)], ["spent", 1]))[0])
 
     def _key(self, kind: str, key: str) -> str:
         return f"{self.prefix}{kind}:{key}"

@@ -65,6 +65,14 @@ LIMITS_UP = Gauge(
     "Whether the limits store answered the last time it was asked",
     multiprocess_mode="livemin",
 )
+# A key's spend in its budget's current period, as of the last charge this instance made
+# (all replicas' charges included: the store's total); with several workers, the newest.
+KEY_SPEND = Gauge(
+    "gw_key_spend_usd",
+    "USD a key spent in its budget's current period",
+    ("key",),
+    multiprocess_mode="mostrecent",
+)
 CACHE_HITS = Counter("gw_cache_hits_total", "Answers served from the cache", ("model",))
 CACHE_MISSES = Counter("gw_cache_misses_total", "Cacheable requests not in the cache", ("model",))
 
@@ -226,3 +234,8 @@ def worker_exited(pid: int, multiproc_dir: str | None = None) -> None:
 def limits_up(up: bool) -> None:
     """The limits store answered (or not) the last time a worker asked it."""
     LIMITS_UP.set(1 if up else 0)
+
+
+def key_spend(key: str, total: float) -> None:
+    """A key's budget total after a charge (the store's, every replica's charges included)."""
+    KEY_SPEND.labels(key).set(total)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import types
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gw.config import load_tables
+from gw.config.tables import ApiKey, Budget, BudgetPeriod
 from gw.context import Outcome
-from gw.limits import Limits, MemoryBackend
+from gw.limits import Limits, MemoryBackend, budget_key
+from gw.limits_redis import Take
 
 CONFIG = """
 providers:
@@ -31,10 +36,46 @@ def test_a_reservation_on_a_target_that_did_not_answer_goes_back_and_the_answeri
         assert await limits.target(a, held, body) == (0.0, "")  # reserves ~910 on a: a tried and failed
         assert await limits.target(b, held, body) == (0.0, "")  # ... b answered
         assert (await limits.target(a, held, body))[0] > 0  # a's bucket is spent for now
-        await limits.settle(held, {"total_tokens": 50}, b)
+        outcome = Outcome()
+        outcome.held, outcome.usage = held, {"total_tokens": 50}
+        outcome.bound = types.SimpleNamespace(provider=b, price=None)  # type: ignore[assignment]
+        await limits.settle(outcome)
         # a got its reservation back; b keeps what it used (50), not what it reserved
         again = await limits.admit(None, body, Outcome())
         assert await limits.target(a, again, body) == (0.0, "")
         assert await limits.target(b, again, body) == (0.0, "")
 
     asyncio.run(run())
+
+
+def test_the_memory_backend_refuses_a_full_key_and_a_spent_budget_all_or_nothing() -> None:
+    backend = MemoryBackend(None)
+    take = [Take("k:rpm", 10, 60, 1)]
+
+    async def run() -> None:
+        assert await backend.admit(take, budget=("b", 1.0), lease=("c", 1, "l1", 30)) is None
+        full = await backend.admit(take, budget=("b", 1.0), lease=("c", 1, "l2", 30))
+        assert full is not None and full.kind == "concurrency"
+        assert await backend.settle(spend=("b", 1.5, time.time() + 60), release=("c", "l1")) == 1.5
+        spent = await backend.admit(take, budget=("b", 1.0), lease=("c", 1, "l3", 30))
+        assert spent is not None and spent.kind == "budget" and spent.value == 1.5
+        # one of the ten requests was taken, by the first admit alone; the lease is free
+        assert await backend.admit([Take("k:rpm", 10, 60, 9)], lease=("c", 1, "l4", 30)) is None
+        rate = await backend.admit(take, lease=("c", 2, "l5", 30))
+        assert rate is not None and rate.kind == "rate" and rate.wait > 0
+        assert backend.table.get(b"c", time.time()) == 1  # l4's; the refused one gave its slot back
+
+    asyncio.run(run())
+
+
+def test_a_budget_period_is_the_utc_day_or_month_and_its_end() -> None:
+    key = ApiKey("team", "k" * 20, budget=Budget(5.0, BudgetPeriod.MONTH))
+    now = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+    assert budget_key(key.name, Budget(5.0, BudgetPeriod.MONTH), now) == (
+        "key:team:usd:2026-12",
+        datetime(2027, 1, 1, tzinfo=UTC).timestamp(),
+    )
+    assert budget_key(key.name, Budget(5.0, BudgetPeriod.DAY), now + 1) == (
+        "key:team:usd:2027-01-01",
+        datetime(2027, 1, 2, tzinfo=UTC).timestamp(),
+    )

@@ -409,3 +409,43 @@ def test_without_redis_py_the_module_imports_and_the_class_says_to_install_the_e
     module = importlib.import_module("gw.limits_redis")  # gw imports it lazily: no redis needed here
     with pytest.raises(ImportError, match=r"install gw\[redis\]"):
         module.RedisLimits("redis://127.0.0.1:6379/0")
+
+
+# Batches and whole decisions ---------------------------------------------------------------
+
+
+def test_concurrent_decisions_share_one_script_call_and_none_is_lost(redis_url):
+    async def scenario(limits: RedisLimits) -> tuple[list[float], int]:
+        calls = 0
+        run_script = limits._run
+
+        async def counted(*args: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return await run_script(*args)
+
+        limits._run = counted  # type: ignore[method-assign]
+        waits = await asyncio.gather(*(limits.take("k", 60, 60) for _ in range(100)))
+        return waits, calls
+
+    waits, calls = run(redis_url, scenario)
+    assert waits.count(0.0) == 60  # exactly the limit, in order: the batch runs its ops one by one
+    assert calls <= 2  # 100 decisions of one loop tick: one round trip (two if the first left early)
+
+
+def test_admit_refuses_a_spent_budget_and_a_full_lease_set_and_takes_nothing_then(redis_url):
+    async def scenario(limits: RedisLimits) -> list[Any]:
+        out: list[Any] = []
+        take = [Take("k:rpm", 10, 60, 1)]
+        assert await limits.admit(take, budget=("b", 1.0), lease=("c", 1, "l1", 30)) is None
+        out.append(await limits.admit(take, budget=("b", 1.0), lease=("c", 1, "l2", 30)))  # lease full
+        assert (await limits.settle(spend=("b", 1.5, time.time() + 60), release=("c", "l1")))[2] is True
+        out.append(await limits.admit(take, budget=("b", 1.0), lease=("c", 1, "l3", 30)))  # budget spent
+        out.append(await limits.held("c"))
+        out.append(await limits.take_many([Take("k:rpm", 10, 60, 9)]))  # only one of 10 was taken
+        return out
+
+    concurrency, budget, held, wait = run(redis_url, scenario)
+    assert concurrency.kind == "concurrency" and concurrency.value == 1
+    assert budget.kind == "budget" and budget.value == 1.5
+    assert held == 0 and wait == 0.0

@@ -198,6 +198,8 @@ def compile_tables(spec: ConfigSpec) -> Tables:
             model_globs=tuple(k.models),
             allowed_models=allowed,
             rate_limit=_rate_limit(k.rate_limit),
+            max_concurrent=k.max_concurrent,
+            budget=k.budget_usd,
         )
     if not keys and not spec.auth.allow_anonymous:
         warnings.append("auth disabled: no keys configured")

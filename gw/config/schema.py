@@ -29,6 +29,8 @@ import yaml
 from gw.config.load import EnvRef, Expanded, Loaded, Override, Path, Unresolved, describe_value, format_path
 from gw.config.tables import (
     REQUESTED,
+    Budget,
+    BudgetPeriod,
     Cache,
     CacheBackend,
     Limits,
@@ -75,9 +77,14 @@ class KeySpec:
     key: str = ""
     models: tuple[str, ...] = ("*",)
     rate_limit: RateLimit | None = None
+    max_concurrent: int | None = None
+    budget_usd: Budget | None = None
 
     def __repr__(self) -> str:  # never the key
-        return f"KeySpec(name={self.name!r}, models={self.models!r}, rate_limit={self.rate_limit!r})"
+        return (
+            f"KeySpec(name={self.name!r}, models={self.models!r}, rate_limit={self.rate_limit!r}, "
+            f"max_concurrent={self.max_concurrent!r}, budget_usd={self.budget_usd!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,6 +422,10 @@ def _key_spec(ctx: _Ctx, path: Path, value: Any) -> Any:
             "key": string(secret=True),
             "models": list_of(string(nonempty=True)),
             "rate_limit": rate_limit,
+            "max_concurrent": optional(integer(1)),
+            "budget_usd": optional(
+                record(Budget, {"amount": number(gt=0), "period": choice(BudgetPeriod)}, required=("amount",))
+            ),
         },
         required=("name", "key"),
     )(ctx, path, value)

@@ -39,6 +39,11 @@ class LimitsBackend(StrEnum):
     REDIS = "redis"
 
 
+class BudgetPeriod(StrEnum):
+    DAY = "day"  # a UTC calendar day
+    MONTH = "month"  # a UTC calendar month
+
+
 class LogFormat(StrEnum):
     JSON = "json"
     TEXT = "text"
@@ -48,6 +53,14 @@ class LogFormat(StrEnum):
 class RateLimit:
     rpm: int | None = None
     tpm: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """What a key may spend in USD per period (from the models' ``price``)."""
+
+    amount: float
+    period: BudgetPeriod = BudgetPeriod.MONTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +131,8 @@ class ApiKey:
     # The public models the globs match, resolved at compile time.
     allowed_models: frozenset[str] = frozenset()
     rate_limit: RateLimit | None = None
+    max_concurrent: int | None = None  # requests in flight (streams until their last byte)
+    budget: Budget | None = None
 
 
 @dataclass(frozen=True, slots=True)

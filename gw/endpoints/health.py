@@ -95,6 +95,8 @@ async def detailed(request: Request, worker: Worker) -> Response:
                 "backend": str(runtime.tables.limits.backend) if runtime.limits.backend is not None else None,
                 "up": runtime.limits.up,
                 "on_redis_error": runtime.tables.limits.on_redis_error,
+                # keys with a budget_usd: their spend in the current period (from the store)
+                "spend": await runtime.limits.spend(),
             },
         },
     )

@@ -10,7 +10,7 @@ import pytest
 from gw.config import ConfigError, load_tables
 from gw.config.load import load
 from gw.config.schema import ConfigSpec, parse
-from gw.config.tables import CacheBackend, LimitsBackend, LogFormat, ProviderType
+from gw.config.tables import Budget, BudgetPeriod, CacheBackend, LimitsBackend, LogFormat, ProviderType
 
 BASE = """\
 providers:
@@ -72,6 +72,8 @@ def test_the_full_spec_example_parses(cfg):
               key: a-long-enough-secret-key
               models: ["gpt-*"]
               rate_limit: {rpm: 600, tpm: 200000}
+              max_concurrent: 20
+              budget_usd: {amount: 50, period: day}
           admin_key: ""
         providers:
           openai:
@@ -117,6 +119,8 @@ def test_the_full_spec_example_parses(cfg):
     assert spec.auth.admin_key is None  # "" means none
     assert spec.logging.level == "debug" and spec.logging.bodies is True
     assert spec.routing.retry_on == (429, "connect_error")
+    key = spec.auth.keys[0]
+    assert key.max_concurrent == 20 and key.budget_usd == Budget(50.0, BudgetPeriod.DAY)
 
 
 def test_an_unknown_key_lists_the_expected_ones(cfg):
@@ -520,3 +524,17 @@ def test_health_check_thresholds_default_to_2_down_and_1_up_and_can_be_set(cfg):
 )
 def test_health_check_thresholds_must_be_positive_integers(cfg, snippet, message):
     assert cfg.errors(BASE + f"routing: {{health_check: {snippet}}}\n") == [f"config.yaml: {message}"]
+
+
+@pytest.mark.parametrize(
+    ("snippet", "message"),
+    [
+        ("max_concurrent: 0", "auth.keys[0].max_concurrent: must be >= 1, got 0"),
+        ("budget_usd: {amount: 0}", "auth.keys[0].budget_usd.amount: must be > 0, got 0"),
+        ("budget_usd: {amount: 5, period: week}", "auth.keys[0].budget_usd.period: expected one of day, month; got 'week'"),
+        ("budget_usd: {period: day}", "auth.keys[0].budget_usd.amount: missing required key"),
+    ],
+)
+def test_a_keys_concurrency_and_budget_problems(cfg, snippet, message):
+    text = BASE + f"auth:\n  keys:\n    - {{name: a, key: a-long-enough-secret-key, {snippet}}}\n"
+    assert cfg.errors(text) == [f"config.yaml: {message}"]

@@ -180,7 +180,7 @@ def test_redis_down_fails_open_shows_it_and_recovers(gateway, redis_server):
     assert [chat(gw, RPM3).status_code for _ in range(3)] == [200, 200, 429]
     redis_server.kill()
     assert [chat(gw, RPM3).status_code for _ in range(3)] == [200, 200, 200]  # open: admitted
-    assert detailed(gw) == {"backend": "redis", "up": False, "on_redis_error": "open"}
+    assert detailed(gw) == {"backend": "redis", "up": False, "on_redis_error": "open", "spend": {}}
     eventually(lambda: "limits store unreachable: admitting requests" in gw.output(), 3, "the outage logged")
     redis_server.start()  # an empty Redis on the same port: the limit starts over
     assert [chat(gw, RPM3).status_code for _ in range(3)] == [200, 200, 429]
@@ -194,3 +194,111 @@ def test_redis_down_fails_closed_when_configured(gateway, redis_server):
     resp = chat(gw, RPM3)
     assert resp.status_code == 503
     assert "rate limits cannot be checked" in resp.json()["error"]["message"]
+
+
+# -- max_concurrent and budget_usd
+
+
+def governed_config(fake: FakeUpstream, limits: str = "") -> str:
+    """Two keys: ``conc`` (2 requests in flight), ``spender`` (a day's budget of $0.01 on a
+    model priced at $1,000 per million tokens in and out: $0.001 a token), and ``other``."""
+    return f"""
+auth:
+  keys:
+    - {{name: conc, key: {RPM3}, models: ["*"], max_concurrent: 2}}
+    - {{name: spender, key: {TPM}, models: ["*"], budget_usd: {{amount: 0.01, period: day}}}}
+    - {{name: other, key: {FREE}, models: ["*"], budget_usd: {{amount: 5, period: month}}}}
+providers:
+  up: {{type: openai, base_url: {fake.openai_base_url}, api_key: {FAKE_KEY}}}
+models:
+  priced: {{targets: [{{provider: up, model: gpt-priced}}], price: {{input_per_mtok: 1000, output_per_mtok: 1000}}}}
+{limits}"""
+
+
+def slow_stream(gw: Gateway, key: str, opened: threading.Event, result: list) -> threading.Thread:
+    """A stream of 8 chunks 0.25 s apart (2 s) in a thread: ``opened`` once its headers came."""
+
+    def run() -> None:
+        body = {"model": "priced", "messages": HI, "stream": True, "fake": {"chunks": 8, "chunk_delay_s": 0.25}}
+        headers = {"authorization": f"Bearer {key}"}
+        with httpx.stream("POST", gw.url + CHAT, json=body, headers=headers, timeout=20) as resp:
+            result.append(resp.status_code)
+            opened.set()
+            result.append(b"".join(resp.iter_bytes()))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_max_concurrent_holds_a_slot_until_a_streams_last_byte(gateway, fake):
+    gw = gateway(governed_config(fake))
+    results: list[list] = [[], []]
+    events = [threading.Event(), threading.Event()]
+    threads = [slow_stream(gw, RPM3, events[i], results[i]) for i in range(2)]
+    assert all(e.wait(10) for e in events)
+    refused = chat(gw, RPM3, "priced")  # both slots are held by streams still sending
+    assert refused.status_code == 429
+    assert "max_concurrent" in refused.json()["error"]["message"] and refused.headers["retry-after"] == "1"
+    assert chat(gw, FREE, "priced").status_code == 200  # another key is not touched
+    for t in threads:
+        t.join()
+    assert [r[0] for r in results] == [200, 200] and all(b"[DONE]" in r[1] for r in results)
+    assert chat(gw, RPM3, "priced").status_code == 200  # the slots came back with the last bytes
+    text = eventually(
+        lambda: (t := httpx.get(gw.url + "/metrics", timeout=10).text)
+        and 'gw_rate_limited_total{key="conc",limit="key_concurrency"} 1.0' in t
+        and t,
+        5,
+        "the refusal counted",
+    )
+    assert text
+
+
+def test_a_spent_budget_refuses_with_its_reset_time_and_shows_in_health_and_metrics(gateway, fake):
+    gw = gateway(governed_config(fake))
+    first = chat(gw, TPM, "priced", fake={"chunks": 20})  # 21+ tokens at $0.001: over $0.01
+    assert first.status_code == 200 and float(first.headers["x-gw-cost-usd"]) > 0.01
+
+    def refused() -> httpx.Response | None:
+        r = chat(gw, TPM, "priced")
+        return r if r.status_code == 429 else None
+
+    answer = eventually(refused, 3, "the budget charged")
+    message = answer.json()["error"]["message"]
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+    assert "key 'spender' has used its budget of $0.01 for today" in message
+    assert f"resets at {tomorrow}T00:00:00Z" in message
+    assert "other" not in message and "$5" not in message  # never another key's figures
+    until_midnight = 86400 - time.time() % 86400
+    assert abs(int(answer.headers["retry-after"]) - until_midnight) <= 2
+    spend = detailed(gw)["spend"]
+    assert spend["spender"]["spent_usd"] == pytest.approx(float(first.headers["x-gw-cost-usd"]))
+    assert spend["spender"]["budget_usd"] == 0.01 and spend["spender"]["period"] == "day"
+    assert spend["other"]["spent_usd"] == 0 and spend["other"]["resets_at"].endswith("-01T00:00:00Z")
+    assert chat(gw, FREE, "priced").status_code == 200  # the other key's budget is its own
+    text = eventually(
+        lambda: (t := httpx.get(gw.url + "/metrics", timeout=10).text) and 'gw_key_spend_usd{key="spender"}' in t and t,
+        5,
+        "the spend gauge",
+    )
+    assert 'gw_rate_limited_total{key="spender",limit="key_budget"}' in text
+
+
+def test_max_concurrent_and_a_budget_hold_across_two_instances_sharing_redis(gateway, fake, redis_server):
+    config = governed_config(fake, f'limits: {{backend: redis, redis_url: "{redis_server.url}"}}')
+    one, two = gateway(config), gateway(config)
+    results: list[list] = [[], []]
+    events = [threading.Event(), threading.Event()]
+    threads = [slow_stream(gw, RPM3, events[i], results[i]) for i, gw in enumerate((one, two))]
+    assert all(e.wait(10) for e in events)  # one slot held on each instance
+    assert chat(one, RPM3, "priced").status_code == 429
+    assert chat(two, RPM3, "priced").status_code == 429
+    for t in threads:
+        t.join()
+    assert chat(two, RPM3, "priced").status_code == 200
+    # a budget spent through one instance is refused by the other
+    assert chat(one, TPM, "priced", fake={"chunks": 20}).status_code == 200
+    answer = eventually(lambda: (r := chat(two, TPM, "priced")).status_code == 429 and r, 3, "the spend shared")
+    assert "has used its budget" in answer.json()["error"]["message"]
+    assert detailed(two)["spend"]["spender"]["spent_usd"] > 0.01
