@@ -69,10 +69,11 @@ loadtest: build
 loadtest-ci: build
 	$(PY) -m loadtests.run_locust --duration 15
 
-# The benchmark's load generator is wrk (Debian's package), installed here if missing.
-WRK_INSTALL := apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk
+# The benchmark's load generator is wrk, its Redis rows need redis-server (Debian's packages),
+# installed here if missing.
+WRK_INSTALL := apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk redis-server
 bench: build
-	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (apt-get)"; \
+	@command -v wrk >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 || { echo "installing wrk, redis-server (apt-get)"; \
 		if [ "$$(id -u)" = 0 ]; then $(WRK_INSTALL); else sudo sh -c '$(WRK_INSTALL)'; fi; }
 	$(PY) -m loadtests.bench
 

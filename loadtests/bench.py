@@ -27,6 +27,9 @@ share core 1.  Order of the measures:
    messages-anthropic and chat-openai; /v1/responses streamed over the OpenAI fake
    (native, passed through) and the Anthropic fake (converted) against chat-openai
    (``--no-backends`` skips step 9)
+10. governance (loadtests.governance_bench): req/s @32c with every limit of a key on
+   (memory and Redis backends) and cache hits, each against the plain key of the same
+   gw (``--no-governance`` skips step 10)
 
 Every wrk measure is preceded by a warm-up run.  Idle RSS is the median over all
 fresh starts.  Prints Markdown tables with issue 10's targets next to the ratios
@@ -52,6 +55,7 @@ from pathlib import Path
 
 from loadtests import _procs
 from loadtests.client_bench import wrk as run_wrk
+from loadtests.governance_bench import governance_report, governance_rows, governance_targets
 from loadtests.run_locust import GW_KEY, gw_argv, gw_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -371,6 +375,8 @@ def report(R: dict, args) -> str:
 
     if "backends" in R:
         L.append(backends_report(R["backends"], R["broken_streams"]))
+    if "governance" in R:
+        L.append(governance_report(R["governance"], args))
 
     L.append("### Failed requests through gw\n")
     for k, v in R["failures"].items():
@@ -445,6 +451,7 @@ def targets(R: dict) -> list[tuple[str, str, bool]]:
         (f"idle RSS of gw serve's processes <= the no-op app's + {TARGET_TREE_MB:g} MB",
          f"{tree_diff:+.1f} MB", tree_diff <= TARGET_TREE_MB),
         *(backend_targets(R["backends"]) if "backends" in R else ()),
+        *(governance_targets(R["governance"]) if "governance" in R else ()),
     ]
 
 
@@ -700,6 +707,10 @@ def run(args, workdir: Path) -> dict:
         R["failures"]["wrk non-2xx + socket errors (backend rows)"] = sum(
             r["errors"] for row in R["backends"].values() for r in row.values()
         )
+    if args.governance:
+        print("10. governance", file=sys.stderr)
+        R["governance"] = governance_rows(args, workdir, log)
+        R["failures"]["wrk non-2xx + socket errors (governance rows)"] = R["governance"]["errors"]
     R["failed_total"] = sum(v for v in R["failures"].values() if isinstance(v, int))
     R["gw_error_lines"] = error_lines(workdir)
     R["held"] = held
@@ -720,11 +731,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip step 9 (one row per backend type)")
     p.add_argument("--only-backends", action="store_true", help="run step 9 alone")
     p.add_argument("--backend-rounds", type=int, default=3, help="rounds of step 9 (alternating order)")
+    p.add_argument("--no-governance", dest="governance", action="store_false",
+                   help="skip step 10 (limits and cache)")
+    p.add_argument("--governance-rounds", type=int, default=2, help="rounds of step 10 (alternating order)")
     p.add_argument("--json", help="also write every number here")
     p.add_argument("--keep", action="store_true", help="keep the work directory (config, logs)")
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.warmup, args.ttft, args.streams, args.backend_rounds = 2.0, 1.0, 50, 100, 1
+        args.governance_rounds = 1
     if shutil.which("wrk") is None:
         print("wrk not found (apt-get install wrk)", file=sys.stderr)
         return 2
