@@ -11,7 +11,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit, urlunsplit
 
-from gw.config.tables import REQUESTED, ProviderType, Tables
+from gw.config.tables import REQUESTED, ApiKey, Provider, ProviderType, Tables
 
 # Names coding agents ask for by default: `gw check` shows where each would go.
 SAMPLE_NAMES = (
@@ -102,6 +102,13 @@ def describe(tables: Tables) -> str:
     else:
         out += ["", "auth: disabled (no keys)"]
     out.append(f"admin key: {'set' if a.admin_key_digest is not None else 'not set'}")
+    limited = [(k.name, _limits_of(k)) for k in a.keys_by_digest.values()]
+    limited += [(f"provider {p.name}", _limits_of(p)) for p in tables.providers.values()]
+    if any(what for _, what in limited):
+        redis = tables.limits.backend == "redis"
+        where = "Redis, every replica" if redis else "one gw serve, all its workers"
+        out += ["", f"limits ({tables.limits.backend}: {where}):"]
+        out += [f"  {name}: {what}" for name, what in limited if what]
 
     if tables.dropped:
         out += ["", f"dropped ({len(tables.dropped)}):"]
@@ -110,3 +117,18 @@ def describe(tables: Tables) -> str:
         out += ["", f"warnings ({len(tables.warnings)}):"]
         out += [f"  {w}" for w in tables.warnings]
     return "\n".join(out) + "\n"
+
+
+def _limits_of(holder: ApiKey | Provider) -> str:
+    """A key's or provider's limits in a few words ("" when none)."""
+    parts = []
+    rate = holder.rate_limit
+    if rate is not None:
+        parts += [f"{rate.rpm} rpm"] if rate.rpm else []
+        parts += [f"{rate.tpm} tpm"] if rate.tpm else []
+    if isinstance(holder, ApiKey):
+        if holder.max_concurrent:
+            parts.append(f"{holder.max_concurrent} in flight")
+        if holder.budget is not None:
+            parts.append(f"${holder.budget.amount:g} a {holder.budget.period} (UTC)")
+    return ", ".join(parts)

@@ -47,7 +47,8 @@ models:
 auth:
   keys:
     - {name: my-app, key: "${APP_KEY}"}
-    - {name: other, key: other-key-0123456789}
+    - {name: other, key: other-key-0123456789, rate_limit: {rpm: 60}, max_concurrent: 4,
+       budget_usd: {amount: 2.5, period: day}}
   admin_key: "${ADMIN_KEY}"
 """
 
@@ -68,6 +69,12 @@ def test_each_model_lists_its_targets_with_weight_and_share(tables):
     assert "    fallbacks: claude\n" in text
     assert "    price: $2.5 in, $10 out per 1M tokens\n" in text
     assert "  echo\n    demo/echo weight=1 (100%)\n" in text
+
+
+def test_keys_with_limits_are_listed_with_them_and_where_they_are_counted(tables):
+    assert "limits (memory: one gw serve, all its workers):\n  other: 60 rpm, 4 in flight, $2.5 a day (UTC)\n" in (
+        describe(tables)
+    )
 
 
 def test_anthropic_targets_show_the_effective_default_max_tokens(tables):
