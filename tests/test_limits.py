@@ -8,9 +8,13 @@ import types
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from gw import limits as limits_module
 from gw.config import load_tables
 from gw.config.tables import ApiKey, Budget, BudgetPeriod
 from gw.context import Outcome
+from gw.errors import RateLimited
 from gw.limits import Limits, MemoryBackend, budget_key
 from gw.limits_redis import Take
 
@@ -79,3 +83,33 @@ def test_a_budget_period_is_the_utc_day_or_month_and_its_end() -> None:
         "key:team:usd:2027-01-01",
         datetime(2027, 1, 2, tzinfo=UTC).timestamp(),
     )
+
+
+def test_a_held_slot_is_renewed_while_its_request_runs_and_expires_without_renewal(monkeypatch) -> None:
+    monkeypatch.setattr(limits_module, "LEASE_TTL", 0.3)
+    monkeypatch.setattr(limits_module, "RENEW_EVERY", 0.05)
+    backend = MemoryBackend(None)
+    tables = types.SimpleNamespace(
+        limits=types.SimpleNamespace(on_redis_error="open"),
+        providers={},
+        auth=types.SimpleNamespace(keys_by_digest={}),
+    )
+    limits = Limits(tables, backend)  # type: ignore[arg-type]
+    caller = ApiKey("team", "k" * 20, max_concurrent=1)
+
+    async def run() -> None:
+        outcome = Outcome()
+        await limits.admit(caller, {}, outcome)
+        await asyncio.sleep(0.8)  # > LEASE_TTL: alive only because it was renewed
+        assert backend.table.get(b"key:team:conc", time.time()) == 1
+        with pytest.raises(RateLimited):
+            await limits.admit(caller, {}, Outcome())
+        await limits.settle(outcome)
+        assert backend.table.get(b"key:team:conc", time.time()) == 0
+        assert not backend.leases
+        # a slot whose holder stopped renewing (a dead worker's) is free after LEASE_TTL
+        assert await backend.admit([], lease=("key:team:conc", 1, "dead", 0.3)) is None
+        await asyncio.sleep(0.4)
+        assert (await limits.admit(caller, {}, Outcome())).lease is not None
+
+    asyncio.run(run())
