@@ -33,6 +33,7 @@ from gw.config.tables import (
     BudgetPeriod,
     Cache,
     CacheBackend,
+    CacheNamespace,
     Limits,
     LimitsBackend,
     LogFormat,
@@ -639,9 +640,10 @@ _redis_url = optional(url(schemes=("redis", "rediss", "unix")))
 def _cache(ctx: _Ctx, path: Path, value: Any) -> Any:
     checks = {
         "backend": choice(CacheBackend),
-        "ttl_s": number(ge=0),
+        "ttl_s": number(gt=0),  # Redis refuses an expiry of 0 (and an entry that never expires grows it forever)
         "max_entries": integer(1),
         "redis_url": _redis_url,
+        "namespace": choice(CacheNamespace),
     }
     out = fields(ctx, path, value, checks)
     if out is None:

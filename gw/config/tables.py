@@ -34,6 +34,11 @@ class CacheBackend(StrEnum):
     REDIS = "redis"
 
 
+class CacheNamespace(StrEnum):
+    KEY = "key"  # each API key has a cache of its own: tenants never see each other's answers
+    SHARED = "shared"  # one cache for every key
+
+
 class LimitsBackend(StrEnum):
     MEMORY = "memory"
     REDIS = "redis"
@@ -173,8 +178,9 @@ class Routing:
 class Cache:
     backend: CacheBackend = CacheBackend.NONE
     ttl_s: float = 3600.0
-    max_entries: int = 10000
+    max_entries: int = 10000  # memory only: Redis evicts by its own maxmemory policy
     redis_url: str | None = None
+    namespace: CacheNamespace = CacheNamespace.KEY
 
 
 @dataclass(frozen=True, slots=True)

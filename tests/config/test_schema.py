@@ -10,7 +10,15 @@ import pytest
 from gw.config import ConfigError, load_tables
 from gw.config.load import load
 from gw.config.schema import ConfigSpec, parse
-from gw.config.tables import Budget, BudgetPeriod, CacheBackend, LimitsBackend, LogFormat, ProviderType
+from gw.config.tables import (
+    Budget,
+    BudgetPeriod,
+    CacheBackend,
+    CacheNamespace,
+    LimitsBackend,
+    LogFormat,
+    ProviderType,
+)
 
 BASE = """\
 providers:
@@ -51,6 +59,7 @@ def test_every_section_has_the_spec_defaults(cfg):
     assert spec.routing.health_check.interval_s == 0.0
     assert spec.cache.backend is CacheBackend.NONE and spec.cache.ttl_s == 3600.0
     assert spec.cache.max_entries == 10000 and spec.cache.redis_url is None
+    assert spec.cache.namespace is CacheNamespace.KEY
     assert spec.limits.backend is LimitsBackend.MEMORY
     assert spec.metrics.enabled is True and spec.metrics.path == "/metrics"
     assert (spec.logging.level, spec.logging.format, spec.logging.bodies) == ("info", LogFormat.JSON, False)
@@ -103,7 +112,7 @@ def test_the_full_spec_example_parses(cfg):
           retry_on: [429, connect_error]
           circuit_breaker: {failures: 1, cooldown_s: 0}
           health_check: {interval_s: 10}
-        cache: {backend: redis, ttl_s: 0, max_entries: 1, redis_url: "redis://localhost:6379/0"}
+        cache: {backend: redis, ttl_s: 0.5, max_entries: 1, redis_url: "redis://localhost:6379/0", namespace: shared}
         limits: {backend: redis, redis_url: "redis://localhost"}
         metrics: {enabled: false, path: /m}
         logging: {level: DEBUG, format: text, bodies: true}
@@ -121,6 +130,7 @@ def test_the_full_spec_example_parses(cfg):
     assert spec.routing.retry_on == (429, "connect_error")
     key = spec.auth.keys[0]
     assert key.max_concurrent == 20 and key.budget_usd == Budget(50.0, BudgetPeriod.DAY)
+    assert spec.cache.ttl_s == 0.5 and spec.cache.namespace is CacheNamespace.SHARED
 
 
 def test_an_unknown_key_lists_the_expected_ones(cfg):
@@ -213,7 +223,7 @@ def test_a_gw_override_that_yaml_reads_as_a_number_is_still_a_valid_string(cfg):
             "routing: {health_check: {interval_s: -0.5}}",
             "routing.health_check.interval_s: must be >= 0, got -0.5",
         ),
-        ("cache: {ttl_s: -1}", "cache.ttl_s: must be >= 0, got -1"),
+        ("cache: {ttl_s: 0}", "cache.ttl_s: must be > 0, got 0"),
         ("cache: {max_entries: 0}", "cache.max_entries: must be >= 1, got 0"),
     ],
 )
@@ -406,8 +416,9 @@ def test_a_redis_url_must_look_like_one(cfg):
 
 
 def test_closed_sets_list_their_values(cfg):
-    assert cfg.errors(BASE + "cache: {backend: disk}\nlogging: {level: loud, format: xml}\n") == [
+    assert cfg.errors(BASE + "cache: {backend: disk, namespace: tenant}\nlogging: {level: loud, format: xml}\n") == [
         "config.yaml: cache.backend: expected one of none, memory, redis; got 'disk'",
+        "config.yaml: cache.namespace: expected one of key, shared; got 'tenant'",
         "config.yaml: logging.level: expected one of debug, info, warning, error; got 'loud'",
         "config.yaml: logging.format: expected one of json, text; got 'xml'",
     ]
