@@ -49,7 +49,7 @@ from gw.errors import LimitsUnavailable
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["LimitsUnavailable", "RedisLimits", "Refused", "Take", "require_redis"]
+__all__ = ["LimitsUnavailable", "RedisLimits", "Refused", "Take", "connect", "failures", "require_redis"]
 
 INSTALL_HINT = "the redis package is not installed: install gw[redis] (pip install 'gw[redis]')"
 
@@ -212,6 +212,45 @@ def require_redis() -> None:
         raise ImportError(INSTALL_HINT) from exc
 
 
+def connect(
+    url: str, *, timeout: float = 0.25, pool_timeout: float | None = None, max_connections: int = 64
+) -> redis.asyncio.Redis:
+    """A client of ``url`` that fails fast: ``timeout`` for connecting and for each reply,
+    ``pool_timeout`` (default: ``timeout``) to wait for a free pooled connection, never a
+    retry inside a call (gw's limits and cache share these rules). ``aclose()`` closes its pool."""
+    require_redis()
+    import redis.asyncio
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    options: dict[str, Any] = {}
+    try:  # redis-py >= 7: its default "auto" is truthy and turns off the pool's check
+        # that a pooled connection is still open, so a Redis restart would fail one
+        # call per pooled connection instead of none
+        from redis.maint_notifications import MaintNotificationsConfig
+
+        options["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
+    except ImportError:
+        pass
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout if pool_timeout is None else pool_timeout,  # for a free connection
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),  # redis-py retries 3 times by default
+        **options,
+    )
+    return redis.asyncio.Redis.from_pool(pool)  # closed with it
+
+
+def failures() -> tuple[type[BaseException], ...]:
+    """What a call to Redis raises when Redis cannot answer: refused, reset, timed out, an error reply."""
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError, TimeoutError)
+
+
 @dataclass(slots=True)
 class _Script:
     lua: str
@@ -245,35 +284,15 @@ class RedisLimits:
         pool_timeout: float | None = None,
         max_connections: int = 64,
     ) -> None:
-        require_redis()
-        import redis.asyncio
-        from redis.backoff import NoBackoff
-        from redis.exceptions import NoScriptError, RedisError
-        from redis.retry import Retry
-
         self.url = url
         self.prefix = prefix
-        options: dict[str, Any] = {}
-        try:  # redis-py >= 7: its default "auto" is truthy and turns off the pool's check
-            # that a pooled connection is still open, so a Redis restart would fail one
-            # call per pooled connection instead of none
-            from redis.maint_notifications import MaintNotificationsConfig
-
-            options["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
-        except ImportError:
-            pass
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=timeout if pool_timeout is None else pool_timeout,  # for a free connection
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),  # redis-py retries 3 times by default
-            **options,
+        self._redis = connect(  # first: without redis-py, the ImportError that says what to install
+            url, timeout=timeout, pool_timeout=pool_timeout, max_connections=max_connections
         )
-        self._redis: redis.asyncio.Redis = redis.asyncio.Redis.from_pool(pool)  # closed with it
+        from redis.exceptions import NoScriptError
+
         self._noscript: type[Exception] = NoScriptError
-        self._failures: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+        self._failures = failures()
         self._batch = _Script(BATCH_LUA)
         self._queue: list[_Op] = []
         self._sending: asyncio.Task[None] | None = None
