@@ -32,6 +32,14 @@ class Protocol(StrEnum):
     RESPONSES = "responses"  # OpenAI's envelope; a failed stream ends with `response.failed`
 
 
+class CacheStatus(StrEnum):
+    """What the response cache did for a request (``x-gw-cache``; ``gw.cache``)."""
+
+    HIT = "hit"  # answered from the cache: no backend asked
+    MISS = "miss"  # not there (or ``Cache-Control: no-cache``): asked a backend, its answer stored
+    BYPASS = "bypass"  # ``Cache-Control: no-store``: neither read nor written
+
+
 class Endpoint(StrEnum):
     """The metric and log label of a request (``other``: no route, 404/405)."""
 
@@ -109,6 +117,7 @@ class Outcome:
         "upstream_s",
         "error",
         "cache_hit",
+        "cache",
         "limited",
         "held",
         "response_body",
@@ -128,6 +137,7 @@ class Outcome:
         self.upstream_s = 0.0
         self.error: str | None = None
         self.cache_hit = False
+        self.cache: CacheStatus | None = None  # None: the cache is off, or the request not cacheable
         self.limited: str | None = None  # which of gw's limits refused it (gw_rate_limited_total)
         self.held: Held | None = None  # what gw's limits admitted it with, settled at its end
         self.response_body: bytes | None = None  # only with `logging.bodies: true`

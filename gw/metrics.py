@@ -20,7 +20,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from .context import Outcome, RequestInfo
+from .context import CacheStatus, Outcome, RequestInfo
 
 # LLM latencies: 10 ms to 5 min.
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -75,6 +75,12 @@ KEY_SPEND = Gauge(
 )
 CACHE_HITS = Counter("gw_cache_hits_total", "Answers served from the cache", ("model",))
 CACHE_MISSES = Counter("gw_cache_misses_total", "Cacheable requests not in the cache", ("model",))
+# 1 while the response cache's store answers (memory: always); with several workers, the lowest.
+CACHE_UP = Gauge(
+    "gw_cache_backend_up",
+    "Whether the response cache's store answered the last time it was asked",
+    multiprocess_mode="livemin",
+)
 
 
 def status_class(status: int) -> str:
@@ -132,6 +138,11 @@ class Batch:
         add(REQUESTS, (key, model, provider, endpoint, status_class(outcome.status)))
         if outcome.limited is not None:
             add(RATE_LIMITED, (key, outcome.limited))
+        cache = outcome.cache
+        if cache is CacheStatus.HIT:
+            add(CACHE_HITS, (model,))
+        elif cache is CacheStatus.MISS:
+            add(CACHE_MISSES, (model,))
         if not provider:
             return  # refused before routing: no latency or token series for it
         self.observe(DURATION, (model, provider, endpoint), duration_s)
@@ -239,3 +250,8 @@ def limits_up(up: bool) -> None:
 def key_spend(key: str, total: float) -> None:
     """A key's budget total after a charge (the store's, every replica's charges included)."""
     KEY_SPEND.labels(key).set(total)
+
+
+def cache_up(up: bool) -> None:
+    """The response cache's store answered (or not) the last time a worker asked it."""
+    CACHE_UP.set(1 if up else 0)

@@ -640,7 +640,7 @@ _redis_url = optional(url(schemes=("redis", "rediss", "unix")))
 def _cache(ctx: _Ctx, path: Path, value: Any) -> Any:
     checks = {
         "backend": choice(CacheBackend),
-        "ttl_s": number(gt=0),  # Redis refuses an expiry of 0 (and an entry that never expires grows it forever)
+        "ttl_s": number(gt=0),  # Redis refuses an expiry of 0; entries that never expire grow it forever
         "max_entries": integer(1),
         "redis_url": _redis_url,
         "namespace": choice(CacheNamespace),
