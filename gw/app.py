@@ -314,6 +314,7 @@ def create_app(
                 "x-gw-overhead-ms",
                 "x-gw-token-count",
                 "x-gw-cost-usd",
+                "x-gw-cache",
                 "retry-after",
             ],
         )

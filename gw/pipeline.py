@@ -1,4 +1,4 @@
-"""One way through gw for every routed request: auth, the steps before routing, routing, the answer.
+"""One way through gw for every routed request: auth, limits, cache, routing, the answer.
 
     async def chat_completions(request):
         return await pipeline.run(request, read_chat)    # read_chat: body -> Parsed
@@ -10,10 +10,13 @@ rendered here: ``GatewayApp``'s exception handler renders them in the
 client's envelope, and ends the request (log line, metrics) once its answer
 has gone out, streams included.
 
-Before routing, each of ``Pipeline.steps`` runs in order (none by default): the
-place for gw's own limits and cache. A step may raise a ``GatewayError``
-(``RateLimited``) or answer the request itself (a cache hit: the bytes of
-the answer in the client's protocol, the whole stream for a stream).
+Once the model is resolved (404, 403) and the key's limits admit the request
+(429), the response cache is looked up (``gw.cache``): a hit is the answer,
+without routing; a miss hands on what stores the fresh answer (a whole one
+once routing returns it, a stream when the relay ended it well). Then each of
+``Pipeline.steps`` runs in order (none by default: a hook for tests and
+extensions); a step may raise a ``GatewayError`` or answer the request itself
+(the bytes of the answer in the client's protocol, the whole stream for a stream).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ class Pipeline:
         self.late = LateWatches(0.02)
 
     async def run(self, request: Request, exchange: Exchange, runtime: Runtime, read: Reader) -> Response:
-        """Authenticate, read the body, run the steps, route; answer or stream."""
+        """Authenticate, read the body, admit, look up the cache, run the steps, route; answer or stream."""
         caller = enter(request, exchange, runtime)
         tables = runtime.tables
         body = parse_object(await read_body(request, tables.server.max_body_bytes))
@@ -77,6 +80,22 @@ class Pipeline:
         info = exchange.info = exchange.info.known(
             exchange.info.key_name, route.model.name, parsed.stream, body if tables.logging.bodies else None
         )
+        outcome = exchange.outcome
+        save = None
+        if runtime.cache is not None:
+            hit, save = await runtime.cache.look_up(
+                info.key_name,
+                parsed.operation,
+                parsed.model,
+                parsed.stream,
+                body,
+                cache_control(request),
+                outcome,
+            )
+            if hit is not None:  # no routing: no provider's limits, no usage, no cost
+                if tables.logging.bodies:
+                    outcome.response_body = hit
+                return _answered(hit, exchange)
         call = Call(
             info,
             parsed.operation,
@@ -87,7 +106,6 @@ class Pipeline:
             headers=client_headers(request, parsed.headers) if parsed.headers else (),
             estimate=parsed.estimate,
         )
-        outcome = exchange.outcome
         for step in self.steps:
             answer = await step(call, outcome)
             if answer is not None:
@@ -102,10 +120,12 @@ class Pipeline:
                 watch.stop()
             if tables.logging.bodies:
                 outcome.response_body = data
+            if save is not None:
+                save(data)
             return json_response(data, info, outcome)
         first, rest = await routing.open_stream(route, call, outcome)
         relay = exchange.stream = Relay(
-            first, rest, info.protocol, outcome, watch, tables.logging.bodies, parsed.model
+            first, rest, info.protocol, outcome, watch, tables.logging.bodies, parsed.model, save
         )
         return stream_response(info, outcome, relay.body)
 
@@ -154,6 +174,14 @@ def client_headers(request: Request, names: tuple[str, ...]) -> tuple[tuple[str,
         if values:
             found.append((name, ",".join(v.decode("latin-1") for v in values)))
     return tuple(found)
+
+
+def cache_control(request: Request) -> bytes | None:
+    """The request's ``Cache-Control`` (several headers joined by commas)."""
+    values = request.get_headers(b"cache-control")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else b",".join(values)
 
 
 def receive_of(request: Request) -> Receive | None:

@@ -23,6 +23,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from ._fast.responses import response_failed, response_id
+from .cache import MAX_ENTRY_BYTES, Save
 from .context import Outcome, Protocol
 from .errors import GatewayError, UpstreamError, anthropic_error_body, openai_error_body
 
@@ -132,9 +133,12 @@ class Relay:
     """A committed stream's body (``body``, the generator BlackSheep iterates) and its end.
 
     ``keep`` (``logging.bodies``) keeps what was sent, up to 64 KiB, for the log line.
+    ``save`` (the response cache's, on a miss) gets every byte sent once the stream
+    ended well (not after an error event, nor when the client left), if they are at
+    most ``MAX_ENTRY_BYTES``.
     """
 
-    __slots__ = ("_first", "_rest", "_protocol", "_outcome", "_watch", "_keep", "_closed", "_model")
+    __slots__ = ("_first", "_rest", "_protocol", "_outcome", "_watch", "_keep", "_closed", "_model", "_save")
 
     def __init__(
         self,
@@ -145,6 +149,7 @@ class Relay:
         watch: ClientWatch | None,
         keep: bool = False,
         model: str = "",
+        save: Save | None = None,
     ) -> None:
         self._first = first
         self._rest = rest
@@ -154,10 +159,13 @@ class Relay:
         self._keep = keep
         self._closed = False
         self._model = model  # the requested name, for a Responses stream's failure event
+        self._save = save
 
     async def body(self) -> AsyncIterator[bytes]:
         outcome = self._outcome
         kept = bytearray(self._first) if self._keep else None
+        save = self._save
+        sent = bytearray(self._first) if save is not None and len(self._first) <= MAX_ENTRY_BYTES else None
         # a Responses stream's failure event takes the next sequence number
         events = count_events(self._first) if self._protocol is Protocol.RESPONSES else -1
         try:
@@ -165,9 +173,16 @@ class Relay:
             async for chunk in self._rest:
                 if kept is not None and len(kept) < _KEEP_LIMIT:
                     kept += chunk
+                if sent is not None:
+                    if len(sent) + len(chunk) <= MAX_ENTRY_BYTES:
+                        sent += chunk
+                    else:
+                        sent = None  # too large to store
                 if events >= 0:
                     events += count_events(chunk)
                 yield chunk
+            if sent is not None and save is not None:  # the stream ended well: cache it
+                save(bytes(sent))
         except GatewayError as exc:
             outcome.error = exc.message
             if isinstance(exc, UpstreamError):

@@ -20,7 +20,9 @@ from types import MappingProxyType
 
 from . import logs, metrics
 from .breaker import Health
+from .cache import ResponseCache
 from .config.tables import REQUESTED, ApiKey, Tables
+from .context import Closer
 from .errors import Forbidden, ModelNotFound
 from .limits import Backend, Limits
 from .providers import Adapter, build_adapter
@@ -35,9 +37,11 @@ class Runtime:
         previous: Runtime | None = None,
         clock: Clock = time.monotonic,
         limits: Backend | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.tables = tables
         self.limits = Limits(tables, limits)
+        self.cache = cache  # the worker's, kept across reloads that leave `cache:` alone
         # Providers whose record is unchanged keep their adapter (connection
         # pools) and breakers; the rest are built anew.
         kept = set()
@@ -94,7 +98,7 @@ class Runtime:
         )
         # Requests started on this runtime and not finished yet.
         self.active = 0
-        self._retired: list[Adapter] | None = None
+        self._retired: list[Closer] | None = None
 
     def resolve(self, name: str, caller: ApiKey | None) -> Route:
         """The route of a requested model name the caller may use (404 unknown or off,
@@ -141,8 +145,12 @@ class Runtime:
             self._close_retired()
 
     def retire(self, successor: Runtime) -> None:
-        """Replaced by ``successor``: close the adapters it does not keep, once idle."""
-        self._retired = [a for name, a in self.adapters.items() if name not in successor.kept_providers]
+        """Replaced by ``successor``: close the adapters (and the cache) it does not keep, once idle."""
+        kept = successor.kept_providers
+        retired: list[Closer] = [a for name, a in self.adapters.items() if name not in kept]
+        if self.cache is not None and self.cache is not successor.cache:
+            retired.append(self.cache)
+        self._retired = retired
         for name in self.tables.providers:
             if name not in successor.tables.providers:
                 metrics.forget_provider(name)
@@ -164,9 +172,9 @@ class Runtime:
 _CLOSING: set[asyncio.Task[None]] = set()
 
 
-async def _close(adapters: list[Adapter]) -> None:
-    for adapter in adapters:
+async def _close(closers: list[Closer]) -> None:
+    for closer in closers:
         try:
-            await adapter.aclose()
+            await closer.aclose()
         except Exception:  # a pool that fails to close must not stop the others
-            logs.event("closing an upstream client failed", level=logging.WARNING)
+            logs.event("closing an upstream client (or a cache) failed", level=logging.WARNING)

@@ -117,6 +117,8 @@ def headers_for(info: RequestInfo, outcome: Outcome) -> list[tuple[bytes, bytes]
             headers.append((b"x-gw-stored", b"false"))
     if outcome.token_count is not None:
         headers.append((b"x-gw-token-count", outcome.token_count.encode()))
+    if outcome.cache is not None:
+        headers.append((b"x-gw-cache", outcome.cache.encode()))
     return headers
 
 

@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from . import logs, metrics
+from .cache import ResponseCache, cache_of
 from .config import load_tables
 from .config.tables import Tables
 from .errors import ConfigError
@@ -54,6 +55,7 @@ class Worker:
         self.output = logs.Output()
         self.checker: HealthChecker | None = None
         self.limits: Backend | None = None  # gw's own limits' shared state, kept across reloads
+        self.cache: ResponseCache | None = None  # the response cache, kept across reloads
         self._signal_file = os.environ.get("GW_RELOAD_FILE") or None
         # Read before the caller loads the config: a reload announced while this
         # worker starts (after its config was read) still reaches it.
@@ -62,7 +64,8 @@ class Worker:
 
     def start(self, tables: Tables) -> Runtime:
         self.limits = backend_of(tables)
-        runtime = Runtime(tables, clock=self.clock, limits=self.limits)
+        self.cache = cache_of(tables.cache)
+        runtime = Runtime(tables, clock=self.clock, limits=self.limits, cache=self.cache)
         self._swap(runtime)
         if self._signal_file is not None:
             self._poller = asyncio.get_running_loop().call_later(_POLL_S, self._poll)
@@ -86,7 +89,9 @@ class Worker:
             raise
         if self.limits is None or tables.limits != old.tables.limits:
             self.limits = backend_of(tables)  # (a backend no longer used is dropped: memory or a pool)
-        runtime = Runtime(tables, previous=old, clock=self.clock, limits=self.limits)
+        if tables.cache != old.tables.cache:
+            self.cache = cache_of(tables.cache)  # (the old one closes with the old runtime)
+        runtime = Runtime(tables, previous=old, clock=self.clock, limits=self.limits, cache=self.cache)
         summary = changes(old.tables, tables)
         self._swap(runtime)
         logs.setup(tables.logging.level, tables.logging.format, self.output)
@@ -108,6 +113,9 @@ class Worker:
         limits, self.limits = self.limits, None
         if limits is not None:
             await limits.aclose()  # the Redis pool, if any
+        cache, self.cache = self.cache, None
+        if cache is not None:
+            await cache.aclose()  # its Redis pool, once the stores under way are done
 
     def _swap(self, runtime: Runtime) -> None:
         old = self.runtime

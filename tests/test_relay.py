@@ -1,4 +1,5 @@
-"""The relay in process: one send per upstream read, the client leaving, a failure after the commit."""
+"""The relay in process: one send per upstream read, the client leaving, a failure after the commit,
+what it hands the response cache."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tests.inprocess import FAKE_KEY, Fake, Gateway, config, fake_server
 CHAT = "/v1/chat/completions"
 
 
-def _config(fake: Fake) -> str:
+def _config(fake: Fake, extra: str = "") -> str:
     providers = f"""  up:
     type: openai
     base_url: {fake.url}/v1
@@ -27,7 +28,7 @@ def _config(fake: Fake) -> str:
   echo:
     targets: [{provider: demo, model: echo}]
 """
-    return config(providers, models, "routing:\n  retries: 0\n")
+    return config(providers, models, "routing:\n  retries: 0\n" + extra)
 
 
 def _chat(model: str = "m", stream: bool = True, **fake: object) -> dict[str, object]:
@@ -41,9 +42,9 @@ def _chat(model: str = "m", stream: bool = True, **fake: object) -> dict[str, ob
     return body
 
 
-def run(scenario: Callable[[Fake, Gateway], Awaitable[None]]) -> None:
+def run(scenario: Callable[[Fake, Gateway], Awaitable[None]], extra: str = "") -> None:
     async def main() -> None:
-        async with fake_server(FakeProtocol) as fake, Gateway(_config(fake), flush_interval=0.05) as gw:
+        async with fake_server(FakeProtocol) as fake, Gateway(_config(fake, extra), flush_interval=0.05) as gw:
             await scenario(fake, gw)
 
     asyncio.run(main())
@@ -145,3 +146,39 @@ def test_a_client_leaving_a_whole_answer_cancels_the_upstream_request() -> None:
         await _until(lambda: fake.state.stats["client_disconnects"] == 1, timeout=1.5)
 
     run(scenario)
+
+
+CACHE = "cache: {backend: memory}\n"
+
+
+def test_a_stream_the_client_left_is_not_cached() -> None:
+    async def scenario(fake: Fake, gw: Gateway) -> None:
+        body = _chat(chunks=20, chunk_delay_s=0.02)
+        leave = asyncio.Event()
+        task = asyncio.ensure_future(gw.post(CHAT, body, leave=leave))
+        await _until(lambda: fake.state.stats["streams_started"] == 1)
+        leave.set()
+        await task
+        await _until(lambda: _idle(gw))
+        whole = await gw.post(CHAT, body)
+        assert whole.headers["x-gw-cache"] == "miss" and whole.body.endswith(b"data: [DONE]\n\n")
+        again = await gw.post(CHAT, body)
+        assert again.headers["x-gw-cache"] == "hit" and again.body == whole.body
+        assert fake.state.stats["requests"] == 2
+
+    run(scenario, CACHE)
+
+
+def test_answers_over_the_entry_limit_are_not_cached() -> None:
+    async def scenario(fake: Fake, gw: Gateway) -> None:
+        big = _chat(stream=False, chunks=180_000)  # "w0 w1 ... w179999": 1.3 MB of content
+        answers = [await gw.post(CHAT, big) for _ in range(2)]
+        assert len(answers[0].body) > 1024 * 1024
+        assert [a.headers["x-gw-cache"] for a in answers] == ["miss", "miss"]
+        many = _chat(chunks=8000)  # 8,000 events of about 150 bytes: a larger stream
+        first = await gw.post(CHAT, many)
+        assert len(first.body) > 1024 * 1024
+        assert (await gw.post(CHAT, many)).headers["x-gw-cache"] == "miss"
+        assert fake.state.stats["requests"] == 4
+
+    run(scenario, CACHE)

@@ -1,4 +1,4 @@
-"""gw.worker: a reload announced while a worker starts still reaches it."""
+"""gw.worker: a reload announced while a worker starts still reaches it; the cache across reloads."""
 
 from __future__ import annotations
 
@@ -48,6 +48,41 @@ def test_a_reload_announced_between_reading_the_config_and_starting_is_not_misse
         assert "old" in runtime.routes
         try:
             await until_model(worker, "new")
+        finally:
+            await worker.stop()
+
+    asyncio.run(run())
+
+
+CACHED = CONFIG + "cache: {{backend: memory, ttl_s: {ttl}}}\n"
+
+
+def test_a_reload_keeps_the_cache_unless_its_section_changed(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(CACHED.format(name="one", ttl=60))
+    worker = Worker(str(config))
+
+    async def run() -> None:
+        first = worker.start(load_tables(config, dotenv=None))
+        cache = worker.cache
+        assert cache is not None and first.cache is cache
+        cache.store.put("k", b"v")
+        try:
+            config.write_text(CACHED.format(name="two", ttl=60))  # models changed, cache alone
+            worker.reload(announce=False)
+            assert worker.runtime is not None and worker.runtime.cache is cache
+            assert await cache.store.get("k") == b"v"
+
+            config.write_text(CACHED.format(name="two", ttl=30))
+            worker.reload(announce=False)
+            assert worker.runtime.cache is worker.cache and worker.cache is not cache
+            assert worker.cache.config.ttl_s == 30
+            await asyncio.sleep(0.01)  # the old runtime was idle: its cache closed in a task
+            assert await cache.store.get("k") is None
+
+            config.write_text(CONFIG.format(name="two"))
+            worker.reload(announce=False)
+            assert worker.cache is None and worker.runtime.cache is None
         finally:
             await worker.stop()
 

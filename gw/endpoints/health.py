@@ -98,5 +98,7 @@ async def detailed(request: Request, worker: Worker) -> Response:
                 # keys with a budget_usd: their spend in the current period (from the store)
                 "spend": await runtime.limits.spend(),
             },
+            # the response cache: its store, whether it answered last time (memory: this worker's entries)
+            "cache": runtime.cache.health() if runtime.cache is not None else {"backend": None},
         },
     )
