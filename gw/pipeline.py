@@ -31,7 +31,7 @@ from .auth import authenticate
 from .call import Call, Encoders, Operation
 from .config.tables import ApiKey
 from .context import Exchange, Outcome
-from .relay import ClientWatch, LateWatches, Receive, Relay
+from .relay import KEEP_LIMIT, ClientWatch, LateWatches, Receive, Relay
 from .runtime import Runtime
 from .wire import json_response, parse_object, read_body, stream_response
 
@@ -94,7 +94,7 @@ class Pipeline:
             )
             if hit is not None:  # no routing: no provider's limits, no usage, no cost
                 if tables.logging.bodies:
-                    outcome.response_body = hit
+                    outcome.response_body = hit[:KEEP_LIMIT] if parsed.stream else hit
                 return _answered(hit, exchange)
         call = Call(
             info,

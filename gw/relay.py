@@ -28,7 +28,7 @@ from .context import Outcome, Protocol
 from .errors import GatewayError, UpstreamError, anthropic_error_body, openai_error_body
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
-_KEEP_LIMIT = 64 * 1024
+KEEP_LIMIT = 64 * 1024  # what `logging.bodies` keeps of a stream
 DONE_EVENT = b"data: [DONE]\n\n"
 
 
@@ -171,7 +171,7 @@ class Relay:
         try:
             yield self._first
             async for chunk in self._rest:
-                if kept is not None and len(kept) < _KEEP_LIMIT:
+                if kept is not None and len(kept) < KEEP_LIMIT:
                     kept += chunk
                 if sent is not None:
                     if len(sent) + len(chunk) <= MAX_ENTRY_BYTES:
@@ -199,7 +199,7 @@ class Relay:
             watch.absorb(outcome)
         finally:
             if kept is not None:
-                outcome.response_body = bytes(kept[:_KEEP_LIMIT])
+                outcome.response_body = bytes(kept[:KEEP_LIMIT])
             await self.aclose()
 
     async def aclose(self) -> None:

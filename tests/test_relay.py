@@ -8,6 +8,9 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
+import orjson
+import pytest
+
 from tests.fakes.openai_server import FakeProtocol
 from tests.inprocess import FAKE_KEY, Fake, Gateway, config, fake_server
 
@@ -182,3 +185,16 @@ def test_answers_over_the_entry_limit_are_not_cached() -> None:
         assert fake.state.stats["requests"] == 4
 
     run(scenario, CACHE)
+
+
+def test_a_stream_hit_is_logged_with_its_body_as_a_relayed_one_is(capfd: pytest.CaptureFixture[str]) -> None:
+    async def scenario(fake: Fake, gw: Gateway) -> None:
+        body = _chat(chunks=3)
+        assert [(await gw.post(CHAT, body)).headers["x-gw-cache"] for _ in range(2)] == ["miss", "hit"]
+        await _until(lambda: _idle(gw))
+
+    run(scenario, CACHE + "logging: {bodies: true}\n")
+    lines = [orjson.loads(x) for x in capfd.readouterr().out.splitlines() if '"event":"request"' in x]
+    assert [x["cache_hit"] for x in lines] == [False, True]
+    assert lines[0]["response_body"] == lines[1]["response_body"]
+    assert lines[1]["response_body"].endswith("data: [DONE]\n\n") and lines[1]["provider"] is None
