@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import APP_KEY, Gateway
+from tests.conftest import APP_KEY, FAKE_KEY, Gateway
 from tests.fakes.runner import FakeUpstream
 
 pytestmark = pytest.mark.integration
@@ -264,3 +264,20 @@ def test_echo_calls_the_tool_a_request_forces(client, tool_choice, name):
     assert again.choices[0].message.content == "find this"
     auto = client.chat.completions.create(model="echo", messages=messages, tools=TOOLS)
     assert auto.choices[0].message.tool_calls is None
+
+
+def test_a_request_body_of_several_mib_reaches_the_backend_whole(gateway, fake):
+    # an agent's long context: over aiohttp's 1 MiB "large body" mark (a ResourceWarning,
+    # ignored by default), under max_body_bytes
+    gw = gateway(f"""
+providers:
+  up: {{type: openai, base_url: {fake.openai_base_url}, api_key: {FAKE_KEY}}}
+models:
+  gpt: {{targets: [{{provider: up, model: gpt-upstream}}]}}
+""")
+    fake.reset()
+    text = "word " * 600_000  # 3 MB
+    resp = httpx.post(gw.url + "/v1/chat/completions", timeout=30,
+                      json={"model": "gpt", "messages": [{"role": "user", "content": text}]})  # fmt: skip
+    assert resp.status_code == 200, resp.text[:300]
+    assert last_request(fake)["body"]["messages"][0]["content"] == text
