@@ -132,13 +132,14 @@ class Batch:
         for failed_provider, reason in outcome.failures or ():
             add(UPSTREAM_ERRORS, (failed_provider, reason))
         model = info.model or ""
-        provider = outcome.provider or ""
+        cache = outcome.cache
+        # a cache hit's series say provider="cache": its latency is gw's alone
+        provider = outcome.provider or ("cache" if cache is CacheStatus.HIT else "")
         key = info.key_name or ""
         endpoint = info.endpoint
         add(REQUESTS, (key, model, provider, endpoint, status_class(outcome.status)))
         if outcome.limited is not None:
             add(RATE_LIMITED, (key, outcome.limited))
-        cache = outcome.cache
         if cache is CacheStatus.HIT:
             add(CACHE_HITS, (model,))
         elif cache is CacheStatus.MISS:

@@ -295,6 +295,8 @@ def test_hits_and_misses_are_counted_by_model(gw):
     text = eventually(counted, 5, "hits counted")
     assert 'gw_cache_misses_total{model="gpt"}' in text
     assert "gw_cache_backend_up 1.0" in text
+    # a hit's requests and latency are labelled provider="cache"
+    assert 'gw_request_duration_seconds_count{endpoint="chat",model="gpt",provider="cache"}' in text
     health = httpx.get(gw.url + "/health/detailed", timeout=10).json()["cache"]
     assert health["entries"] >= 1  # this worker's
     assert health == {"backend": "memory", "namespace": "key", "up": True, "entries": health["entries"]}
