@@ -48,11 +48,18 @@ def report(line: str) -> None:
             out.write(line + "\n")
 
 
-def run_once(*args: str, entrypoint: str | None = None) -> subprocess.CompletedProcess[str]:
-    """A throwaway container of the image (no network): ``podman run --rm``."""
+def run_once(
+    *args: str,
+    entrypoint: str | None = None,
+    env: dict[str, str] | None = None,
+    mounts: dict[Path, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """A throwaway container of the image (no network): ``podman run --rm``; ``mounts``: host file -> path."""
     options = ["--rm", "--network", "none", "--read-only", "--label", LABEL]
     if entrypoint is not None:
         options += ["--entrypoint", entrypoint]
+    options += [f"--env={k}={v}" for k, v in (env or {}).items()]
+    options += [f"--volume={host}:{inside}:ro" for host, inside in (mounts or {}).items()]
     return podman("run", *options, IMAGE, *args, check=False)
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make image-test: gw's container image built with the Containerfile and run for real.
 #
-# 1. installs what it needs when missing (Debian's podman, runc, debootstrap, redis-server);
+# 1. installs what it needs when missing (Debian's podman, runc, debootstrap, redis-server,
+#    and for deploy/ docker-compose and haproxy);
 # 2. makes the BASE (tests/image/base.sh: Debian's python3 on a debootstrap) unless the
 #    one for this base.sh exists already: no image registry is reachable here;
 # 3. builds the image (podman build --network host: the build stage reaches Debian's
@@ -26,6 +27,9 @@ command -v podman >/dev/null || need+=(podman)
 [ -x /usr/sbin/runc ] || need+=(runc)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v redis-server >/dev/null || need+=(redis-server)
+# deploy/: compose.yaml checked by docker-compose's schema, haproxy.cfg run on loopback
+command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v haproxy >/dev/null || need+=(haproxy)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing ${need[*]} (apt-get)"
     apt-get update -qq
