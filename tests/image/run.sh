@@ -90,8 +90,7 @@ timeout 1500 "${podman[@]}" build --network host --format docker --layers \
     "${secret[@]}" -f Containerfile -t "$image" . >/tmp/gw-image-build.log 2>&1 \
     || { tail -40 /tmp/gw-image-build.log >&2; echo "podman build failed (log above)" >&2; exit 1; }
 cached=$(grep -c '^--> Using cache' /tmp/gw-image-build.log || true)
-steps=$(grep -c '^\[[0-9]/[0-9]\] STEP' /tmp/gw-image-build.log || true)
-echo "image build: $(seconds "$t0" "$(now)") s, $cached of $steps steps from podman's layer cache" | tee -a "$report"
+echo "image build: $(seconds "$t0" "$(now)") s ($cached layers reused from podman's cache)" | tee -a "$report"
 
 status=0
 GW_IMAGE=$image GW_IMAGE_BASE=$base GW_IMAGE_REVISION=$revision GW_IMAGE_VERSION=$version GW_IMAGE_REPORT=$report \
