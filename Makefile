@@ -14,11 +14,14 @@ DEPS := $(shell cat pyproject.toml setup.py | cksum | cut -d' ' -f1)
 SERVE_STAMP := $(VENV)/.serve-$(DEPS)
 DEV_STAMP := $(VENV)/.dev-$(DEPS)
 SOURCES := $(shell find gw -name '*.py' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi')
+IMAGE_STAMP := $(VENV)/.image-$(DEPS)
 # What `make test` installs: pyproject's dependencies and its dev extra.
 REQUIREMENTS := import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
 	print("\n".join(p["dependencies"] + p["optional-dependencies"]["dev"]))
+IMAGE_REQUIREMENTS := import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["image"]))
 
-.PHONY: install build serve check test test-agents lint loadtest loadtest-ci bench soak clean
+.PHONY: install build serve check test test-agents lint loadtest loadtest-ci bench soak clean \
+	image image-test image-clean
 
 $(VENV_STAMP):
 	python3 -m venv $(VENV)
@@ -89,3 +92,26 @@ clean:
 test-agents: build
 	@bash tests/agents/install.sh > $(VENV)/agents-bin
 	GW_AGENTS_BIN="$$(tail -1 $(VENV)/agents-bin)" $(PY) -m pytest -m agents tests/agents
+
+# The container image (Containerfile; docs/deploy.md), with its OCI labels, by podman or docker.
+IMAGE ?= gw:latest
+CONTAINER_TOOL ?= $(shell command -v podman || command -v docker)
+image:
+	$(CONTAINER_TOOL) build -f Containerfile -t $(IMAGE) \
+		--build-arg VERSION="$$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)" \
+		--build-arg REVISION="$$(git rev-parse HEAD 2>/dev/null || echo unknown)" .
+
+$(IMAGE_STAMP): pyproject.toml setup.py | $(VENV_STAMP)
+	$(PY) -c '$(IMAGE_REQUIREMENTS)' > $(VENV)/image-requirements.txt
+	$(PY) -m pip install --quiet -r $(VENV)/image-requirements.txt
+	rm -f $(VENV)/.image-*
+	touch $@
+
+# The image built from a Debian base made here (debootstrap) and run with podman as root:
+# tests/image/run.sh installs podman, runc and debootstrap when missing. The base and
+# podman's layer cache stay for the next run; image-clean removes them.
+image-test: $(DEV_STAMP) $(IMAGE_STAMP)
+	PY=$(PY) bash tests/image/run.sh
+
+image-clean:
+	bash tests/image/run.sh --clean
