@@ -176,7 +176,7 @@ class GatewayApp(Application):
             if runtime is not None:
                 if outcome.held is not None:
                     try:
-                        await runtime.limits.settle(outcome)
+                        runtime.limits.settle(outcome)
                     except Exception:  # the request is over: a failed correction must not undo it
                         log.exception("settling the request's limits failed")
                 runtime.leave()

@@ -32,12 +32,14 @@ outage (log, ``gw_limits_backend_up``, ``/health/detailed``), ``closed`` answers
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -60,6 +62,8 @@ BudgetCheck = tuple[str, float]
 Lease = tuple[str, int, str, float]
 # (store key, USD, the period's end in Unix seconds)
 Spend = tuple[str, float, float]
+# a settlement is done: (the budget's new total or None, whether the store was reached)
+Settled = Callable[[float | None, bool], None]
 
 
 class Backend(Protocol):
@@ -74,11 +78,16 @@ class Backend(Protocol):
         Raises ``LimitsUnavailable``."""
         ...
 
-    async def settle(
-        self, adjusts: Sequence[Take] = (), spend: Spend | None = None, release: tuple[str, str] | None = None
-    ) -> float | None:
-        """Charge (or refund) rates after the fact, add a spend, give a lease back; the
-        budget's new total when ``spend``."""
+    def settle(
+        self,
+        adjusts: Sequence[Take] = (),
+        spend: Spend | None = None,
+        release: tuple[str, str] | None = None,
+        done: Settled | None = None,
+    ) -> None:
+        """Charge (or refund) rates after the fact, add a spend, give a lease back, without
+        waiting: ``done(the budget's new total or None, whether the store was reached)``
+        once it is done."""
         ...
 
     async def renew(self, leases: Sequence[tuple[str, str]]) -> None: ...
@@ -187,14 +196,14 @@ class Limits:
             held.budget = (caller.name, store_key, end)
         lease: Lease | None = None
         if caller.max_concurrent:
-            lease = (f"key:{caller.name}:conc", caller.max_concurrent, os.urandom(8).hex(), LEASE_TTL)
+            lease = (f"key:{caller.name}:conc", caller.max_concurrent, _lease_id(), LEASE_TTL)
         if not takes and budget is None and lease is None:
             return held
         try:
             refused = await self._admit(takes, budget, lease)
         except asyncio.CancelledError:  # the client left: the lease may have been taken
             if lease is not None:
-                _later(backend.settle(release=(lease[0], lease[2])))
+                backend.settle(release=(lease[0], lease[2]))
             raise
         if refused is not None:
             raise self._refusal(caller, refused, takes, outcome, now)
@@ -254,9 +263,10 @@ class Limits:
             held.providers[provider.name] = (tokens, float(limit.tpm))
         return 0.0, ""
 
-    async def settle(self, outcome: Outcome) -> None:
+    def settle(self, outcome: Outcome) -> None:
         """The request ended: correct the tokens reserved with what the answer used (none
-        came: a refund), charge its cost to the key's budget, give its slot back."""
+        came: a refund), charge its cost to the key's budget, give its slot back (on Redis
+        with the next batch: the request's end waits for nothing)."""
         held, backend = outcome.held, self.backend
         if backend is None or held is None:
             return
@@ -280,13 +290,14 @@ class Limits:
             backend.leases.pop(held.lease[1], None)
         if not adjusts and spend is None and held.lease is None:
             return
-        try:
-            total = await backend.settle(adjusts, spend, held.lease)
-        except LimitsUnavailable:
+        payer = held.budget[0] if held.budget is not None and spend is not None else None
+        backend.settle(adjusts, spend, held.lease, partial(self._settled, payer))
+
+    def _settled(self, key_name: str | None, total: float | None, reached: bool) -> None:
+        if not reached:
             self._down()
-            return
-        if total is not None and held.budget is not None:
-            metrics.key_spend(held.budget[0], total)
+        elif key_name is not None and total is not None:
+            metrics.key_spend(key_name, total)
 
     async def spend(self) -> dict[str, dict[str, Any]]:
         """Each key with a budget: what it spent in the current period (``/health/detailed``)."""
@@ -348,6 +359,14 @@ def _total(usage: dict[str, Any] | None) -> float:
 
 def _seconds(wait: float) -> str:
     return f"{max(1, int(wait + 0.999))}s"
+
+
+_LEASES = itertools.count()
+_LEASE_PREFIX = os.urandom(6).hex()  # with the pid (workers may fork after import): unique
+
+
+def _lease_id() -> str:
+    return f"{_LEASE_PREFIX}{os.getpid():x}-{next(_LEASES):x}"
 
 
 # Background work on the limits store (a lease given back by a request that was
@@ -426,18 +445,24 @@ class MemoryBackend:
                 return Refused("rate", wait, i)
         return None
 
-    async def settle(
-        self, adjusts: Sequence[Take] = (), spend: Spend | None = None, release: tuple[str, str] | None = None
-    ) -> float | None:
+    def settle(
+        self,
+        adjusts: Sequence[Take] = (),
+        spend: Spend | None = None,
+        release: tuple[str, str] | None = None,
+        done: Settled | None = None,
+    ) -> None:
         now = time.time()
         table = self.table
         for key, limit, period, delta in adjusts:
             table.adjust(key.encode(), now, limit, period, delta)
         if release is not None:
             table.add(release[0].encode(), -1.0, now, LEASE_TTL, True)
+        total = None
         if spend is not None:
-            return table.add(spend[0].encode(), spend[1], now, max(spend[2] - now, 1.0))
-        return None
+            total = table.add(spend[0].encode(), spend[1], now, max(spend[2] - now, 1.0))
+        if done is not None:
+            done(total, True)
 
     async def renew(self, leases: Sequence[tuple[str, str]]) -> None:
         now = time.time()
@@ -467,10 +492,21 @@ class RedisBackend:
     ) -> Refused | None:
         return await self.redis.admit(takes, budget, lease)
 
-    async def settle(
-        self, adjusts: Sequence[Take] = (), spend: Spend | None = None, release: tuple[str, str] | None = None
-    ) -> float | None:
-        return (await self.redis.settle(adjusts, spend, release))[0]
+    def settle(
+        self,
+        adjusts: Sequence[Take] = (),
+        spend: Spend | None = None,
+        release: tuple[str, str] | None = None,
+        done: Settled | None = None,
+    ) -> None:
+        from .limits_redis import settled
+
+        def reply(future: asyncio.Future[bytes]) -> None:
+            failed = future.exception()  # retrieved even without ``done``: no warning
+            if done is not None:
+                done(None if failed else settled(future.result(), spend is not None)[0], failed is None)
+
+        self.redis.settle_soon(adjusts, spend, release).add_done_callback(reply)
 
     async def renew(self, leases: Sequence[tuple[str, str]]) -> None:
         await asyncio.gather(*(self.redis.renew(key, lease, LEASE_TTL) for key, lease in leases))

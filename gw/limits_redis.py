@@ -44,6 +44,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+import orjson
+
 from gw.errors import LimitsUnavailable
 
 if TYPE_CHECKING:
@@ -52,6 +54,9 @@ if TYPE_CHECKING:
 __all__ = ["LimitsUnavailable", "RedisLimits", "Refused", "Take", "connect", "failures", "require_redis"]
 
 INSTALL_HINT = "the redis package is not installed: install gw[redis] (pip install 'gw[redis]')"
+
+# Ops nobody waits on (settle_soon) are sent with the next batch, or after this long.
+LAZY_S = 0.02
 
 # Seconds subtracted from Redis' TIME in the scripts: small numbers keep more precision.
 EPOCH = 1_700_000_000
@@ -62,8 +67,9 @@ local now = (tonumber(_t[1]) - {EPOCH}) + tonumber(_t[2]) / 1000000
 """
 # Every decision is one op of BATCH_LUA; ops queued by concurrent requests go to Redis
 # together, one script call (one round trip) for all of them, run one after another.
-# ARGV is the ops back to back, each: its name, its first key's index in KEYS (0-based),
-# then its fields; a field ``k`` is a key's index from that first key (1-based), 0: none.
+# ARGV[1] is the ops as one JSON array (one argument: redis-py packs each argument in
+# Python, ~1 us apiece); each op is [name, its first key's index in KEYS (0-based), its
+# fields...]; a field ``k`` is a key's index from that first key (1-based), 0: none.
 #   take   n, (k, limit, period, cost) * n, budget k, amount, lease k, limit, id, ttl_ms
 #          -> '0' | 'rate <wait> <which>' | 'budget <spent>' | 'concurrency <held>'
 #          all or nothing: rates (GCRA), the budget (refused once spent >= amount), a lease
@@ -80,7 +86,7 @@ BATCH_LUA = (
     _NOW
     + """local now_ms = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 local slack = 0.000001
-local out, i = {}, 1
+local out = {}
 local function expire_with_last(key)
   local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
   if last[2] then redis.call('PEXPIREAT', key, last[2]) end
@@ -93,34 +99,33 @@ local function set_tat(key, tat)
     redis.call('DEL', key)
   end
 end
-while i <= #ARGV do
-  local op, base = ARGV[i], tonumber(ARGV[i + 1])
-  local function key(j) local k = tonumber(ARGV[j]); if k > 0 then return KEYS[base + k] end end
+local ops = cjson.decode(ARGV[1])
+for o = 1, #ops do
+  local a = ops[o]
+  local op, base = a[1], a[2]
+  local function key(k) if k > 0 then return KEYS[base + k] end end
   local reply
   if op == 'take' then
-    local n = tonumber(ARGV[i + 2])
-    local rates, j = i + 3, i + 3 + 4 * n
-    local budget, amount = key(j), tonumber(ARGV[j + 1])
-    local lease, limit, id, ttl = key(j + 2), tonumber(ARGV[j + 3]), ARGV[j + 4], tonumber(ARGV[j + 5])
-    i = j + 6
+    local n = a[3]
+    local j = 4 + 4 * n
+    local budget, amount = key(a[j]), a[j + 1]
+    local lease, limit, id, ttl = key(a[j + 2]), a[j + 3], a[j + 4], a[j + 5]
     if budget then
       local spent = tonumber(redis.call('GET', budget)) or 0
       if spent >= amount then reply = string.format('budget %.17g', spent) end
     end
-    local held_already = false
     if not reply and lease then
       redis.call('ZREMRANGEBYSCORE', lease, '-inf', now_ms)
-      held_already = redis.call('ZSCORE', lease, id)
       local held = redis.call('ZCARD', lease)
-      if not held_already and held >= limit then reply = 'concurrency ' .. held end
+      if not redis.call('ZSCORE', lease, id) and held >= limit then reply = 'concurrency ' .. held end
     end
     local tats, wait, which = {}, 0, 0
     if not reply then
       for r = 0, n - 1 do
-        local at = rates + 4 * r
-        local rlimit, period, cost = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+        local at = 4 + 4 * r
+        local rlimit, period, cost = a[at + 1], a[at + 2], a[at + 3]
         if cost > rlimit then wait, which = math.huge, r; break end
-        local tat = tonumber(redis.call('GET', key(at))) or now
+        local tat = tonumber(redis.call('GET', key(a[at]))) or now
         if tat < now then tat = now end
         local new_tat = tat + cost * period / rlimit
         local w = new_tat - now - period
@@ -130,7 +135,7 @@ while i <= #ARGV do
       if wait > 0 then reply = string.format('rate %.6f %d', wait, which) end
     end
     if not reply then
-      for r = 0, n - 1 do set_tat(key(rates + 4 * r), tats[r + 1]) end
+      for r = 0, n - 1 do set_tat(key(a[4 + 4 * r]), tats[r + 1]) end
       if lease then
         redis.call('ZADD', lease, now_ms + ttl, id)
         expire_with_last(lease)
@@ -138,11 +143,9 @@ while i <= #ARGV do
       reply = '0'
     end
   elseif op == 'settle' then
-    local n = tonumber(ARGV[i + 2])
-    local j, wait = i + 3, 0
-    for r = 1, n do
-      local limit, period, delta = tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2]), tonumber(ARGV[j + 3])
-      local k = key(j)
+    local j, wait = 4, 0
+    for r = 1, a[3] do
+      local k, limit, period, delta = key(a[j]), a[j + 1], a[j + 2], a[j + 3]
       local tat = tonumber(redis.call('GET', k)) or now
       if tat < now then tat = now end
       local new_tat = tat + delta * period / limit
@@ -150,31 +153,27 @@ while i <= #ARGV do
       wait = math.max(wait, new_tat - now - period)
       j = j + 4
     end
-    local spend, total = key(j), '-1'
+    local spend, total = key(a[j]), '-1'
     if spend then
-      total = redis.call('INCRBYFLOAT', spend, ARGV[j + 1])
-      redis.call('PEXPIREAT', spend, ARGV[j + 2])
+      total = redis.call('INCRBYFLOAT', spend, string.format('%.17g', a[j + 1]))
+      redis.call('PEXPIREAT', spend, string.format('%d', a[j + 2]))
     end
-    local lease, released = key(j + 3), 0
-    if lease then released = redis.call('ZREM', lease, ARGV[j + 4]) end
-    i = j + 5
+    local lease, released = key(a[j + 3]), 0
+    if lease then released = redis.call('ZREM', lease, a[j + 4]) end
     reply = string.format('%s %.6f %d', total, wait, released)
   elseif op == 'renew' then
-    local lease, id, ttl = key(i + 2), ARGV[i + 3], tonumber(ARGV[i + 4])
-    i = i + 5
+    local lease, id = key(a[3]), a[4]
     redis.call('ZREMRANGEBYSCORE', lease, '-inf', now_ms)
     reply = '0'
     if redis.call('ZSCORE', lease, id) then
-      redis.call('ZADD', lease, 'XX', now_ms + ttl, id)
+      redis.call('ZADD', lease, 'XX', now_ms + a[5], id)
       expire_with_last(lease)
       reply = '1'
     end
   elseif op == 'held' then
-    reply = tostring(redis.call('ZCOUNT', key(i + 2), '(' .. now_ms, '+inf'))
-    i = i + 3
+    reply = tostring(redis.call('ZCOUNT', key(a[3]), '(' .. now_ms, '+inf'))
   elseif op == 'spent' then
-    reply = redis.call('GET', key(i + 2)) or '0'
-    i = i + 3
+    reply = redis.call('GET', key(a[3])) or '0'
   else
     return redis.error_reply('unknown op ' .. tostring(op))
   end
@@ -296,6 +295,7 @@ class RedisLimits:
         self._batch = _Script(BATCH_LUA)
         self._queue: list[_Op] = []
         self._sending: asyncio.Task[None] | None = None
+        self._lazy: asyncio.TimerHandle | None = None  # a batch of ops nobody waits on
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
@@ -310,6 +310,7 @@ class RedisLimits:
             self._batch.sha = str(await self._redis.script_load(self._batch.lua))
 
     async def close(self) -> None:
+        self._flush()  # what settle_soon queued
         if self._sending is not None:
             await asyncio.gather(self._sending, return_exceptions=True)
         await self._redis.aclose()
@@ -321,24 +322,38 @@ class RedisLimits:
 
     # The batch -----------------------------------------------------------------------------
 
-    def _op(self, keys: list[str], fields: list[str | int | float]) -> asyncio.Future[bytes]:
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    def _op(
+        self, keys: list[str], fields: list[str | int | float], urgent: bool = True
+    ) -> asyncio.Future[bytes]:
+        """Queue an op; an ``urgent`` one is sent at once (with every op queued before it),
+        another within ``LAZY_S``, or sooner with the next urgent one."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes] = loop.create_future()
         self._queue.append((keys, fields, future))
-        if self._sending is None:
-            self._sending = asyncio.get_running_loop().create_task(self._send())
+        if urgent:
+            self._flush()
+        elif self._lazy is None and self._sending is None:
+            self._lazy = loop.call_later(LAZY_S, self._flush)
         return future
+
+    def _flush(self) -> None:
+        if self._lazy is not None:
+            self._lazy.cancel()
+            self._lazy = None
+        if self._sending is None and self._queue:
+            self._sending = asyncio.get_running_loop().create_task(self._send())
 
     async def _send(self) -> None:
         try:
             while self._queue:
                 ops, self._queue = self._queue, []
                 keys: list[str] = []
-                args: list[str | int | float] = []
+                args: list[list[str | int | float]] = []
                 for op_keys, fields, _ in ops:
-                    args += (fields[0], len(keys), *fields[1:])
+                    args.append([fields[0], len(keys), *fields[1:]])
                     keys += op_keys
                 try:
-                    replies = await self._run(self._batch, keys, args)
+                    replies = await self._run(self._batch, keys, [orjson.dumps(args)])
                 except LimitsUnavailable as exc:
                     for _, _, future in ops:
                         if not future.done():
@@ -350,7 +365,7 @@ class RedisLimits:
         finally:
             self._sending = None
 
-    async def _run(self, script: _Script, keys: Sequence[str], args: Sequence[str | int | float]) -> Any:
+    async def _run(self, script: _Script, keys: Sequence[str], args: Sequence[bytes]) -> Any:
         with self._errors("script"):
             if script.sha:
                 try:
@@ -360,7 +375,7 @@ class RedisLimits:
             script.sha = str(await self._redis.script_load(script.lua))
             return await self._evalsha(script.sha, keys, args)
 
-    def _evalsha(self, sha: str, keys: Sequence[str], args: Sequence[str | int | float]) -> Awaitable[Any]:
+    def _evalsha(self, sha: str, keys: Sequence[str], args: Sequence[bytes]) -> Awaitable[Any]:
         return self._redis.evalsha(sha, len(keys), *keys, *args)
 
     async def _reply(self, keys: list[str], fields: list[str | int | float]) -> list[str]:
@@ -386,12 +401,12 @@ class RedisLimits:
             if not 0 <= take.cost < math.inf:
                 raise ValueError(f"cost must be >= 0 and finite, got {take.cost!r}")
             keys.append(self._key("rate", take.key))
-            fields += (len(keys), repr(float(take.limit)), repr(float(take.period)), repr(float(take.cost)))
+            fields += (len(keys), float(take.limit), float(take.period), float(take.cost))
         if len(set(keys)) != len(keys):
             raise ValueError("take_many: a key appears twice")
         if budget is not None:
             keys.append(self._key("budget", budget[0]))
-            fields += (len(keys), repr(float(budget[1])))
+            fields += (len(keys), float(budget[1]))
         else:
             fields += (0, 0)
         if lease is not None:
@@ -416,6 +431,18 @@ class RedisLimits:
         a full bucket, a charge is kept whole), add to a budget (key, USD, the period's end
         in Unix seconds: the total expires then), give a lease back (key, lease id).
         Returns (the budget's new total or None, the wait the adjustments leave, released)."""
+        return settled(await self.settle_soon(adjusts, spend, release, urgent=True), spend is not None)
+
+    def settle_soon(
+        self,
+        adjusts: Sequence[Take] = (),
+        spend: tuple[str, float, float] | None = None,
+        release: tuple[str, str] | None = None,
+        *,
+        urgent: bool = False,
+    ) -> asyncio.Future[bytes]:
+        """``settle`` without waiting: sent with the next batch (within ``LAZY_S``); the
+        future's reply is read by ``settled``. A request's end need not cost a round trip."""
         keys: list[str] = []
         fields: list[str | int | float] = ["settle", len(adjusts)]
         for take in adjusts:
@@ -423,12 +450,12 @@ class RedisLimits:
             if not math.isfinite(take.cost):
                 raise ValueError(f"delta_cost must be finite, got {take.cost!r}")
             keys.append(self._key("rate", take.key))
-            fields += (len(keys), repr(float(take.limit)), repr(float(take.period)), repr(float(take.cost)))
+            fields += (len(keys), float(take.limit), float(take.period), float(take.cost))
         if spend is not None:
             if not math.isfinite(spend[1]) or not math.isfinite(spend[2]):
                 raise ValueError(f"amount and period end must be finite, got {spend[1]!r}, {spend[2]!r}")
             keys.append(self._key("budget", spend[0]))
-            fields += (len(keys), repr(float(spend[1])), math.ceil(spend[2] * 1000))
+            fields += (len(keys), float(spend[1]), math.ceil(spend[2] * 1000))
         else:
             fields += (0, 0, 0)
         if release is not None:
@@ -436,9 +463,7 @@ class RedisLimits:
             fields += (len(keys), release[1])
         else:
             fields += (0, "")
-        parts = await self._reply(keys, fields)
-        total = float(parts[0])
-        return (None if spend is None else total), _seconds(parts[1]), parts[2] == "1"
+        return self._op(keys, fields, urgent)
 
     # One limit at a time (tests, tools) ----------------------------------------------------
 
@@ -493,6 +518,12 @@ class RedisLimits:
 
     def _key(self, kind: str, key: str) -> str:
         return f"{self.prefix}{kind}:{key}"
+
+
+def settled(reply: bytes | str, spent: bool) -> tuple[float | None, float, bool]:
+    """A settle op's reply: (the budget's new total when ``spent``, the wait left, released)."""
+    parts = (reply.decode() if isinstance(reply, bytes) else str(reply)).split()
+    return (float(parts[0]) if spent else None), _seconds(parts[1]), parts[2] == "1"
 
 
 def _check_rate(limit: float, period: float) -> None:

@@ -175,6 +175,10 @@ class Batch:
                     bucket.inc(n)
             child._sum.inc(acc[-1])
         ACTIVE.set(self.active)
+        if _SPEND:
+            for key, total in _SPEND.items():
+                KEY_SPEND.labels(key).set(total)
+            _SPEND.clear()
 
     def start(self, interval: float = 0.25) -> None:
         loop = asyncio.get_running_loop()
@@ -248,9 +252,13 @@ def limits_up(up: bool) -> None:
     LIMITS_UP.set(1 if up else 0)
 
 
+# key -> its budget total after the latest charge, written with the next flush
+_SPEND: dict[str, float] = {}
+
+
 def key_spend(key: str, total: float) -> None:
     """A key's budget total after a charge (the store's, every replica's charges included)."""
-    KEY_SPEND.labels(key).set(total)
+    _SPEND[key] = total
 
 
 def cache_up(up: bool) -> None:

@@ -43,7 +43,7 @@ def test_a_reservation_on_a_target_that_did_not_answer_goes_back_and_the_answeri
         outcome = Outcome()
         outcome.held, outcome.usage = held, {"total_tokens": 50}
         outcome.bound = types.SimpleNamespace(provider=b, price=None)  # type: ignore[assignment]
-        await limits.settle(outcome)
+        limits.settle(outcome)
         # a got its reservation back; b keeps what it used (50), not what it reserved
         again = await limits.admit(None, body, Outcome())
         assert await limits.target(a, again, body) == (0.0, "")
@@ -60,7 +60,9 @@ def test_the_memory_backend_refuses_a_full_key_and_a_spent_budget_all_or_nothing
         assert await backend.admit(take, budget=("b", 1.0), lease=("c", 1, "l1", 30)) is None
         full = await backend.admit(take, budget=("b", 1.0), lease=("c", 1, "l2", 30))
         assert full is not None and full.kind == "concurrency"
-        assert await backend.settle(spend=("b", 1.5, time.time() + 60), release=("c", "l1")) == 1.5
+        totals: list[float | None] = []
+        backend.settle(spend=("b", 1.5, time.time() + 60), release=("c", "l1"), done=lambda t, _: totals.append(t))
+        assert totals == [1.5]
         spent = await backend.admit(take, budget=("b", 1.0), lease=("c", 1, "l3", 30))
         assert spent is not None and spent.kind == "budget" and spent.value == 1.5
         # one of the ten requests was taken, by the first admit alone; the lease is free
@@ -104,7 +106,7 @@ def test_a_held_slot_is_renewed_while_its_request_runs_and_expires_without_renew
         assert backend.table.get(b"key:team:conc", time.time()) == 1
         with pytest.raises(RateLimited):
             await limits.admit(caller, {}, Outcome())
-        await limits.settle(outcome)
+        limits.settle(outcome)
         assert backend.table.get(b"key:team:conc", time.time()) == 0
         assert not backend.leases
         # a slot whose holder stopped renewing (a dead worker's) is free after LEASE_TTL

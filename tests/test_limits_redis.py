@@ -15,7 +15,7 @@ import pytest
 import redis
 
 import gw
-from gw.limits_redis import LimitsUnavailable, RedisLimits, Take
+from gw.limits_redis import LAZY_S, LimitsUnavailable, RedisLimits, Take, settled
 from tests.redis_server import RedisServer
 
 T = TypeVar("T")
@@ -449,3 +449,33 @@ def test_admit_refuses_a_spent_budget_and_a_full_lease_set_and_takes_nothing_the
     assert concurrency.kind == "concurrency" and concurrency.value == 1
     assert budget.kind == "budget" and budget.value == 1.5
     assert held == 0 and wait == 0.0
+
+
+def test_a_settlement_nobody_waits_on_goes_with_the_next_decision_or_within_lazy_s(redis_url):
+    async def scenario(limits: RedisLimits) -> list[Any]:
+        calls = 0
+        run_script = limits._run
+
+        async def counted(*args: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return await run_script(*args)
+
+        limits._run = counted  # type: ignore[method-assign]
+        assert await limits.acquire("c", 1, "a", ttl=30)
+        release = limits.settle_soon(release=("c", "a"))
+        assert calls == 1 and not release.done()  # not sent by itself ...
+        acquired = await limits.acquire("c", 1, "b", ttl=30)  # ... but ahead of the next decision
+        out: list[Any] = [acquired, calls, release.result()]
+        spent = limits.settle_soon(spend=("b", 2.0, time.time() + 60))
+        await asyncio.sleep(LAZY_S * 3)  # alone: sent within LAZY_S
+        out.append(settled(spent.result(), True))
+        limits.settle_soon(spend=("b", 1.0, time.time() + 60))
+        return out  # closed at once: the pending one is sent before the pool closes
+
+    acquired, calls, released, spent = run(redis_url, scenario, prefix="lazy:")
+    assert acquired is True and calls == 2 and released == b"-1 0.000000 1"
+    assert spent == (2.0, 0.0, False)
+    client = raw(redis_url)
+    assert float(client.get("lazy:budget:b")) == 3.0
+    client.close()
