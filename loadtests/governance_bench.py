@@ -67,7 +67,7 @@ def cache_answers(base: str) -> list[str]:
 
 def governance_rows(args: argparse.Namespace, workdir: Path, log: list[str]) -> dict:
     """Req/s @32c of each setting's rows, each the median of ``args.governance_rounds``."""
-    from loadtests.bench import CHAT_PATH, HI, LUA_CHAT, SIDE_CPU, Server, wrk_point
+    from loadtests.bench import CHAT_PATH, HI, LUA_CHAT, SERVER_CPU, SIDE_CPU, Server, wrk_point
     from tests.fakes.runner import FakeUpstream
     from tests.redis_server import RedisServer
 
@@ -94,13 +94,72 @@ def governance_rows(args: argparse.Namespace, workdir: Path, log: list[str]) -> 
                             point = wrk_point(s.base + CHAT_PATH, HI, LUA_CHAT, args, log)
                             runs[setting].setdefault(name, []).append(point["rps"])
                             errors += point["errors"]
+        os.sched_setaffinity(0, {int(SERVER_CPU)})  # the limits' own cost, on gw's core
+        try:
+            inprocess = inprocess_costs(redis.url if redis else None)
+        finally:
+            os.sched_setaffinity(0, {int(SIDE_CPU)})
     finally:
         os.environ["BENCH_KEY"] = GW_KEY
         if redis is not None:
             redis.close()
     rows = {s: {name: statistics.median(v) for name, v in r.items()} for s, r in runs.items()}
     return {"rows": rows, "rounds": runs, "errors": errors, "cache_check": checks,
-            "redis": redis is not None}  # fmt: skip
+            "redis": redis is not None, "inprocess": inprocess}  # fmt: skip
+
+
+def inprocess_costs(redis_url: str | None, requests: int = 20_000) -> dict[str, dict[str, float]]:
+    """CPU per request of gw.limits alone (no HTTP): admit, then settle, for 32 requests at
+    a time in one uvloop, per backend and set of limits. What the end-to-end rows cannot
+    resolve on a machine whose rounds differ by 15%."""
+    import asyncio
+    import time
+    import types
+
+    import uvloop
+
+    from gw.config.tables import ApiKey, Budget, RateLimit
+    from gw.context import Outcome
+    from gw.limits import Backend, Limits, MemoryBackend, RedisBackend
+
+    both = RateLimit(rpm=10**8, tpm=10**11)
+    kinds = {
+        "rpm": {"rate_limit": RateLimit(rpm=10**8)},
+        "rpm + tpm": {"rate_limit": both},
+        "all four": {"rate_limit": both, "max_concurrent": 10**6, "budget": Budget(1e9)},
+    }
+    tables = types.SimpleNamespace(
+        limits=types.SimpleNamespace(on_redis_error="open"),
+        providers={},
+        auth=types.SimpleNamespace(keys_by_digest={}),
+    )
+    body = {"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 32}
+
+    async def cost(backend: Backend, caller: ApiKey) -> float:
+        limits = Limits(tables, backend)  # type: ignore[arg-type]
+        each = requests // 32
+
+        async def one_connection() -> None:
+            for _ in range(each):
+                outcome = Outcome()
+                await limits.admit(caller, body, outcome)
+                await asyncio.sleep(0)  # the upstream
+                outcome.usage = {"total_tokens": 40}
+                limits.settle(outcome)
+
+        started = time.process_time()
+        await asyncio.gather(*(one_connection() for _ in range(32)))
+        used = time.process_time() - started
+        await backend.aclose()
+        return 1e6 * used / (each * 32)
+
+    out: dict[str, dict[str, float]] = {"memory": {}, "redis": {}}
+    for name, limits in kinds.items():
+        caller = ApiKey("bench", "k" * 20, **limits)  # type: ignore[arg-type]
+        out["memory"][name] = uvloop.run(cost(MemoryBackend(None), caller))
+        if redis_url is not None:
+            out["redis"][name] = uvloop.run(cost(RedisBackend(redis_url), caller))
+    return out
 
 
 def governance_targets(G: dict) -> list[tuple[str, str, bool]]:
@@ -129,6 +188,12 @@ def governance_report(G: dict, args: argparse.Namespace) -> str:
             L.append(f"| {setting} | {name} | {rps:,.0f} ({each}) | {100 * rps / base:.1f}% |")
     if not G["redis"]:
         L.append("\nredis-server not found: the Redis row was not measured.")
+    L.append("\nCPU per request of gw.limits alone (admit + settle, 32 at a time, no HTTP; µs):\n")
+    L.append("| backend | " + " | ".join(G["inprocess"]["memory"]) + " |")
+    L.append("|---|" + "---:|" * len(G["inprocess"]["memory"]))
+    for backend, costs in G["inprocess"].items():
+        if costs:
+            L.append(f"| {backend} | " + " | ".join(f"{c:.0f}" for c in costs.values()) + " |")
     L.append(f"\nThe cache setting's two first answers: x-gw-cache {' then '.join(G['cache_check'])}. "
              f"wrk non-2xx + socket errors: {G['errors']}.\n")
     return "\n".join(L)
