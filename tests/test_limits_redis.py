@@ -414,19 +414,24 @@ def test_without_redis_py_the_module_imports_and_the_class_says_to_install_the_e
 # Batches and whole decisions ---------------------------------------------------------------
 
 
+def count_calls(limits: RedisLimits) -> list[int]:
+    """Count ``limits``' script calls (round trips): ``calls[0]``."""
+    calls = [0]
+    run_script = limits._run
+
+    async def counted(*args: Any) -> Any:
+        calls[0] += 1
+        return await run_script(*args)
+
+    limits._run = counted  # type: ignore[method-assign]
+    return calls
+
+
 def test_concurrent_decisions_share_one_script_call_and_none_is_lost(redis_url):
     async def scenario(limits: RedisLimits) -> tuple[list[float], int]:
-        calls = 0
-        run_script = limits._run
-
-        async def counted(*args: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            return await run_script(*args)
-
-        limits._run = counted  # type: ignore[method-assign]
+        calls = count_calls(limits)
         waits = await asyncio.gather(*(limits.take("k", 60, 60) for _ in range(100)))
-        return waits, calls
+        return waits, calls[0]
 
     waits, calls = run(redis_url, scenario)
     assert waits.count(0.0) == 60  # exactly the limit, in order: the batch runs its ops one by one
@@ -453,20 +458,12 @@ def test_admit_refuses_a_spent_budget_and_a_full_lease_set_and_takes_nothing_the
 
 def test_a_settlement_nobody_waits_on_goes_with_the_next_decision_or_within_lazy_s(redis_url):
     async def scenario(limits: RedisLimits) -> list[Any]:
-        calls = 0
-        run_script = limits._run
-
-        async def counted(*args: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            return await run_script(*args)
-
-        limits._run = counted  # type: ignore[method-assign]
+        calls = count_calls(limits)
         assert await limits.acquire("c", 1, "a", ttl=30)
         release = limits.settle_soon(release=("c", "a"))
-        assert calls == 1 and not release.done()  # not sent by itself ...
+        assert calls[0] == 1 and not release.done()  # not sent by itself ...
         acquired = await limits.acquire("c", 1, "b", ttl=30)  # ... but ahead of the next decision
-        out: list[Any] = [acquired, calls, release.result()]
+        out: list[Any] = [acquired, calls[0], release.result()]
         spent = limits.settle_soon(spend=("b", 2.0, time.time() + 60))
         await asyncio.sleep(LAZY_S * 3)  # alone: sent within LAZY_S
         out.append(settled(spent.result(), True))
