@@ -502,6 +502,8 @@ class RedisBackend:
         from .limits_redis import settled
 
         def reply(future: asyncio.Future[bytes]) -> None:
+            if future.cancelled():
+                return
             failed = future.exception()  # retrieved even without ``done``: no warning
             if done is not None:
                 done(None if failed else settled(future.result(), spend is not None)[0], failed is None)
