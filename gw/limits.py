@@ -206,7 +206,7 @@ class Limits:
                 backend.settle(release=(lease[0], lease[2]))
             raise
         if refused is not None:
-            raise self._refusal(caller, refused, takes, outcome, now)
+            raise self._refusal(caller, refused, takes, outcome, held, now)
         if limit is not None and limit.tpm:
             held.key, held.key_limit, held.reserved = caller.name, limit, tokens
         if lease is not None and not self._outage:
@@ -216,11 +216,11 @@ class Limits:
         return held
 
     def _refusal(
-        self, caller: ApiKey, refused: Refused, takes: list[Take], outcome: Outcome, now: float
+        self, caller: ApiKey, refused: Refused, takes: list[Take], outcome: Outcome, held: Held, now: float
     ) -> RateLimited:
         if refused.kind == "budget":
-            assert caller.budget is not None
-            _, end = budget_key(caller.name, caller.budget, now)
+            assert caller.budget is not None and held.budget is not None
+            end = held.budget[2]
             period = "today" if caller.budget.period is BudgetPeriod.DAY else "this month"
             resets = datetime.fromtimestamp(end, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             outcome.limited = "key_budget"

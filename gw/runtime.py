@@ -145,11 +145,14 @@ class Runtime:
             self._close_retired()
 
     def retire(self, successor: Runtime) -> None:
-        """Replaced by ``successor``: close the adapters (and the cache) it does not keep, once idle."""
+        """Replaced by ``successor``: close the adapters, cache and limits store it does not keep,
+        once idle."""
         kept = successor.kept_providers
         retired: list[Closer] = [a for name, a in self.adapters.items() if name not in kept]
         if self.cache is not None and self.cache is not successor.cache:
             retired.append(self.cache)
+        if self.limits.backend is not None and self.limits.backend is not successor.limits.backend:
+            retired.append(self.limits.backend)  # its pool, once its settlements are sent
         self._retired = retired
         for name in self.tables.providers:
             if name not in successor.tables.providers:
@@ -177,4 +180,4 @@ async def _close(closers: list[Closer]) -> None:
         try:
             await closer.aclose()
         except Exception:  # a pool that fails to close must not stop the others
-            logs.event("closing an upstream client (or a cache) failed", level=logging.WARNING)
+            logs.event("closing an upstream client, a cache or a limits store failed", level=logging.WARNING)

@@ -88,7 +88,7 @@ class Worker:
             )
             raise
         if self.limits is None or tables.limits != old.tables.limits:
-            self.limits = backend_of(tables)  # (a backend no longer used is dropped: memory or a pool)
+            self.limits = backend_of(tables)  # the old one closes with the runtime that used it
         if tables.cache != old.tables.cache:
             self.cache = cache_of(tables.cache)  # (the old one closes with the old runtime)
         runtime = Runtime(tables, previous=old, clock=self.clock, limits=self.limits, cache=self.cache)

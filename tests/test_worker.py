@@ -1,4 +1,4 @@
-"""gw.worker: a reload announced while a worker starts still reaches it; the cache across reloads."""
+"""gw.worker: a reload announced while a worker starts still reaches it; the cache and the limits store across reloads."""
 
 from __future__ import annotations
 
@@ -83,6 +83,44 @@ def test_a_reload_keeps_the_cache_unless_its_section_changed(tmp_path: Path) -> 
             config.write_text(CONFIG.format(name="two"))
             worker.reload(announce=False)
             assert worker.cache is None and worker.runtime.cache is None
+        finally:
+            await worker.stop()
+
+    asyncio.run(run())
+
+
+LIMITED = CONFIG + """auth:
+  keys: [{{key: a-long-enough-secret-key, name: k, rate_limit: {{rpm: 5}}}}]
+limits: {limits}
+"""
+
+
+def test_a_limits_store_a_reload_replaces_is_closed_once_its_runtime_is_idle(tmp_path: Path, redis_url) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(LIMITED.format(name="one", limits=f'{{backend: redis, redis_url: "{redis_url}"}}'))
+    worker = Worker(str(config))
+
+    async def run() -> None:
+        worker.start(load_tables(config, dotenv=None))
+        old = worker.limits
+        assert old is not None
+        closed: list[bool] = []
+        close = old.aclose
+
+        async def spy() -> None:
+            closed.append(True)
+            await close()
+
+        old.aclose = spy  # type: ignore[method-assign]
+        try:
+            config.write_text(LIMITED.format(name="two", limits=f'{{backend: redis, redis_url: "{redis_url}"}}'))
+            worker.reload(announce=False)
+            assert worker.limits is old  # limits: unchanged, the store is kept
+            config.write_text(LIMITED.format(name="two", limits="{backend: memory}"))
+            worker.reload(announce=False)
+            assert worker.limits is not old
+            await asyncio.sleep(0.01)  # the old runtime was idle: its store closed in a task
+            assert closed == [True]
         finally:
             await worker.stop()
 
